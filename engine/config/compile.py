@@ -1,0 +1,503 @@
+"""Compile schema-checked workflow documents into frozen WorkflowDefs, yielding every problem found."""
+
+from __future__ import annotations
+
+import difflib
+from types import MappingProxyType
+from typing import Any, Callable, Iterator, Mapping
+
+import jsonschema
+
+from ..calendar import Duration
+from ..definitions import (
+    Action,
+    Alert,
+    DeadlineAction,
+    DeadlineDef,
+    Evaluate,
+    FieldDef,
+    RoleDef,
+    SetData,
+    SignalParent,
+    StartChild,
+    StateDef,
+    TransitionDef,
+    TriggerDef,
+    WorkflowDef,
+)
+from ..errors import DurationError, ExpressionError
+from ..expressions import Expression, Template, compile_expression, compile_template
+from ..problems import Problem
+from .yamlsource import Document
+
+#: Names every condition may read; the runtime supplies them.
+EXPRESSION_NAMES = frozenset(
+    {"data", "payload", "now", "today", "actor", "roles", "state", "deadlines", "parent", "instance_id"}
+)
+SYSTEM_ROLE = "system"
+DEFAULT_CALENDAR = "england"
+
+
+def _value_at(data: Any, path: tuple) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _did_you_mean(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class WorkflowCompiler:
+    """Turns one workflow Document into a WorkflowDef; problems accumulate in ``self.problems``."""
+
+    def __init__(self, doc: Document, *, functions: Mapping[str, Callable[..., Any]], known: "Known") -> None:
+        self.doc = doc
+        self.functions = functions
+        self.known = known
+        self.problems: list[Problem] = []
+        self.raw: dict[str, Any] = doc.data
+
+    # -- problem helpers ---------------------------------------------------------------
+    def error(self, path: tuple, code: str, message: str, *, key: bool = False) -> None:
+        self.problems.append(Problem(self.doc.location(path, key=key), "error", code, message))
+
+    def warning(self, path: tuple, code: str, message: str, *, key: bool = False) -> None:
+        self.problems.append(Problem(self.doc.location(path, key=key), "warning", code, message))
+
+    def expression(self, path: tuple, *, template: bool = False) -> Expression | Template | None:
+        source = _value_at(self.raw, path)
+        if not isinstance(source, str):
+            source = str(source).lower() if isinstance(source, bool) else repr(source)
+        try:
+            if template:
+                compiled = compile_template(source, names=EXPRESSION_NAMES, functions=self.functions)
+            else:
+                compiled = compile_expression(source, names=EXPRESSION_NAMES, functions=self.functions)
+        except ExpressionError as exc:
+            loc = self.doc.scalar_location(path, exc.line, exc.column)
+            self.problems.append(Problem(loc, "error", f"expression-{exc.code}", exc.message))
+            return None
+        self._check_references(path, compiled)
+        return compiled
+
+    def _check_references(self, path: tuple, compiled: Expression | Template) -> None:
+        fields = self.fields
+        if not fields:
+            return  # the workflow declares no data fields: nothing to check against
+        for ref in compiled.references:
+            if len(ref.path) >= 2 and ref.path[0] == "data":
+                name = ref.path[1]
+                if name not in fields:
+                    loc = self.doc.scalar_location(path, ref.line, ref.column)
+                    self.problems.append(
+                        Problem(
+                            loc,
+                            "error",
+                            "unknown-data-field",
+                            f"'data.{name}' is not a declared data field{_did_you_mean(name, fields)}",
+                        )
+                    )
+
+    def duration(self, path: tuple) -> Duration | None:
+        text = _value_at(self.raw, path)
+        try:
+            return Duration.parse(str(text))
+        except DurationError as exc:
+            self.error(path, "bad-duration", exc.message)
+            return None
+
+    # -- the workflow ----------------------------------------------------------------
+    def compile(self) -> WorkflowDef | None:
+        raw = self.raw
+        wid = raw["workflow"]
+        self.fields = self._fields()
+        self.roles = self._roles()
+        self.deadline_names = set(raw.get("deadlines") or {})
+        self.trigger_names = set(raw.get("triggers") or {})
+        self.state_names = list(raw.get("states") or {})
+        states = self._states()
+        triggers = self._triggers()
+        deadlines = self._deadlines()
+        transitions = self._transitions()
+        initials = [s.name for s in states.values() if s.initial]
+        if len(initials) != 1:
+            where = ("states", initials[1]) if len(initials) > 1 else ("states",)
+            self.error(
+                where,
+                "initial-state",
+                "a workflow needs exactly one initial state (mark it 'initial: true'); found "
+                + (", ".join(initials) if initials else "none"),
+                key=len(initials) > 1,
+            )
+        if not any(s.terminal for s in states.values()):
+            self.warning(("states",), "no-terminal-state", "no state is marked 'terminal: true'")
+        if any(p.severity == "error" for p in self.problems):
+            return None
+        by_event: dict[tuple[str, str], list[TransitionDef]] = {}
+        for t in transitions:
+            for source in t.sources:
+                by_event.setdefault((t.event_key, source), []).append(t)
+        return WorkflowDef(
+            id=wid,
+            version=raw["version"],
+            title=raw.get("title", wid.replace("_", " ").capitalize()),
+            description=raw.get("description", ""),
+            file=self.doc.file,
+            calendar=raw.get("calendar", DEFAULT_CALENDAR),
+            fields=MappingProxyType(self.fields),
+            roles=MappingProxyType(self.roles),
+            states=MappingProxyType(states),
+            initial=initials[0],
+            triggers=MappingProxyType(triggers),
+            transitions=tuple(transitions),
+            deadlines=MappingProxyType(deadlines),
+            by_event=MappingProxyType({k: tuple(v) for k, v in by_event.items()}),
+        )
+
+    def _fields(self) -> dict[str, FieldDef]:
+        out = {}
+        for name, spec in (self.raw.get("data") or {}).items():
+            spec = spec or {}
+            enum = spec.get("enum")
+            out[name] = FieldDef(
+                name=name,
+                type=spec.get("type", "any"),
+                required=bool(spec.get("required", False)),
+                description=spec.get("description", ""),
+                enum=tuple(enum) if enum is not None else None,
+                default=spec.get("default"),
+            )
+        return out
+
+    def _roles(self) -> dict[str, RoleDef]:
+        out = {}
+        for name, spec in (self.raw.get("roles") or {}).items():
+            spec = spec or {}
+            bound = spec.get("from_data")
+            if bound and self.fields and bound not in self.fields:
+                self.error(
+                    ("roles", name, "from_data"),
+                    "unknown-data-field",
+                    f"role '{name}' is bound to data field '{bound}', which is not declared"
+                    + _did_you_mean(bound, self.fields),
+                )
+            out[name] = RoleDef(name=name, from_data=bound, description=spec.get("description", ""))
+        return out
+
+    def _states(self) -> dict[str, StateDef]:
+        out = {}
+        for name, spec in (self.raw.get("states") or {}).items():
+            spec = spec or {}
+            base = ("states", name)
+            out[name] = StateDef(
+                name=name,
+                initial=bool(spec.get("initial", False)),
+                terminal=bool(spec.get("terminal", False)),
+                title=spec.get("title", ""),
+                description=spec.get("description", ""),
+                on_enter=self._actions(base + ("on_enter",), spec.get("on_enter")),
+                on_exit=self._actions(base + ("on_exit",), spec.get("on_exit")),
+                location=self.doc.location(base, key=True),
+            )
+        return out
+
+    def _triggers(self) -> dict[str, TriggerDef]:
+        out = {}
+        for name, spec in (self.raw.get("triggers") or {}).items():
+            spec = spec or {}
+            base = ("triggers", name)
+            roles = spec.get("roles") or []
+            for i, role in enumerate(roles):
+                if role != SYSTEM_ROLE and role not in self.roles:
+                    self.error(
+                        base + ("roles", i),
+                        "unknown-role",
+                        f"trigger '{name}' names role '{role}', which is not in this workflow's roles"
+                        + _did_you_mean(role, list(self.roles) + [SYSTEM_ROLE]),
+                    )
+            if not roles:
+                self.warning(base, "no-roles", f"trigger '{name}' lists no roles, so nobody may fire it", key=True)
+            schema = spec.get("payload")
+            validator = None
+            if schema is not None:
+                try:
+                    jsonschema.Draft7Validator.check_schema(schema)
+                    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+                except jsonschema.SchemaError as exc:
+                    path = base + ("payload",) + tuple(exc.path)
+                    self.error(path, "bad-payload-schema", f"the payload schema is not valid JSON Schema: {exc.message}")
+            out[name] = TriggerDef(
+                name=name,
+                roles=frozenset(roles),
+                title=spec.get("title", ""),
+                description=spec.get("description", ""),
+                payload_schema=schema,
+                validator=validator,
+                location=self.doc.location(base, key=True),
+            )
+        return out
+
+    def _deadlines(self) -> dict[str, DeadlineDef]:
+        out = {}
+        for name, spec in (self.raw.get("deadlines") or {}).items():
+            base = ("deadlines", name)
+            duration = self.duration(base + ("due",))
+            anchor = self.expression(base + ("from",)) if "from" in spec else None
+            calendar = spec.get("calendar", self.raw.get("calendar", DEFAULT_CALENDAR))
+            if calendar not in self.known.calendars:
+                self.error(
+                    base + ("calendar",) if "calendar" in spec else ("calendar",),
+                    "unknown-calendar",
+                    f"unknown calendar '{calendar}'{_did_you_mean(calendar, self.known.calendars)}",
+                )
+            on_breach = self._actions(base + ("on_breach",), spec.get("on_breach"))
+            if duration is not None:
+                out[name] = DeadlineDef(
+                    name=name,
+                    duration=duration,
+                    anchor=anchor,
+                    calendar=calendar,
+                    title=spec.get("title", ""),
+                    description=spec.get("description", ""),
+                    source=spec.get("source", ""),
+                    on_breach=on_breach,
+                    location=self.doc.location(base, key=True),
+                )
+        return out
+
+    def _state_ref(self, path: tuple, name: str) -> bool:
+        if name in self.state_names:
+            return True
+        self.error(path, "unknown-state", f"unknown state '{name}'{_did_you_mean(name, self.state_names)}")
+        return False
+
+    def _transitions(self) -> list[TransitionDef]:
+        out = []
+        for i, spec in enumerate(self.raw.get("transitions") or []):
+            base = ("transitions", i)
+            if "trigger" in spec:
+                event, name = "trigger", spec["trigger"]
+                if name not in self.trigger_names:
+                    self.error(
+                        base + ("trigger",),
+                        "unknown-trigger",
+                        f"unknown trigger '{name}' (declare it under 'triggers:')"
+                        + _did_you_mean(name, self.trigger_names),
+                    )
+            elif "breach" in spec:
+                event, name = "breach", spec["breach"]
+                if name not in self.deadline_names:
+                    self.error(
+                        base + ("breach",),
+                        "unknown-deadline",
+                        f"unknown deadline '{name}'{_did_you_mean(name, self.deadline_names)}",
+                    )
+            else:
+                event, name = "auto", ""
+                if "when" not in spec:
+                    self.error(base, "auto-without-condition", "an automatic transition needs a 'when' condition")
+            raw_from = spec["from"]
+            if raw_from == "*":
+                sources = tuple(s for s in self.state_names if not (self.raw["states"][s] or {}).get("terminal"))
+            else:
+                listed = [raw_from] if isinstance(raw_from, str) else list(raw_from)
+                sources = tuple(
+                    s
+                    for j, s in enumerate(listed)
+                    if self._state_ref(base + ("from",) + (() if isinstance(raw_from, str) else (j,)), s)
+                )
+            dest = spec.get("to")
+            if dest is not None:
+                self._state_ref(base + ("to",), dest)
+            guard = self.expression(base + ("when",)) if "when" in spec else None
+            out.append(
+                TransitionDef(
+                    index=i,
+                    event=event,
+                    name=name,
+                    sources=sources,
+                    dest=dest,
+                    guard=guard,  # type: ignore[arg-type]
+                    actions=self._actions(base + ("actions",), spec.get("actions")),
+                    title=spec.get("title", ""),
+                    location=self.doc.location(base),
+                )
+            )
+        return out
+
+    # -- actions -----------------------------------------------------------------------
+    def _actions(self, path: tuple, raw: Any) -> tuple[Action, ...]:
+        out = []
+        for i, spec in enumerate(raw or []):
+            action = self._action(path + (i,), spec)
+            if action is not None:
+                out.append(action)
+        return tuple(out)
+
+    def _data_path(self, path: tuple, text: str) -> tuple[str, ...]:
+        parts = tuple(text.split("."))
+        if parts[0] == "data":
+            parts = parts[1:]
+        if self.fields and parts and parts[0] not in self.fields:
+            self.error(
+                path,
+                "unknown-data-field",
+                f"'{parts[0]}' is not a declared data field{_did_you_mean(parts[0], self.fields)}",
+                key=True,
+            )
+        return parts
+
+    def _exprs(self, path: tuple, mapping: Mapping[str, Any] | None) -> tuple[tuple[str, Expression], ...]:
+        out = []
+        for key in mapping or {}:
+            compiled = self.expression(path + (key,))
+            if compiled is not None:
+                out.append((key, compiled))
+        return tuple(out)
+
+    def _deadline_ref(self, path: tuple, name: str) -> None:
+        if name not in self.deadline_names:
+            self.error(path, "unknown-deadline", f"unknown deadline '{name}'{_did_you_mean(name, self.deadline_names)}")
+
+    def _action(self, path: tuple, spec: Mapping[str, Any]) -> Action | None:
+        condition = self.expression(path + ("if",)) if "if" in spec else None
+        loc = self.doc.location(path)
+        kind = next(k for k in spec if k != "if")
+        body = spec[kind]
+        p = path + (kind,)
+        if kind == "set":
+            assignments = []
+            for key in body:
+                target = self._data_path(p + (key,), key)
+                value = self.expression(p + (key,))
+                if value is not None:
+                    assignments.append((target, value))
+            return SetData(loc, condition, tuple(assignments))  # type: ignore[arg-type]
+        if kind == "evaluate":
+            if body["rule"] not in self.known.tables:
+                self.error(
+                    p + ("rule",),
+                    "unknown-rule",
+                    f"unknown decision table '{body['rule']}'{_did_you_mean(body['rule'], self.known.tables)}",
+                )
+            return Evaluate(
+                loc,
+                condition,  # type: ignore[arg-type]
+                rule=body["rule"],
+                inputs=self._exprs(p + ("with",), body.get("with")),
+                into=self._data_path(p + ("into",), body["into"]),
+            )
+        if kind == "alert":
+            for j, role in enumerate(body.get("to") or []):
+                if role not in self.roles and role not in self.known.alert_groups:
+                    self.error(
+                        p + ("to", j),
+                        "unknown-alert-target",
+                        f"alert target '{role}' is neither a role of this workflow nor an alert group"
+                        + _did_you_mean(role, list(self.roles) + list(self.known.alert_groups)),
+                    )
+            people = tuple(
+                e for j in range(len(body.get("people") or [])) if (e := self.expression(p + ("people", j)))
+            )
+            if not body.get("to") and not people:
+                self.error(p, "alert-without-recipients", "an alert needs 'to' (roles) or 'people'")
+            message = self.expression(p + ("message",), template=True)
+            if message is None:
+                return None
+            return Alert(
+                loc,
+                condition,  # type: ignore[arg-type]
+                name=body.get("name", "alert"),
+                roles=tuple(body.get("to") or ()),
+                people=people,  # type: ignore[arg-type]
+                message=message,  # type: ignore[arg-type]
+                severity=body.get("severity", "info"),
+            )
+        if kind == "start":
+            if body["workflow"] not in self.known.workflows:
+                self.error(
+                    p + ("workflow",),
+                    "unknown-workflow",
+                    f"unknown workflow '{body['workflow']}'{_did_you_mean(body['workflow'], self.known.workflows)}",
+                )
+            return StartChild(loc, condition, body["workflow"], self._exprs(p + ("data",), body.get("data")))  # type: ignore[arg-type]
+        if kind == "signal_parent":
+            return SignalParent(loc, condition, body["trigger"], self._exprs(p + ("payload",), body.get("payload")))  # type: ignore[arg-type]
+        # deadline actions
+        op = kind.removesuffix("_deadline")
+        if isinstance(body, str):
+            name, body = body, {}
+            self._deadline_ref(p, name)
+        else:
+            name = body["deadline"]
+            self._deadline_ref(p + ("deadline",), name)
+        anchor = self.expression(p + ("from",)) if "from" in body else None
+        reason = self.expression(p + ("reason",)) if "reason" in body else None
+        to = self.duration(p + ("to",)) if "to" in body else None
+        by = self.duration(p + ("by",)) if "by" in body else None
+        if op == "extend" and (to is None) == (by is None) and ("to" in body) == ("by" in body):
+            self.error(p, "extend-needs-one", "extend_deadline needs exactly one of 'to' or 'by'")
+        return DeadlineAction(loc, condition, op=op, deadline=name, anchor=anchor, to=to, by=by, reason=reason)  # type: ignore[arg-type]
+
+
+class Known:
+    """Names defined elsewhere in the configuration, for cross-file checks."""
+
+    def __init__(self, *, workflows: Any, calendars: Any, tables: Any, alert_groups: Any, scales: Any) -> None:
+        self.workflows = set(workflows)
+        self.calendars = set(calendars)
+        self.tables = set(tables)
+        self.alert_groups = set(alert_groups)
+        self.scales = set(scales)
+
+
+def compile_workflow(
+    doc: Document, *, functions: Mapping[str, Callable[..., Any]], known: Known
+) -> tuple[WorkflowDef | None, list[Problem]]:
+    compiler = WorkflowCompiler(doc, functions=functions, known=known)
+    wf = compiler.compile()
+    return wf, compiler.problems
+
+
+def iter_workflow_cross_checks(workflows: Mapping[str, WorkflowDef]) -> Iterator[Problem]:
+    """Checks that need every workflow: child starts and parent signals."""
+    for wf in workflows.values():
+        for action, location in _all_actions(wf):
+            if isinstance(action, SignalParent):
+                parents = [
+                    p for p in workflows.values() if any(isinstance(a, StartChild) and a.workflow == wf.id for a, _ in _all_actions(p))
+                ]
+                for parent in parents:
+                    trig = parent.triggers.get(action.trigger)
+                    if trig is None:
+                        yield Problem(
+                            action.location,
+                            "error",
+                            "unknown-trigger",
+                            f"signal_parent fires '{action.trigger}', but parent workflow '{parent.id}' has no such trigger"
+                            + _did_you_mean(action.trigger, parent.triggers),
+                        )
+                    elif SYSTEM_ROLE not in trig.roles:
+                        yield Problem(
+                            action.location,
+                            "error",
+                            "signal-not-allowed",
+                            f"parent workflow '{parent.id}' must list role '{SYSTEM_ROLE}' on trigger "
+                            f"'{action.trigger}' for a child to signal it",
+                        )
+
+
+def _all_actions(wf: WorkflowDef) -> Iterator[tuple[Action, Any]]:
+    def walk(actions: tuple[Action, ...]) -> Iterator[tuple[Action, Any]]:
+        for a in actions:
+            yield a, a.location
+
+    for s in wf.states.values():
+        yield from walk(s.on_enter)
+        yield from walk(s.on_exit)
+    for t in wf.transitions:
+        yield from walk(t.actions)
+    for d in wf.deadlines.values():
+        yield from walk(d.on_breach)

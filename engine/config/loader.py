@@ -1,0 +1,179 @@
+"""Load a configuration directory: read YAML with positions, check schemas, compile, report every problem."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from ..definitions import Definitions, Scale, WorkflowDef
+from ..errors import ConfigError
+from ..problems import Location, Problem
+from .compile import Known, compile_workflow, iter_workflow_cross_checks
+from .rules import RulesCompiler
+from .schemacheck import check_schema
+from .yamlsource import Document, load_yaml_file
+
+#: kind of file -> (folder under the config root, schema file name)
+KINDS: dict[str, tuple[str, str]] = {
+    "workflow": ("workflows", "workflow.schema.json"),
+    "rules": ("rules", "rules.schema.json"),
+}
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def bundled_config_dir() -> Path:
+    """The configuration shipped inside the package (the top-level ``config/`` folder)."""
+    return Path(str(resources.files("engine.bundled")))
+
+
+def default_config_dir() -> Path:
+    """``./config`` if it exists, else the bundled configuration."""
+    local = Path("config")
+    return local if local.is_dir() else bundled_config_dir()
+
+
+@lru_cache(maxsize=None)
+def schema_for(kind: str) -> Mapping[str, Any]:
+    """The JSON Schema (draft-07) of one kind of file, from the package's own copy."""
+    _, filename = KINDS[kind]
+    text = (resources.files("engine.bundled") / "schemas" / filename).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
+def config_files(root: Path, kind: str) -> list[Path]:
+    folder = root / KINDS[kind][0]
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file())
+
+
+def read_documents(root: Path, kind: str) -> tuple[list[Document], list[Problem]]:
+    """Read and schema-check every file of one kind; only clean documents are returned."""
+    docs, problems = [], []
+    schema = schema_for(kind)
+    for path in config_files(root, kind):
+        doc, found = load_yaml_file(path, display=_display(path))
+        problems.extend(found)
+        if doc is None or any(p.severity == "error" for p in found):
+            continue
+        if doc.data is None:
+            problems.append(Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty"))
+            continue
+        schema_problems = check_schema(doc, schema)
+        problems.extend(schema_problems)
+        if not any(p.severity == "error" for p in schema_problems):
+            docs.append(doc)
+    return docs, problems
+
+
+def expression_functions(scales: Mapping[str, Scale]) -> dict[str, Callable[..., Any]]:
+    """Functions the configuration adds to the condition language: grading-scale lookups."""
+
+    def _scale(name: Any) -> Scale:
+        from ..errors import EvaluationError
+
+        try:
+            return scales[name]
+        except KeyError:
+            raise EvaluationError(f"unknown scale '{name}' (known: {', '.join(sorted(scales))})") from None
+
+    def rank(scale: str, value: Any) -> int | None:
+        return _scale(scale).rank(value)
+
+    def label(scale: str, value: Any) -> str | None:
+        return _scale(scale).label(value)
+
+    return {"rank": rank, "label": label}
+
+
+def check_config(root: str | Path | None = None) -> tuple[Definitions | None, list[Problem]]:
+    """Load ``root`` and return the definitions (None if there are errors) with every problem found."""
+    root = Path(root) if root is not None else default_config_dir()
+    if not root.is_dir():
+        return None, [Problem(Location(str(root)), "error", "no-config", f"configuration folder '{root}' does not exist")]
+    problems: list[Problem] = []
+
+    rule_docs, found = read_documents(root, "rules")
+    problems += found
+    rules = RulesCompiler()
+    for doc in rule_docs:
+        rules.add(doc)
+    calendars = rules.calendars()
+    problems += rules.problems
+    functions = expression_functions(rules.scales)
+
+    wf_docs, found = read_documents(root, "workflow")
+    problems += found
+    ids: dict[str, Document] = {}
+    for doc in wf_docs:
+        wid = doc.data["workflow"]
+        if wid in ids:
+            problems.append(
+                Problem(
+                    doc.location(("workflow",)),
+                    "error",
+                    "duplicate-workflow",
+                    f"workflow '{wid}' is already defined in {ids[wid].file}",
+                )
+            )
+        else:
+            ids[wid] = doc
+    known = Known(
+        workflows=ids,
+        calendars=calendars,
+        tables=rules.tables,
+        alert_groups=rules.alert_groups,
+        scales=rules.scales,
+    )
+    workflows: dict[str, WorkflowDef] = {}
+    for wid, doc in ids.items():
+        wf, found = compile_workflow(doc, functions=functions, known=known)
+        problems += found
+        if wf is not None:
+            workflows[wid] = wf
+    if not any(p.severity == "error" for p in problems):
+        problems += list(iter_workflow_cross_checks(workflows))
+    if not wf_docs and not any(p.severity == "error" for p in problems):
+        problems.append(
+            Problem(Location(str(root / "workflows")), "warning", "no-workflows", "no workflow files were found")
+        )
+    problems.sort(key=lambda p: p.sort_key())
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+
+    from ..runtime.machine import build_machine
+
+    workflows = {wid: dataclasses.replace(wf, machine=build_machine(wf)) for wid, wf in workflows.items()}
+    definitions = Definitions(
+        root=str(root),
+        workflows=MappingProxyType(workflows),
+        calendars=MappingProxyType(calendars),
+        scales=MappingProxyType(rules.scales),
+        tables=MappingProxyType(rules.tables),
+        alert_groups=MappingProxyType(rules.alert_groups),
+        extra=MappingProxyType(rules.extra),
+        functions=MappingProxyType(functions),
+    )
+    return definitions, problems
+
+
+def load_config(root: str | Path | None = None) -> Definitions:
+    """Load ``root`` (default: ./config or the bundled config); raise ConfigError listing every problem."""
+    definitions, problems = check_config(root)
+    if definitions is None:
+        raise ConfigError(problems)
+    return definitions

@@ -1,0 +1,161 @@
+"""Compile rule documents: calendars, grading scales, decision tables and alert groups."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from types import MappingProxyType
+from typing import Any
+
+from ..calendar import Calendar
+from ..definitions import ANY, DecisionTable, Scale, ScaleLevel, TableInput, TableRow
+from ..problems import Problem
+from .yamlsource import Document
+
+BUILTIN_CALENDAR = "england"
+
+
+class RulesCompiler:
+    """Collects every rule section of every rules document, with problems."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.calendar_specs: dict[str, tuple[Document, dict[str, Any]]] = {}
+        self.scales: dict[str, Scale] = {}
+        self.tables: dict[str, DecisionTable] = {}
+        self.alert_groups: dict[str, tuple[str, ...]] = {}
+        self.extra: dict[str, Any] = {}
+        self._seen: dict[tuple[str, str], Document] = {}
+
+    def _error(self, doc: Document, path: tuple, code: str, message: str, *, key: bool = False) -> None:
+        self.problems.append(Problem(doc.location(path, key=key), "error", code, message))
+
+    def _unique(self, doc: Document, section: str, name: str) -> bool:
+        first = self._seen.get((section, name))
+        if first is not None:
+            where = first.location((section, name), key=True)
+            self._error(
+                doc, (section, name), "duplicate-name", f"{section} '{name}' is already defined at {where}", key=True
+            )
+            return False
+        self._seen[(section, name)] = doc
+        return True
+
+    def add(self, doc: Document) -> None:
+        data = doc.data or {}
+        for name, spec in (data.get("calendars") or {}).items():
+            if self._unique(doc, "calendars", name):
+                self.calendar_specs[name] = (doc, spec or {})
+        for name, spec in (data.get("scales") or {}).items():
+            if self._unique(doc, "scales", name):
+                self._scale(doc, name, spec)
+        for name, spec in (data.get("tables") or {}).items():
+            if self._unique(doc, "tables", name):
+                self._table(doc, name, spec)
+        for name, roles in (data.get("alert_groups") or {}).items():
+            if self._unique(doc, "alert_groups", name):
+                self.alert_groups[name] = tuple(roles)
+        for section in ("kpis", "selection", "grading"):
+            if section in data:
+                if section in self.extra and isinstance(self.extra[section], dict):
+                    merged = dict(self.extra[section])
+                    merged.update(data[section])
+                    self.extra[section] = merged
+                else:
+                    self.extra[section] = data[section]
+
+    def _scale(self, doc: Document, name: str, spec: dict[str, Any]) -> None:
+        levels = tuple(ScaleLevel(lv["key"], lv["label"], lv["rank"]) for lv in spec["levels"])
+        keys = [lv.key for lv in levels]
+        for i, key in enumerate(keys):
+            if key in keys[:i]:
+                self._error(doc, ("scales", name, "levels", i, "key"), "duplicate-name", f"level '{key}' appears twice")
+        ranks = [lv.rank for lv in levels]
+        for i, rank in enumerate(ranks):
+            if rank in ranks[:i]:
+                self._error(
+                    doc, ("scales", name, "levels", i, "rank"), "duplicate-rank", f"two levels share rank {rank}"
+                )
+        self.scales[name] = Scale(name, levels, doc.location(("scales", name), key=True))
+
+    def _table(self, doc: Document, name: str, spec: dict[str, Any]) -> None:
+        inputs = tuple(
+            TableInput(key, tuple((value or {}).get("values")) if (value or {}).get("values") else None)
+            for key, value in spec["inputs"].items()
+        )
+        input_names = [i.name for i in inputs]
+        outputs = tuple(spec["outputs"])
+        rows = []
+        for r, row in enumerate(spec["rows"]):
+            base = ("tables", name, "rows", r)
+            cells: dict[str, Any] = {}
+            for key, cell in (row.get("when") or {}).items():
+                if key not in input_names:
+                    close = difflib.get_close_matches(key, input_names, n=1)
+                    hint = f"; did you mean '{close[0]}'?" if close else ""
+                    self._error(doc, base + ("when", key), "unknown-input", f"'{key}' is not an input of table '{name}'{hint}", key=True)
+                    continue
+                cells[key] = tuple(cell) if isinstance(cell, list) else cell
+                declared = next(i for i in inputs if i.name == key).values
+                if declared is not None:
+                    for value in cells[key] if isinstance(cells[key], tuple) else (cells[key],):
+                        if value != ANY and value not in declared:
+                            self._error(
+                                doc,
+                                base + ("when", key),
+                                "unknown-value",
+                                f"{value!r} is not one of the declared values of input '{key}': "
+                                + ", ".join(map(repr, declared)),
+                            )
+            then = row["then"]
+            for key in then:
+                if key not in outputs:
+                    self._error(doc, base + ("then", key), "unknown-output", f"'{key}' is not an output of table '{name}'", key=True)
+            missing = [o for o in outputs if o not in then]
+            if missing:
+                self._error(doc, base + ("then",), "missing-output", f"row sets no value for output(s) {', '.join(missing)}")
+            rows.append(TableRow(MappingProxyType(cells), MappingProxyType(dict(then)), doc.location(base)))
+        self.tables[name] = DecisionTable(
+            name=name,
+            hit_policy=spec["hit_policy"],
+            inputs=inputs,
+            outputs=outputs,
+            rows=tuple(rows),
+            default=MappingProxyType(spec["default"]) if "default" in spec else None,
+            location=doc.location(("tables", name), key=True),
+        )
+
+    def calendars(self) -> dict[str, Calendar]:
+        """Build calendars, resolving ``base`` chains; 'england' always exists."""
+        out: dict[str, Calendar] = {}
+        specs = self.calendar_specs
+
+        def closures_of(name: str, seen: tuple[str, ...]) -> dict[dt.date, str] | None:
+            if name not in specs:
+                return {} if name == BUILTIN_CALENDAR else None
+            doc, spec = specs[name]
+            result: dict[dt.date, str] = {}
+            base = spec.get("base")
+            if base:
+                if base in seen:
+                    self._error(doc, ("calendars", name, "base"), "calendar-cycle", f"calendar '{name}' is based on itself")
+                    return None
+                inherited = closures_of(base, seen + (name,))
+                if inherited is None:
+                    self._error(doc, ("calendars", name, "base"), "unknown-calendar", f"unknown base calendar '{base}'")
+                    return None
+                result.update(inherited)
+            for i, closure in enumerate(spec.get("closures") or []):
+                try:
+                    day = dt.date.fromisoformat(closure["date"])
+                except ValueError:
+                    self._error(doc, ("calendars", name, "closures", i, "date"), "bad-date", f"'{closure['date']}' is not a real date")
+                    continue
+                result[day] = closure["reason"]
+            return result
+
+        for name in {BUILTIN_CALENDAR, *specs}:
+            closures = closures_of(name, ())
+            if closures is not None:
+                out[name] = Calendar.england(name=name, closures=closures)
+        return out

@@ -1,0 +1,122 @@
+"""The exceptions qaflow raises, each knowing its CLI exit code.
+
+    QaflowError                      base; exit code 3 (internal) unless overridden
+    ├── ConfigError                  configuration is invalid; carries every Problem (exit 1)
+    ├── ExpressionError              a condition does not compile; carries its position (exit 1)
+    ├── DurationError                a duration or anchor cannot be read (exit 1)
+    ├── UsageError                   a call was malformed: unknown workflow, bad time (exit 2)
+    └── Refused                      a start/fire was refused; nothing changed (exit 1)
+        ├── UnknownInstance
+        ├── UnknownTrigger           no such trigger, or not available in this state
+        ├── RoleRefused              the actor lacks every role the trigger allows
+        ├── PayloadInvalid           the payload fails the trigger's JSON Schema
+        ├── DataInvalid              start data lacks a required field or has a wrong type
+        ├── GuardFailed              no transition's guard held
+        ├── ActionFailed             an action raised while being applied
+        └── ConcurrencyConflict      another writer changed the instance first
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class QaflowError(Exception):
+    """Base of every error qaflow raises on purpose."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": type(self).__name__, "message": self.message, **self.details}
+
+
+class ConfigError(QaflowError):
+    """The configuration has problems; ``problems`` lists every one of them."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[Any]) -> None:
+        self.problems = sorted(problems, key=lambda p: p.sort_key())
+        errors = [p for p in self.problems if p.severity == "error"]
+        lines = "\n".join(str(p) for p in errors[:50])
+        more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
+        super().__init__(f"{len(errors)} configuration error(s):\n{lines}{more}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": "ConfigError", "problems": [p.to_dict() for p in self.problems]}
+
+
+class ExpressionError(QaflowError):
+    """A condition or template expression does not compile.
+
+    ``line`` and ``column`` are 1-based positions inside the expression text.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, code: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message, code=code, line=line, column=column)
+        self.code = code
+        self.line = line
+        self.column = column
+
+
+class EvaluationError(QaflowError):
+    """An expression failed while being evaluated (e.g. comparing a date with text)."""
+
+    exit_code = 1
+
+
+class DurationError(QaflowError):
+    """A duration or deadline anchor cannot be read."""
+
+    exit_code = 1
+
+
+class UsageError(QaflowError):
+    """A call was malformed: unknown workflow, unreadable time, bad argument."""
+
+    exit_code = 2
+
+
+class Refused(QaflowError):
+    """A start or fire was refused; the instance is exactly as it was."""
+
+    exit_code = 1
+
+
+class UnknownInstance(Refused):
+    """No instance has that id."""
+
+
+class UnknownTrigger(Refused):
+    """The workflow has no such trigger, or it cannot be fired in the current state."""
+
+
+class RoleRefused(Refused):
+    """The actor holds none of the roles allowed to fire the trigger."""
+
+
+class PayloadInvalid(Refused):
+    """The payload does not match the trigger's JSON Schema."""
+
+
+class DataInvalid(Refused):
+    """The data given to start an instance lacks a required field or has a wrong type."""
+
+
+class GuardFailed(Refused):
+    """Every transition for the trigger had a guard that did not hold."""
+
+
+class ActionFailed(Refused):
+    """An action raised while being applied; everything was rolled back."""
+
+
+class ConcurrencyConflict(Refused):
+    """Another writer changed the instance since it was read."""

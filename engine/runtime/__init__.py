@@ -1,0 +1,1 @@
+"""The runtime: the Engine, instances, deadlines, actions and the transitions adapter."""

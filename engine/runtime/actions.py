@@ -1,0 +1,158 @@
+"""What each action does to the instance being changed (inside a unit of work, so failures roll back)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from ..definitions import Alert, DeadlineAction, Evaluate, SetData, SignalParent, StartChild
+from ..errors import ActionFailed, EvaluationError
+from ..rules import evaluate_table
+from . import deadlines as clocks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .context import Context
+
+
+def to_json(value: Any) -> Any:
+    """Data stays JSON-shaped: dates become ISO text, tuples lists."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value
+
+
+def assign(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    target = data
+    for part in path[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            nxt = target[part] = {}
+        target = nxt
+    target[path[-1]] = value
+
+
+def apply_action(ctx: "Context", action: Any) -> None:
+    handler = _HANDLERS[type(action)]
+    handler(ctx, action)
+
+
+def _set(ctx: "Context", action: SetData) -> None:
+    for path, expr in action.assignments:
+        value = to_json(ctx.evaluate(expr, f"set {'.'.join(path)}"))
+        assign(ctx.inst.data, path, value)
+        ctx.actions.append({"action": "set", "field": ".".join(path), "value": value})
+
+
+def _evaluate(ctx: "Context", action: Evaluate) -> None:
+    table = ctx.engine.definitions.tables[action.rule]
+    inputs = {name: ctx.evaluate(expr, f"input {name} of table {action.rule}") for name, expr in action.inputs}
+    try:
+        result = to_json(evaluate_table(table, inputs))
+    except EvaluationError as exc:
+        raise ActionFailed(exc.message, instance=ctx.inst.id) from None
+    assign(ctx.inst.data, action.into, result)
+    ctx.actions.append({"action": "evaluate", "rule": action.rule, "inputs": to_json(inputs), "into": ".".join(action.into), "result": result})
+
+
+def _alert(ctx: "Context", action: Alert) -> None:
+    wf, data = ctx.wf, ctx.inst.data
+    groups = ctx.engine.definitions.alert_groups
+    recipients: list[dict[str, str]] = []
+    for role in action.roles:
+        for r in groups.get(role, (role,)):
+            bound = wf.roles.get(r)
+            if bound is not None and bound.from_data and data.get(bound.from_data):
+                people = data[bound.from_data]
+                for person in people if isinstance(people, list) else [people]:
+                    recipients.append({"person": str(person), "as": r})
+            else:
+                recipients.append({"role": r})
+    for expr in action.people:
+        person = ctx.evaluate(expr, "alert recipient")
+        if person:
+            for p in person if isinstance(person, list) else [person]:
+                recipients.append({"person": str(p)})
+    ctx.env["state"] = ctx.inst.state
+    try:
+        message = action.message.render(ctx.env)
+    except EvaluationError as exc:
+        raise ActionFailed(f"alert message: {exc.message}", instance=ctx.inst.id) from None
+    alert = ctx.uow.new_alert(
+        at=ctx.at,
+        instance=ctx.inst,
+        name=action.name,
+        severity=action.severity,
+        recipients=recipients,
+        message=message,
+    )
+    ctx.actions.append({"action": "alert", "id": alert["id"], "name": action.name, "to": recipients, "message": message})
+
+
+def _start_child(ctx: "Context", action: StartChild) -> None:
+    data = {name: to_json(ctx.evaluate(expr, f"data {name} for {action.workflow}")) for name, expr in action.data}
+    child_id = ctx.uow.queue_start(action.workflow, data, parent=ctx.inst, at=ctx.at, actor=ctx.actor)
+    ctx.inst.children.append(child_id)
+    ctx.actions.append({"action": "start", "workflow": action.workflow, "child": child_id, "data": data})
+
+
+def _signal_parent(ctx: "Context", action: SignalParent) -> None:
+    if not ctx.inst.parent_id:
+        raise ActionFailed(f"signal_parent '{action.trigger}': this instance has no parent", instance=ctx.inst.id)
+    payload = {name: to_json(ctx.evaluate(expr, f"payload {name} for {action.trigger}")) for name, expr in action.payload}
+    ctx.uow.queue_signal(ctx.inst.parent_id, action.trigger, payload, at=ctx.at, source=ctx.inst.id)
+    ctx.actions.append({"action": "signal_parent", "parent": ctx.inst.parent_id, "trigger": action.trigger, "payload": payload})
+
+
+def _deadline(ctx: "Context", action: DeadlineAction) -> None:
+    defs = ctx.engine.definitions
+    defn = ctx.wf.deadlines[action.deadline]
+    calendar = defs.calendars[defn.calendar]
+    inst, at = ctx.inst, ctx.at
+    record: dict[str, Any] = {"action": action.kind, "deadline": action.deadline}
+    ds = inst.deadlines.get(action.deadline)
+    if action.op == "start":
+        anchor_expr = action.anchor or defn.anchor
+        anchor_value = ctx.evaluate(anchor_expr, f"start of deadline {defn.name}") if anchor_expr else at
+        if anchor_value is None:
+            raise ActionFailed(f"deadline '{defn.name}' starts from {anchor_expr.source}, which is empty")
+        anchor = clocks.to_date(anchor_value, f"start of deadline {defn.name}")
+        if ds is not None and ds.status in ("open", "breached", "paused"):
+            record["replaced_due"] = ds.due.isoformat()
+        inst.deadlines[defn.name] = ds = clocks.start(defn, calendar, anchor, at)
+        record.update(anchor=anchor.isoformat(), duration=ds.duration, due=ds.due.isoformat())
+    elif ds is None:
+        if action.op in ("satisfy", "cancel"):
+            record["note"] = "not started"
+        else:
+            raise ActionFailed(f"deadline '{action.deadline}' has not been started", instance=inst.id)
+    elif action.op == "satisfy":
+        record["changed"] = clocks.satisfy(ds, at)
+        record["late"] = ds.late
+    elif action.op == "cancel":
+        record["changed"] = clocks.cancel(ds, at)
+    elif action.op == "extend":
+        reason = ctx.evaluate(action.reason, f"reason for extending {ds.name}") if action.reason else None
+        clocks.extend(ds, calendar, at, to=action.to, by=action.by, reason=to_json(reason))
+        record.update(due=ds.due.isoformat(), reason=to_json(reason))
+    elif action.op == "pause":
+        reason = ctx.evaluate(action.reason, f"reason for pausing {ds.name}") if action.reason else None
+        clocks.pause(ds, calendar, at, to_json(reason))
+        record["reason"] = to_json(reason)
+    elif action.op == "resume":
+        clocks.resume_clock(ds, calendar, at)
+        record["due"] = ds.due.isoformat()
+    ctx.actions.append(record)
+
+
+_HANDLERS = {
+    SetData: _set,
+    Evaluate: _evaluate,
+    Alert: _alert,
+    StartChild: _start_child,
+    SignalParent: _signal_parent,
+    DeadlineAction: _deadline,
+}

@@ -1,0 +1,146 @@
+"""The context of one event on one instance: who, when, what payload, and a log of what was decided."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..errors import ActionFailed, EvaluationError, QaflowError
+from .instance import OPEN_STATUSES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..definitions import Action, TransitionDef, WorkflowDef
+    from .engine import Engine
+    from .instance import Instance
+    from .unit import UnitOfWork
+
+
+class _Deadlines(Mapping):
+    """``deadlines.NAME.status`` / ``.due`` / ``.open`` in conditions, built on access."""
+
+    __slots__ = ("_inst",)
+
+    def __init__(self, inst: "Instance") -> None:
+        self._inst = inst
+
+    def __getitem__(self, name: str) -> Any:
+        ds = self._inst.deadlines.get(name)
+        if ds is None:
+            return {"status": "not_started", "due": None, "open": False, "late": False}
+        return {"status": ds.status, "due": ds.due, "open": ds.status in OPEN_STATUSES, "late": ds.late}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inst.deadlines)
+
+    def __len__(self) -> int:
+        return len(self._inst.deadlines)
+
+
+class _Parent(Mapping):
+    """The parent's data, read lazily (most conditions never look)."""
+
+    __slots__ = ("_ctx", "_data")
+
+    def __init__(self, ctx: "Context") -> None:
+        self._ctx = ctx
+        self._data: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            pid = self._ctx.inst.parent_id
+            self._data = self._ctx.uow.get(pid).data if pid else {}
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._load().get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+class Context:
+    """One event being applied. Guards and actions log into ``conditions`` and ``actions``."""
+
+    __slots__ = ("engine", "uow", "inst", "wf", "at", "actor", "roles", "payload", "conditions", "actions", "env")
+
+    def __init__(
+        self,
+        engine: "Engine",
+        uow: "UnitOfWork",
+        inst: "Instance",
+        wf: "WorkflowDef",
+        *,
+        at: dt.datetime,
+        actor: str,
+        roles: frozenset[str],
+        payload: Any,
+    ) -> None:
+        self.engine = engine
+        self.uow = uow
+        self.inst = inst
+        self.wf = wf
+        self.at = at
+        self.actor = actor
+        self.roles = roles
+        self.payload = payload
+        self.conditions: list[dict[str, Any]] = []
+        self.actions: list[dict[str, Any]] = []
+        self.env: dict[str, Any] = {
+            "data": inst.data,
+            "payload": payload if payload is not None else {},
+            "now": at,
+            "today": at.date(),
+            "actor": actor,
+            "roles": sorted(roles),
+            "state": inst.state,
+            "deadlines": _Deadlines(inst),
+            "parent": _Parent(self),
+            "instance_id": inst.id,
+        }
+
+    def evaluate(self, expression: Any, what: str) -> Any:
+        self.env["state"] = self.inst.state
+        try:
+            return expression.evaluate(self.env)
+        except EvaluationError as exc:
+            raise ActionFailed(f"{what}: {exc.message}", instance=self.inst.id) from None
+
+    def check_guard(self, transition: "TransitionDef") -> bool:
+        self.env["state"] = self.inst.state
+        guard = transition.guard
+        try:
+            result = bool(guard.test(self.env))
+        except EvaluationError as exc:
+            raise ActionFailed(
+                f"the condition of transition {transition.index + 1} could not be evaluated: {exc.message}",
+                instance=self.inst.id,
+            ) from None
+        self.conditions.append({"transition": transition.index, "when": guard.source, "result": result})
+        return result
+
+    def run_actions(self, actions: tuple["Action", ...], where: str) -> None:
+        from .actions import apply_action
+
+        for action in actions:
+            if action.condition is not None:
+                self.env["state"] = self.inst.state
+                try:
+                    holds = bool(action.condition.test(self.env))
+                except EvaluationError as exc:
+                    raise ActionFailed(f"{where}: the 'if' of a {action.kind} action: {exc.message}") from None
+                self.conditions.append({"action": action.kind, "where": where, "if": action.condition.source, "result": holds})
+                if not holds:
+                    continue
+            try:
+                apply_action(self, action)
+            except ActionFailed:
+                raise
+            except QaflowError as exc:
+                raise ActionFailed(f"{where}: {action.kind} failed: {exc.message}", instance=self.inst.id) from None

@@ -1,0 +1,468 @@
+"""The Engine: start instances, fire triggers, advance the clock, read instances and the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..clock import Clock, as_time
+from ..definitions import Definitions, WorkflowDef, event_key
+from ..errors import (
+    ActionFailed,
+    DataInvalid,
+    GuardFailed,
+    PayloadInvalid,
+    Refused,
+    RoleRefused,
+    UnknownInstance,
+    UnknownTrigger,
+    UsageError,
+)
+from ..store.base import Store
+from ..store.memory import MemoryStore
+from . import deadlines as clocks
+from .context import Context
+from .instance import Instance
+from .machine import fire_event
+from .unit import UnitOfWork
+from .view import InstanceView
+
+SYSTEM_ACTOR = "system"
+SYSTEM_ROLES = frozenset({"system"})
+MAX_AUTO_STEPS = 100  # automatic transitions in a row before we call it a loop
+MAX_QUEUED = 1000  # child starts and parent signals in one call
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """Something ``advance`` fired: a deadline breach or a scheduled start."""
+
+    at: dt.datetime
+    kind: str  # "breach" | "start"
+    instance_id: str
+    workflow: str
+    name: str  # deadline name or workflow started
+    from_state: str | None
+    to_state: str
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "instance": self.instance_id,
+            "workflow": self.workflow,
+            "name": self.name,
+            "from": self.from_state,
+            "to": self.to_state,
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+_TYPE_CHECKS = {
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "date": lambda v: isinstance(v, str) and _is_iso(v, dt.date),
+    "datetime": lambda v: isinstance(v, str) and _is_iso(v, dt.datetime),
+    "any": lambda v: True,
+}
+
+
+def _is_iso(text: str, kind: type) -> bool:
+    try:
+        kind.fromisoformat(text)  # type: ignore[attr-defined]
+    except ValueError:
+        return False
+    return True
+
+
+class Engine:
+    """Runs instances of the workflows in ``definitions`` against ``store``.
+
+    Every call that changes something takes ``at`` (or reads the injected ``clock``) and is all or
+    nothing: a refused or failing call raises a ``Refused`` subclass and leaves every instance as it was.
+    """
+
+    def __init__(self, definitions: Definitions, store: Store | None = None, clock: Clock | None = None) -> None:
+        self.definitions = definitions
+        self.store: Store = store if store is not None else MemoryStore()
+        self.clock = clock
+
+    @classmethod
+    def from_config(cls, config: str | Path | None = None, *, store: Store | None = None, clock: Clock | None = None) -> "Engine":
+        """Load a configuration folder (default: ./config, else the bundled one) into an Engine."""
+        from ..config.loader import load_config
+
+        return cls(load_config(config), store=store, clock=clock)
+
+    # ------------------------------------------------------------------ helpers
+    def _time(self, at: Any) -> dt.datetime:
+        if at is not None:
+            return as_time(at)
+        if self.clock is None:
+            raise UsageError("no time given: pass at=... or give the Engine a clock")
+        return as_time(self.clock.now())
+
+    def _wf(self, inst: Instance) -> WorkflowDef:
+        wf = self.definitions.workflows.get(inst.workflow)
+        if wf is None or wf.version != inst.version:
+            raise UsageError(
+                f"instance {inst.id} runs {inst.workflow} version {inst.version}, which this configuration "
+                f"does not have (it has version {wf.version if wf else 'none'})",
+                instance=inst.id,
+            )
+        return wf
+
+    @staticmethod
+    def effective_roles(wf: WorkflowDef, data: dict[str, Any], actor: str, roles: Iterable[str]) -> frozenset[str]:
+        """The roles asserted by the caller plus the roles bound to ``actor`` through the instance's data."""
+        result = set(roles)
+        for name, field in wf.bound_roles.items():
+            named = data.get(field)
+            if named == actor or (isinstance(named, list) and actor in named):
+                result.add(name)
+        return frozenset(result)
+
+    def _entry(self, inst: Instance, wf: WorkflowDef, ctx: Context, *, trigger: str, from_state: str | None, payload: Any, request_id: str | None = None) -> dict[str, Any]:
+        entry = {
+            "instance_id": inst.id,
+            "at": ctx.at.isoformat(),
+            "actor": ctx.actor,
+            "roles": sorted(ctx.roles),
+            "trigger": trigger,
+            "from": from_state,
+            "to": inst.state,
+            "payload": payload,
+            "conditions": ctx.conditions,
+            "actions": ctx.actions,
+            "workflow": wf.id,
+            "version": wf.version,
+        }
+        if request_id:
+            entry["request_id"] = request_id
+        return entry
+
+    # ------------------------------------------------------------------ start
+    def start(
+        self,
+        workflow: str,
+        data: dict[str, Any] | None = None,
+        *,
+        actor: str,
+        roles: Iterable[str] = (),
+        at: Any = None,
+        request_id: str | None = None,
+    ) -> InstanceView:
+        """Start an instance of ``workflow`` with ``data``; returns the new instance."""
+        when = self._time(at)
+        if request_id:
+            prior = self.store.request_result(request_id)
+            if prior is not None:
+                return self.get(prior["id"])
+        wf = self.definitions.workflow(workflow)
+        uow = UnitOfWork(self.store)
+        iid = self.store.next_id(wf.id)
+        self._create(uow, wf, iid, dict(data or {}), at=when, actor=actor, roles=frozenset(roles), parent_id=None, request_id=request_id)
+        self._drain(uow)
+        if request_id:
+            uow.changes.request = (request_id, {"id": iid, "state": uow.working[iid].state})
+        uow.commit()
+        return self.get(iid)
+
+    def _check_data(self, wf: WorkflowDef, data: dict[str, Any]) -> None:
+        problems = []
+        for name, field in wf.fields.items():
+            if name not in data or data[name] is None:
+                if field.default is not None:
+                    data[name] = field.default
+                elif field.required:
+                    problems.append(f"'{name}' is required")
+                continue
+            value = data[name]
+            if not _TYPE_CHECKS[field.type](value):
+                problems.append(f"'{name}' should be {field.type}, found {value!r}")
+            elif field.enum is not None and value not in field.enum:
+                problems.append(f"'{name}' should be one of {', '.join(map(str, field.enum))}, found {value!r}")
+        if problems:
+            raise DataInvalid(f"cannot start {wf.id}: " + "; ".join(problems), problems=problems)
+
+    def _create(self, uow: UnitOfWork, wf: WorkflowDef, iid: str, data: dict[str, Any], *, at: dt.datetime, actor: str, roles: frozenset[str], parent_id: str | None, request_id: str | None = None) -> Instance:
+        self._check_data(wf, data)
+        inst = Instance(iid, wf.id, wf.version, wf.initial, data, created_at=at, parent_id=parent_id)
+        uow.add(inst)
+        ctx = Context(self, uow, inst, wf, at=at, actor=actor, roles=roles, payload=None)
+        ctx.run_actions(wf.states[wf.initial].on_enter, f"on_enter {wf.initial}")
+        uow.record(self._entry(inst, wf, ctx, trigger="(start)", from_state=None, payload=data, request_id=request_id))
+        self._settle(uow, inst, wf, at)
+        return inst
+
+    # ------------------------------------------------------------------ fire
+    def fire(
+        self,
+        instance_id: str,
+        trigger: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        actor: str,
+        roles: Iterable[str] = (),
+        at: Any = None,
+        request_id: str | None = None,
+    ) -> InstanceView:
+        """Fire ``trigger`` on an instance as ``actor`` holding ``roles``; returns the instance after it."""
+        when = self._time(at)
+        if request_id:
+            prior = self.store.request_result(request_id)
+            if prior is not None:
+                return self.get(prior["id"])
+        uow = UnitOfWork(self.store)
+        inst = uow.get(instance_id)
+        wf = self._wf(inst)
+        trig = wf.triggers.get(trigger)
+        if trig is None:
+            raise UnknownTrigger(
+                f"workflow '{wf.id}' has no trigger '{trigger}' (it has: {', '.join(sorted(wf.triggers)) or 'none'})",
+                instance=instance_id,
+                trigger=trigger,
+            )
+        candidates = wf.by_event.get((trigger, inst.state))
+        if not candidates:
+            allowed = sorted({t for (t, s) in wf.by_event if s == inst.state and not t.startswith("(")})
+            raise UnknownTrigger(
+                f"'{trigger}' cannot be fired on {instance_id} while it is in state '{inst.state}'"
+                f" (available now: {', '.join(allowed) or 'nothing'})",
+                instance=instance_id,
+                trigger=trigger,
+                state=inst.state,
+            )
+        held = self.effective_roles(wf, inst.data, actor, roles)
+        if not (trig.roles & held):
+            raise RoleRefused(self._role_message(wf, inst, trig.name, trig.roles, actor), instance=instance_id, trigger=trigger)
+        body = payload if payload is not None else {}
+        if trig.validator is not None:
+            errors = sorted(trig.validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+            if errors:
+                msgs = [f"{'/'.join(map(str, e.absolute_path)) or 'payload'}: {e.message}" for e in errors[:10]]
+                raise PayloadInvalid(f"invalid payload for '{trigger}': " + "; ".join(msgs), instance=instance_id, trigger=trigger, problems=msgs)
+        from_state = inst.state
+        ctx = Context(self, uow, inst, wf, at=when, actor=actor, roles=held, payload=body)
+        if not fire_event(wf.machine, inst, trigger, ctx):
+            failed = "; ".join(f"'{c['when']}' was false" for c in ctx.conditions if "transition" in c)
+            raise GuardFailed(
+                f"'{trigger}' was refused on {instance_id} in state '{from_state}': {failed or 'no condition held'}",
+                instance=instance_id,
+                trigger=trigger,
+                conditions=ctx.conditions,
+            )
+        inst.updated_at = when
+        uow.record(self._entry(inst, wf, ctx, trigger=trigger, from_state=from_state, payload=payload, request_id=request_id))
+        self._settle(uow, inst, wf, when)
+        self._drain(uow)
+        if request_id:
+            uow.changes.request = (request_id, {"id": instance_id, "state": inst.state})
+        uow.commit()
+        return self.get(instance_id)
+
+    def _role_message(self, wf: WorkflowDef, inst: Instance, trigger: str, needed: frozenset[str], actor: str) -> str:
+        parts = []
+        for role in sorted(needed):
+            field = wf.bound_roles.get(role)
+            if field:
+                parts.append(f"{role} (the person named in data.{field}, here {inst.data.get(field)!r})")
+            else:
+                parts.append(role)
+        return f"{actor} may not fire '{trigger}' on {inst.id}: it needs the role " + " or ".join(parts)
+
+    # ------------------------------------------------------------------ automatic transitions, queue
+    def _settle(self, uow: UnitOfWork, inst: Instance, wf: WorkflowDef, at: dt.datetime) -> None:
+        """Take automatic transitions while their conditions hold."""
+        key = event_key("auto", "")
+        for _ in range(MAX_AUTO_STEPS):
+            if (key, inst.state) not in wf.by_event:
+                return
+            from_state = inst.state
+            ctx = Context(self, uow, inst, wf, at=at, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, payload=None)
+            if not fire_event(wf.machine, inst, key, ctx):
+                # keep the record of why it did not move on with the change that was just made
+                if uow.changes.history and uow.changes.history[-1]["instance_id"] == inst.id:
+                    uow.changes.history[-1]["conditions"] = uow.changes.history[-1]["conditions"] + ctx.conditions
+                return
+            inst.updated_at = at
+            uow.record(self._entry(inst, wf, ctx, trigger="(auto)", from_state=from_state, payload=None))
+        raise ActionFailed(f"automatic transitions of {inst.id} did not settle after {MAX_AUTO_STEPS} steps (a loop?)")
+
+    def _drain(self, uow: UnitOfWork) -> None:
+        """Start queued children and deliver queued signals to parents, in order."""
+        done = 0
+        while uow.queue:
+            done += 1
+            if done > MAX_QUEUED:
+                raise ActionFailed(f"more than {MAX_QUEUED} child starts and signals in one call (a loop?)")
+            op = uow.queue.popleft()
+            if op[0] == "start":
+                _, child_id, workflow, data, parent_id, at, actor = op
+                wf = self.definitions.workflows.get(workflow)
+                if wf is None:
+                    raise ActionFailed(f"cannot start unknown workflow '{workflow}'")
+                try:
+                    self._create(uow, wf, child_id, data, at=at, actor=actor, roles=SYSTEM_ROLES, parent_id=parent_id)
+                except DataInvalid as exc:
+                    raise ActionFailed(f"starting child {workflow}: {exc.message}") from None
+            else:
+                _, parent_id, trigger, payload, at, source = op
+                parent = uow.get(parent_id)
+                wf = self._wf(parent)
+                from_state = parent.state
+                trig = wf.triggers.get(trigger)
+                if trig is None or (trigger, parent.state) not in wf.by_event:
+                    raise ActionFailed(
+                        f"{source} signalled '{trigger}' to its parent {parent_id}, which cannot take it in state '{parent.state}'"
+                    )
+                if trig.validator is not None:
+                    errors = list(trig.validator.iter_errors(payload))
+                    if errors:
+                        raise ActionFailed(f"{source} signalled '{trigger}' with an invalid payload: {errors[0].message}")
+                ctx = Context(self, uow, parent, wf, at=at, actor=f"{SYSTEM_ACTOR}:{source}", roles=SYSTEM_ROLES, payload=payload)
+                if not fire_event(wf.machine, parent, trigger, ctx):
+                    raise ActionFailed(f"{source} signalled '{trigger}' to {parent_id}, but no condition held")
+                parent.updated_at = at
+                uow.record(self._entry(parent, wf, ctx, trigger=trigger, from_state=from_state, payload=payload))
+                self._settle(uow, parent, wf, at)
+
+    # ------------------------------------------------------------------ clock
+    def schedule_start(self, workflow: str, data: dict[str, Any] | None = None, *, at: Any, actor: str = SYSTEM_ACTOR, roles: Iterable[str] = ()) -> str:
+        """Start ``workflow`` when the clock reaches ``at`` (fired by ``advance``); returns the schedule id."""
+        wf = self.definitions.workflow(workflow)
+        self._check_data(wf, dict(data or {}))
+        uow = UnitOfWork(self.store)
+        sid = self.store.next_id("schedule")
+        uow.changes.schedules_added.append(
+            {"id": sid, "at": self._time(at), "workflow": wf.id, "data": dict(data or {}), "actor": actor, "roles": sorted(roles)}
+        )
+        uow.commit()
+        return sid
+
+    def advance(self, to: Any) -> list[Occurrence]:
+        """Fire every deadline breach and scheduled start due up to ``to``, in time order, each once."""
+        until = self._time(to)
+        fired: list[Occurrence] = []
+        while (item := self.store.next_due(until)) is not None:
+            if item.kind == "start":
+                fired.append(self._scheduled_start(item))
+            else:
+                fired.append(self._breach(item))
+        return fired
+
+    def _scheduled_start(self, item: Any) -> Occurrence:
+        sched = self.store.schedule(item.key)
+        assert sched is not None
+        wf = self.definitions.workflow(sched["workflow"])
+        uow = UnitOfWork(self.store)
+        iid = self.store.next_id(wf.id)
+        error = None
+        try:
+            inst = self._create(uow, wf, iid, dict(sched["data"]), at=item.at, actor=sched["actor"], roles=frozenset(sched["roles"]), parent_id=None)
+            self._drain(uow)
+            state = inst.state
+        except Refused as exc:
+            uow = UnitOfWork(self.store)
+            error, state, iid = exc.message, "", ""
+        uow.changes.schedules_done.append(item.key)
+        uow.commit()
+        return Occurrence(item.at, "start", iid, wf.id, wf.id, None, state, error)
+
+    def _breach(self, item: Any) -> Occurrence:
+        uow = UnitOfWork(self.store)
+        inst = uow.get(item.key)
+        wf = self._wf(inst)
+        from_state = inst.state
+        try:
+            self._apply_breach(uow, inst, wf, item)
+            self._drain(uow)
+        except Refused as exc:
+            # The breach still happens; what it should have done failed, and the history says so.
+            uow = UnitOfWork(self.store)
+            inst = uow.get(item.key)
+            clocks.breach(inst.deadlines[item.name], item.at)
+            ctx = Context(self, uow, inst, wf, at=item.at, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, payload=None)
+            entry = self._entry(inst, wf, ctx, trigger=f"(breach) {item.name}", from_state=from_state, payload=None)
+            entry["error"] = exc.message
+            uow.record(entry)
+            uow.commit()
+            return Occurrence(item.at, "breach", inst.id, wf.id, item.name, from_state, inst.state, exc.message)
+        uow.commit()
+        return Occurrence(item.at, "breach", inst.id, wf.id, item.name, from_state, inst.state)
+
+    def _apply_breach(self, uow: UnitOfWork, inst: Instance, wf: WorkflowDef, item: Any) -> None:
+        clocks.breach(inst.deadlines[item.name], item.at)
+        from_state = inst.state
+        ctx = Context(self, uow, inst, wf, at=item.at, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, payload=None)
+        defn = wf.deadlines.get(item.name)
+        if defn is not None:
+            ctx.run_actions(defn.on_breach, f"on_breach {item.name}")
+        key = event_key("breach", item.name)
+        if (key, inst.state) in wf.by_event:
+            fire_event(wf.machine, inst, key, ctx)
+        inst.updated_at = item.at
+        uow.record(self._entry(inst, wf, ctx, trigger=key, from_state=from_state, payload=None))
+        self._settle(uow, inst, wf, item.at)
+
+    # ------------------------------------------------------------------ reading
+    def get(self, instance_id: str) -> InstanceView:
+        """The instance as last committed."""
+        inst = self.store.load(instance_id)
+        if inst is None:
+            raise UnknownInstance(f"no instance '{instance_id}'", instance=instance_id)
+        return InstanceView(self, inst)
+
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        """Every accepted change to the instance, oldest first."""
+        if self.store.load(instance_id) is None:
+            raise UnknownInstance(f"no instance '{instance_id}'", instance=instance_id)
+        return self.store.history(instance_id)
+
+    def instances(self, workflow: str | None = None, state: str | None = None) -> list[InstanceView]:
+        return [InstanceView(self, inst) for inst in self.store.find(workflow, state)]
+
+    def available_triggers(self, instance_id: str, *, actor: str, roles: Iterable[str] = ()) -> list[str]:
+        """Triggers ``actor`` may fire now: allowed in the current state, a role held, and a guard that can hold.
+
+        Guards that read the payload cannot be judged before it is given, so such triggers are listed.
+        """
+        inst = self.store.load(instance_id)
+        if inst is None:
+            raise UnknownInstance(f"no instance '{instance_id}'", instance=instance_id)
+        wf = self._wf(inst)
+        held = self.effective_roles(wf, inst.data, actor, roles)
+        result = []
+        for name, trig in wf.triggers.items():
+            candidates = wf.by_event.get((name, inst.state))
+            if not candidates or not (trig.roles & held):
+                continue
+            ctx = Context(self, UnitOfWork(self.store), inst, wf, at=inst.updated_at, actor=actor, roles=held, payload={})
+            for t in candidates:
+                if t.guard is None or any(r.path[0] == "payload" for r in t.guard.references):
+                    result.append(name)
+                    break
+                try:
+                    if t.guard.test(ctx.env):
+                        result.append(name)
+                        break
+                except Exception:  # a guard that cannot be judged yet: let the person try
+                    result.append(name)
+                    break
+        return result
+
+    def outbox(self, *, include_acknowledged: bool = False) -> list[dict[str, Any]]:
+        """Alerts waiting to be delivered (at-least-once: they stay until acknowledged)."""
+        return self.store.outbox(include_acknowledged)
+
+    def acknowledge(self, alert_id: str, *, at: Any = None) -> None:
+        """Mark an alert as delivered."""
+        if not self.store.acknowledge(alert_id, self._time(at)):
+            raise UsageError(f"no alert '{alert_id}'")

@@ -1,0 +1,196 @@
+"""Instances and their deadlines: the mutable records the engine works on inside one unit of work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..calendar import LONDON
+
+
+def clone_json(value: Any) -> Any:
+    """A fast deep copy for JSON-like data (dicts, lists and scalars)."""
+    if isinstance(value, dict):
+        return {k: clone_json(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone_json(v) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
+def due_at(day: dt.date) -> dt.datetime:
+    """A date-only deadline is due by the end of that day: midnight at the start of the next, in London."""
+    nxt = day + dt.timedelta(days=1)
+    return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=LONDON)
+
+
+OPEN_STATUSES = frozenset({"open", "breached", "paused"})
+
+
+class DeadlineState:
+    """One running or finished deadline clock of an instance.
+
+    ``changes`` records every extension, pause and resume, oldest first; nothing is overwritten.
+    """
+
+    __slots__ = ("name", "status", "calendar", "anchor", "duration", "due", "started_at", "closed_at", "breached_at", "late", "changes")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        calendar: str,
+        anchor: dt.date,
+        duration: str,
+        due: dt.date,
+        started_at: dt.datetime,
+        status: str = "open",
+        closed_at: dt.datetime | None = None,
+        breached_at: dt.datetime | None = None,
+        late: bool = False,
+        changes: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.name = name
+        self.status = status
+        self.calendar = calendar
+        self.anchor = anchor
+        self.duration = duration
+        self.due = due
+        self.started_at = started_at
+        self.closed_at = closed_at
+        self.breached_at = breached_at
+        self.late = late
+        self.changes = changes if changes is not None else []
+
+    @property
+    def due_at(self) -> dt.datetime:
+        return due_at(self.due)
+
+    @property
+    def is_timing(self) -> bool:
+        """True while the clock runs towards a breach (open, not yet breached, not paused)."""
+        return self.status == "open"
+
+    def clone(self) -> "DeadlineState":
+        return DeadlineState(
+            self.name,
+            calendar=self.calendar,
+            anchor=self.anchor,
+            duration=self.duration,
+            due=self.due,
+            started_at=self.started_at,
+            status=self.status,
+            closed_at=self.closed_at,
+            breached_at=self.breached_at,
+            late=self.late,
+            changes=[dict(c) for c in self.changes],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "calendar": self.calendar,
+            "anchor": self.anchor.isoformat(),
+            "duration": self.duration,
+            "due": self.due.isoformat(),
+            "started_at": self.started_at.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "breached_at": self.breached_at.isoformat() if self.breached_at else None,
+            "late": self.late,
+            "changes": self.changes,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DeadlineState":
+        return cls(
+            d["name"],
+            calendar=d["calendar"],
+            anchor=dt.date.fromisoformat(d["anchor"]),
+            duration=d["duration"],
+            due=dt.date.fromisoformat(d["due"]),
+            started_at=dt.datetime.fromisoformat(d["started_at"]),
+            status=d["status"],
+            closed_at=dt.datetime.fromisoformat(d["closed_at"]) if d.get("closed_at") else None,
+            breached_at=dt.datetime.fromisoformat(d["breached_at"]) if d.get("breached_at") else None,
+            late=d.get("late", False),
+            changes=list(d.get("changes") or []),
+        )
+
+
+class Instance:
+    """A running (or finished) workflow instance. History lives in the store, not here."""
+
+    __slots__ = ("id", "workflow", "version", "state", "data", "parent_id", "children", "deadlines", "created_at", "updated_at", "rev")
+
+    def __init__(
+        self,
+        id: str,
+        workflow: str,
+        version: int,
+        state: str,
+        data: dict[str, Any],
+        *,
+        created_at: dt.datetime,
+        updated_at: dt.datetime | None = None,
+        parent_id: str | None = None,
+        children: list[str] | None = None,
+        deadlines: dict[str, DeadlineState] | None = None,
+        rev: int = 0,
+    ) -> None:
+        self.id = id
+        self.workflow = workflow
+        self.version = version
+        self.state = state
+        self.data = data
+        self.parent_id = parent_id
+        self.children = children if children is not None else []
+        self.deadlines = deadlines if deadlines is not None else {}
+        self.created_at = created_at
+        self.updated_at = updated_at or created_at
+        self.rev = rev
+
+    def clone(self) -> "Instance":
+        return Instance(
+            self.id,
+            self.workflow,
+            self.version,
+            self.state,
+            clone_json(self.data),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            parent_id=self.parent_id,
+            children=list(self.children),
+            deadlines={k: v.clone() for k, v in self.deadlines.items()},
+            rev=self.rev,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "version": self.version,
+            "state": self.state,
+            "data": self.data,
+            "parent_id": self.parent_id,
+            "children": self.children,
+            "deadlines": [d.to_dict() for d in self.deadlines.values()],
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "rev": self.rev,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Instance":
+        return cls(
+            d["id"],
+            d["workflow"],
+            d["version"],
+            d["state"],
+            d["data"],
+            created_at=dt.datetime.fromisoformat(d["created_at"]),
+            updated_at=dt.datetime.fromisoformat(d["updated_at"]),
+            parent_id=d.get("parent_id"),
+            children=list(d.get("children") or []),
+            deadlines={x["name"]: DeadlineState.from_dict(x) for x in d.get("deadlines") or []},
+            rev=d.get("rev", 0),
+        )

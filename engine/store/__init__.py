@@ -1,0 +1,1 @@
+"""Stores: where instances, history, deadlines and the outbox are kept."""

@@ -1,0 +1,66 @@
+"""The store interface: what the engine needs from any persistence (memory, SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol
+
+from ..runtime.instance import Instance
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DueItem:
+    """Something the clock will fire: a deadline breach or a scheduled start."""
+
+    at: dt.datetime
+    kind: str  # "breach" | "start"
+    key: str  # instance id (breach) or schedule id (start)
+    name: str  # deadline name (breach) or workflow (start)
+
+
+@dataclass(slots=True)
+class Changes:
+    """Everything one accepted call changes, written by the store in one transaction."""
+
+    instances: dict[str, Instance] = field(default_factory=dict)  # id -> new snapshot
+    base_revs: dict[str, int] = field(default_factory=dict)  # id -> rev read (absent: new instance)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    schedules_added: list[dict[str, Any]] = field(default_factory=list)
+    schedules_done: list[str] = field(default_factory=list)
+    request: tuple[str, dict[str, Any]] | None = None  # (request_id, result)
+
+
+class Store(Protocol):
+    """Persistence for instances, their append-only history, deadlines, schedules and the outbox."""
+
+    def load(self, instance_id: str) -> Instance | None:
+        """The committed snapshot, or None. Callers must not mutate it."""
+
+    def commit(self, changes: Changes) -> None:
+        """Write every change atomically; raise ConcurrencyConflict if an instance moved on."""
+
+    def next_id(self, prefix: str) -> str:
+        """A new, never reused identifier such as ``case_audit-000042``."""
+
+    def next_due(self, until: dt.datetime) -> DueItem | None:
+        """The earliest breach or scheduled start due at or before ``until``."""
+
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's history, oldest first."""
+
+    def find(self, workflow: str | None = None, state: str | None = None) -> Iterable[Instance]:
+        """Committed instances, optionally filtered, in id order."""
+
+    def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
+        """Alerts, oldest first."""
+
+    def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
+        """Mark an alert delivered; False if there is no such alert."""
+
+    def request_result(self, request_id: str) -> dict[str, Any] | None:
+        """The saved result of a call made with this request id, if any."""
+
+    def schedule(self, schedule_id: str) -> dict[str, Any] | None:
+        """A pending scheduled start."""

@@ -1,0 +1,114 @@
+"""An in-memory store: fast, for tests, simulations and embedding where durability is not needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import itertools
+from typing import Any, Iterable
+
+from ..errors import ConcurrencyConflict
+from ..runtime.instance import Instance
+from .base import Changes, DueItem
+
+
+class MemoryStore:
+    """Keeps committed snapshots in dicts and due clocks in one heap (stale entries skipped lazily)."""
+
+    def __init__(self) -> None:
+        self._instances: dict[str, Instance] = {}
+        self._history: dict[str, list[dict[str, Any]]] = {}
+        self._alerts: dict[str, dict[str, Any]] = {}
+        self._schedules: dict[str, dict[str, Any]] = {}
+        self._requests: dict[str, dict[str, Any]] = {}
+        # (due time, kind, key, name): ties fire breaches before starts, then by id, then by name
+        self._heap: list[tuple[dt.datetime, str, str, str]] = []
+        self._counters: dict[str, itertools.count] = {}
+
+    # -- reads ---------------------------------------------------------------------------
+    def load(self, instance_id: str) -> Instance | None:
+        return self._instances.get(instance_id)
+
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        return list(self._history.get(instance_id, ()))
+
+    def find(self, workflow: str | None = None, state: str | None = None) -> Iterable[Instance]:
+        for key in sorted(self._instances):
+            inst = self._instances[key]
+            if (workflow is None or inst.workflow == workflow) and (state is None or inst.state == state):
+                yield inst
+
+    def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
+        return [dict(a) for a in self._alerts.values() if include_acknowledged or a["acknowledged_at"] is None]
+
+    def request_result(self, request_id: str) -> dict[str, Any] | None:
+        return self._requests.get(request_id)
+
+    def schedule(self, schedule_id: str) -> dict[str, Any] | None:
+        return self._schedules.get(schedule_id)
+
+    def next_id(self, prefix: str) -> str:
+        counter = self._counters.setdefault(prefix, itertools.count(1))
+        return f"{prefix}-{next(counter):06d}"
+
+    def next_due(self, until: dt.datetime) -> DueItem | None:
+        heap = self._heap
+        while heap:
+            at, kind, key, name = heap[0]
+            if at > until:
+                return None
+            if self._still_due(at, kind, key, name):
+                return DueItem(at, kind, key, name)
+            heapq.heappop(heap)
+        return None
+
+    def _still_due(self, at: dt.datetime, kind: str, key: str, name: str) -> bool:
+        if kind == "start":
+            return key in self._schedules
+        inst = self._instances.get(key)
+        if inst is None:
+            return False
+        ds = inst.deadlines.get(name)
+        return ds is not None and ds.status == "open" and ds.due_at == at
+
+    # -- writes --------------------------------------------------------------------------
+    def commit(self, changes: Changes) -> None:
+        for iid, rev in changes.base_revs.items():
+            current = self._instances.get(iid)
+            if current is None or current.rev != rev:
+                raise ConcurrencyConflict(
+                    f"instance {iid} was changed by someone else since it was read; reload and try again",
+                    instance=iid,
+                )
+        for iid in changes.instances:
+            if iid not in changes.base_revs and iid in self._instances:
+                raise ConcurrencyConflict(f"instance {iid} already exists", instance=iid)
+        # nothing below can fail: the commit is all or nothing
+        for iid, inst in changes.instances.items():
+            inst.rev = changes.base_revs.get(iid, 0) + 1
+            old = self._instances.get(iid)
+            self._instances[iid] = inst
+            for ds in inst.deadlines.values():
+                if ds.status == "open":
+                    before = old.deadlines.get(ds.name) if old else None
+                    if before is None or before.status != "open" or before.due != ds.due:
+                        heapq.heappush(self._heap, (ds.due_at, "breach", iid, ds.name))
+        for entry in changes.history:
+            self._history.setdefault(entry["instance_id"], []).append(entry)
+        for alert in changes.alerts:
+            self._alerts[alert["id"]] = alert
+        for sched in changes.schedules_added:
+            self._schedules[sched["id"]] = sched
+            heapq.heappush(self._heap, (sched["at"], "start", sched["id"], sched["workflow"]))
+        for sid in changes.schedules_done:
+            self._schedules.pop(sid, None)
+        if changes.request is not None:
+            self._requests[changes.request[0]] = changes.request[1]
+
+    def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
+        alert = self._alerts.get(alert_id)
+        if alert is None:
+            return False
+        if alert["acknowledged_at"] is None:
+            alert["acknowledged_at"] = at.isoformat()
+        return True
