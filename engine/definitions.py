@@ -181,7 +181,7 @@ class WorkflowDef:
     transitions: tuple[TransitionDef, ...]
     deadlines: Mapping[str, DeadlineDef]
     # (event key, state) -> transitions in YAML order; derived at compile time
-    by_event: Mapping[tuple[str, str], tuple[TransitionDef, ...]] = field(default=EMPTY)
+    by_event: Mapping[tuple[str, str], tuple[TransitionDef, ...]] = field(default_factory=lambda: EMPTY)
     machine: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -264,8 +264,8 @@ class Definitions:
     tables: Mapping[str, DecisionTable]
     alert_groups: Mapping[str, tuple[str, ...]]
     extra: Mapping[str, Any]  # rule sections the engine carries but does not interpret
-    documents: Mapping[str, Any] = field(default=EMPTY, repr=False, compare=False)
-    functions: Mapping[str, Callable[..., Any]] = field(default=EMPTY, repr=False, compare=False)
+    documents: Mapping[str, Any] = field(default_factory=lambda: EMPTY, repr=False, compare=False)
+    functions: Mapping[str, Callable[..., Any]] = field(default_factory=lambda: EMPTY, repr=False, compare=False)
 
     def workflow(self, name: str) -> WorkflowDef:
         from .errors import UsageError

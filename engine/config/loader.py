@@ -29,7 +29,10 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 def bundled_config_dir() -> Path:
     """The configuration shipped inside the package (the top-level ``config/`` folder)."""
-    return Path(str(resources.files("engine.bundled")))
+    try:
+        return Path(str(resources.files("engine.bundled")))
+    except ModuleNotFoundError:  # running from a source tree that was never installed
+        return Path(__file__).resolve().parents[2] / "config"
 
 
 def default_config_dir() -> Path:
@@ -42,7 +45,7 @@ def default_config_dir() -> Path:
 def schema_for(kind: str) -> Mapping[str, Any]:
     """The JSON Schema (draft-07) of one kind of file, from the package's own copy."""
     _, filename = KINDS[kind]
-    text = (resources.files("engine.bundled") / "schemas" / filename).read_text(encoding="utf-8")
+    text = (bundled_config_dir() / "schemas" / filename).read_text(encoding="utf-8")
     return json.loads(text)
 
 
