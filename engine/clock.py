@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any, Protocol
 
 from .calendar import LONDON
@@ -45,12 +46,17 @@ def as_time(value: Any) -> dt.datetime:
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=LONDON)
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return as_time(dt.date.fromisoformat(text))
-            return as_time(dt.datetime.fromisoformat(text))
-        except ValueError:
-            pass
-        raise UsageError(f"'{value}' is not an ISO 8601 date or time (e.g. 2026-10-01 or 2026-10-01T09:30)")
+        return _parse_time(value)
     raise UsageError(f"expected a date or time, got {type(value).__name__}")
+
+
+@lru_cache(maxsize=4096)
+def _parse_time(value: str) -> dt.datetime:
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return as_time(dt.date.fromisoformat(text))
+        return as_time(dt.datetime.fromisoformat(text))
+    except ValueError:
+        pass
+    raise UsageError(f"'{value}' is not an ISO 8601 date or time (e.g. 2026-10-01 or 2026-10-01T09:30)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -184,13 +185,14 @@ class WorkflowDef:
     by_event: Mapping[tuple[str, str], tuple[TransitionDef, ...]] = field(default_factory=lambda: EMPTY)
     machine: Any = field(default=None, repr=False, compare=False)
 
-    @property
+    @cached_property
     def terminals(self) -> frozenset[str]:
         return frozenset(n for n, s in self.states.items() if s.terminal)
 
-    @property
+    @cached_property
     def bound_roles(self) -> Mapping[str, str]:
-        return {n: r.from_data for n, r in self.roles.items() if r.from_data}
+        """Bound role -> the data field naming its holder."""
+        return MappingProxyType({n: r.from_data for n, r in self.roles.items() if r.from_data})
 
 
 # --------------------------------------------------------------------------- rules

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 from functools import lru_cache
-from importlib import resources
+import importlib.util
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -23,16 +23,17 @@ from .yamlsource import Document, load_yaml_file
 KINDS: dict[str, tuple[str, str]] = {
     "workflow": ("workflows", "workflow.schema.json"),
     "rules": ("rules", "rules.schema.json"),
+    "scenario": ("scenarios", "scenario.schema.json"),
 }
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def bundled_config_dir() -> Path:
     """The configuration shipped inside the package (the top-level ``config/`` folder)."""
-    try:
-        return Path(str(resources.files("engine.bundled")))
-    except ModuleNotFoundError:  # running from a source tree that was never installed
-        return Path(__file__).resolve().parents[2] / "config"
+    spec = importlib.util.find_spec("engine.bundled")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(__file__).resolve().parents[2] / "config"  # a source tree that was never installed
 
 
 def default_config_dir() -> Path:

@@ -68,7 +68,7 @@ class _Parent(Mapping):
 class Context:
     """One event being applied. Guards and actions log into ``conditions`` and ``actions``."""
 
-    __slots__ = ("engine", "uow", "inst", "wf", "at", "actor", "roles", "payload", "conditions", "actions", "env")
+    __slots__ = ("engine", "uow", "inst", "wf", "at", "actor", "roles", "payload", "conditions", "actions", "_env")
 
     def __init__(
         self,
@@ -92,31 +92,42 @@ class Context:
         self.payload = payload
         self.conditions: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []
-        self.env: dict[str, Any] = {
-            "data": inst.data,
-            "payload": payload if payload is not None else {},
-            "now": at,
-            "today": at.date(),
-            "actor": actor,
-            "roles": sorted(roles),
-            "state": inst.state,
-            "deadlines": _Deadlines(inst),
-            "parent": _Parent(self),
-            "instance_id": inst.id,
-        }
+        self._env: dict[str, Any] | None = None
+
+    @property
+    def env(self) -> dict[str, Any]:
+        """The names conditions can read, built on first use (many events evaluate nothing)."""
+        env = self._env
+        if env is None:
+            inst = self.inst
+            env = self._env = {
+                "data": inst.data,
+                "payload": self.payload if self.payload is not None else {},
+                "now": self.at,
+                "today": self.at.date(),
+                "actor": self.actor,
+                "roles": sorted(self.roles),
+                "state": inst.state,
+                "deadlines": _Deadlines(inst),
+                "parent": _Parent(self),
+                "instance_id": inst.id,
+            }
+        return env
 
     def evaluate(self, expression: Any, what: str) -> Any:
-        self.env["state"] = self.inst.state
+        env = self.env
+        env["state"] = self.inst.state
         try:
-            return expression.evaluate(self.env)
+            return expression.evaluate(env)
         except EvaluationError as exc:
             raise ActionFailed(f"{what}: {exc.message}", instance=self.inst.id) from None
 
     def check_guard(self, transition: "TransitionDef") -> bool:
-        self.env["state"] = self.inst.state
+        env = self.env
+        env["state"] = self.inst.state
         guard = transition.guard
         try:
-            result = bool(guard.test(self.env))
+            result = bool(guard.test(env))
         except EvaluationError as exc:
             raise ActionFailed(
                 f"the condition of transition {transition.index + 1} could not be evaluated: {exc.message}",
