@@ -11,6 +11,7 @@ from ..clock import Clock, as_time
 from ..definitions import Definitions, WorkflowDef, event_key
 from ..errors import (
     ActionFailed,
+    ConcurrencyConflict,
     DataInvalid,
     GuardFailed,
     PayloadInvalid,
@@ -352,10 +353,13 @@ class Engine:
         until = self._time(to)
         fired: list[Occurrence] = []
         while (item := self.store.next_due(until)) is not None:
-            if item.kind == "start":
-                fired.append(self._scheduled_start(item))
-            else:
-                fired.append(self._breach(item))
+            try:
+                if item.kind == "start":
+                    fired.append(self._scheduled_start(item))
+                else:
+                    fired.append(self._breach(item))
+            except ConcurrencyConflict:
+                continue  # another worker fired it first (or changed the instance): look again
         return fired
 
     def _scheduled_start(self, item: Any) -> Occurrence:
