@@ -378,7 +378,8 @@ class Due:
         if self.rolled_from is not None:
             head += f" is {_full(self.rolled_from)}, rolled forward to the next working day"
         with_year = (self.date - self.anchor).days >= 365
-        named = [f"{_short(d, with_year)} ({r})" for d, r in self.skipped if d.weekday() < 5]
+        # "28 Dec (Boxing Day observed)" reads better than nested brackets
+        named = [f"{_short(d, with_year)} ({r.replace(' (', ' ').replace(')', '')})" for d, r in self.skipped if d.weekday() < 5]
         weekend = sum(1 for d, _ in self.skipped if d.weekday() >= 5)
         if named and weekend:
             return f"{head}, skipping {_join(named)}, plus {_plural(weekend, 'weekend day')}"
