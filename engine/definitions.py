@@ -136,6 +136,7 @@ class TransitionDef:
     actions: tuple[Action, ...]
     title: str = ""
     location: Location | None = None
+    because: str = ""  # shown when the trigger is refused because the guard did not hold
 
     @property
     def event_key(self) -> str:

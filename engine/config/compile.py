@@ -323,6 +323,7 @@ class WorkflowCompiler:
                     actions=self._actions(base + ("actions",), spec.get("actions")),
                     title=spec.get("title", ""),
                     location=self.doc.location(base),
+                    because=spec.get("because", ""),
                 )
             )
         return out

@@ -69,6 +69,9 @@ def _alert(ctx: "Context", action: Alert) -> None:
                 people = data[bound.from_data]
                 for person in people if isinstance(people, list) else [people]:
                     recipients.append({"person": str(person), "as": r})
+            elif bound is not None and bound.from_data:
+                # nobody is named yet: address the role, and say so, so the host can route it
+                recipients.append({"role": r, "unresolved": f"data.{bound.from_data} is empty"})
             else:
                 recipients.append({"role": r})
     for expr in action.people:

@@ -253,7 +253,10 @@ class Engine:
         from_state = inst.state
         ctx = Context(self, uow, inst, wf, at=when, actor=actor, roles=held, payload=body)
         if not fire_event(wf.machine, inst, trigger, ctx):
-            failed = "; ".join(f"'{c['when']}' was false" for c in ctx.conditions if "transition" in c)
+            reasons = {t.index: t.because for t in candidates}
+            failed = "; ".join(
+                reasons.get(c["transition"]) or f"'{c['when']}' was false" for c in ctx.conditions if "transition" in c
+            )
             raise GuardFailed(
                 f"'{trigger}' was refused on {instance_id} in state '{from_state}': {failed or 'no condition held'}",
                 instance=instance_id,

@@ -128,8 +128,9 @@ def test_payload_refused_against_schema(eng):
 def test_guard_false_is_refused_with_the_condition(eng):
     review = start_review(eng)
     before = snapshot(eng, review.id)
-    with pytest.raises(GuardFailed, match="payload.ok == true"):
+    with pytest.raises(GuardFailed, match="a note must be marked ok before it is kept") as err:
         eng.fire(review.id, "note", {"text": "x", "ok": False}, actor="R-01", at="2026-12-21")
+    assert err.value.details["conditions"] == [{"transition": 4, "when": "payload.ok == true", "result": False}]
     assert snapshot(eng, review.id) == before
     eng.fire(review.id, "note", {"text": "first", "ok": True}, actor="R-01", at="2026-12-21")
     eng.fire(review.id, "note", {"text": "second", "ok": True}, actor="MGR-1", roles=["manager"], at="2026-12-22")
