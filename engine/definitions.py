@@ -185,6 +185,14 @@ class WorkflowDef:
     # (event key, state) -> transitions in YAML order; derived at compile time
     by_event: Mapping[tuple[str, str], tuple[TransitionDef, ...]] = field(default_factory=lambda: EMPTY)
     machine: Any = field(default=None, repr=False, compare=False)
+    source: str = field(default="", repr=False, compare=False)  # the YAML text it was compiled from
+
+    @cached_property
+    def digest(self) -> str:
+        """A fingerprint of the YAML text: a changed file under an unchanged version is caught."""
+        import hashlib
+
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()[:16]
 
     @cached_property
     def terminals(self) -> frozenset[str]:

@@ -154,6 +154,7 @@ class WorkflowCompiler:
             transitions=tuple(transitions),
             deadlines=MappingProxyType(deadlines),
             by_event=MappingProxyType({k: tuple(v) for k, v in by_event.items()}),
+            source=self.doc.source,
         )
 
     def _fields(self) -> dict[str, FieldDef]:

@@ -151,6 +151,9 @@ def check_config(root: str | Path | None = None) -> tuple[Definitions | None, li
             workflows[wid] = wf
     if not any(p.severity == "error" for p in problems):
         problems += list(iter_workflow_cross_checks(workflows))
+    from .lint import lint_config  # semantic checks over the compiled graph (engine/config/lint.py)
+
+    problems += lint_config(workflows, rules.tables, documents=ids, functions=functions)
     if not wf_docs and not any(p.severity == "error" for p in problems):
         problems.append(
             Problem(Location(str(root / "workflows")), "warning", "no-workflows", "no workflow files were found")
@@ -181,3 +184,32 @@ def load_config(root: str | Path | None = None) -> Definitions:
     if definitions is None:
         raise ConfigError(problems)
     return definitions
+
+
+def compile_stored_workflow(source: str, definitions: Definitions, *, label: str) -> WorkflowDef:
+    """Compile a workflow from the YAML text an instance started on, against today's rules.
+
+    Running instances keep the version they started on; the store keeps that version's text.
+    """
+    from ..errors import UsageError
+    from ..runtime.machine import build_machine
+    from .yamlsource import load_yaml
+
+    doc, problems = load_yaml(source, label)
+    if doc is not None and not any(p.severity == "error" for p in problems):
+        problems += check_schema(doc, schema_for("workflow"))
+    wf = None
+    if doc is not None and not any(p.severity == "error" for p in problems):
+        known = Known(
+            workflows=definitions.workflows,
+            calendars=definitions.calendars,
+            tables=definitions.tables,
+            alert_groups=definitions.alert_groups,
+            scales=definitions.scales,
+        )
+        wf, found = compile_workflow(doc, functions=definitions.functions, known=known)
+        problems += found
+    if wf is None:
+        errors = "; ".join(str(p) for p in problems if p.severity == "error")
+        raise UsageError(f"the stored definition {label} no longer compiles: {errors}")
+    return dataclasses.replace(wf, machine=build_machine(wf))

@@ -94,6 +94,8 @@ class Engine:
         self.definitions = definitions
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
+        self._versions: dict[tuple[str, int], WorkflowDef] = {(w.id, w.version): w for w in definitions.workflows.values()}
+        self._recorded: set[tuple[str, int]] = set()
 
     @classmethod
     def from_config(cls, config: str | Path | None = None, *, store: Store | None = None, clock: Clock | None = None) -> "Engine":
@@ -111,14 +113,39 @@ class Engine:
         return as_time(self.clock.now())
 
     def _wf(self, inst: Instance) -> WorkflowDef:
-        wf = self.definitions.workflows.get(inst.workflow)
-        if wf is None or wf.version != inst.version:
+        """The definition the instance runs on: today's, or the older version it started on."""
+        key = (inst.workflow, inst.version)
+        wf = self._versions.get(key)
+        if wf is not None:
+            return wf
+        stored = self.store.definition(inst.workflow, inst.version)
+        if stored is None:
+            current = self.definitions.workflows.get(inst.workflow)
             raise UsageError(
-                f"instance {inst.id} runs {inst.workflow} version {inst.version}, which this configuration "
-                f"does not have (it has version {wf.version if wf else 'none'})",
+                f"instance {inst.id} runs {inst.workflow} version {inst.version}, which neither this configuration "
+                f"(version {current.version if current else 'none'}) nor the store has",
                 instance=inst.id,
             )
+        from ..config.loader import compile_stored_workflow
+
+        wf = compile_stored_workflow(stored["source"], self.definitions, label=f"{inst.workflow} version {inst.version}")
+        self._versions[key] = wf
         return wf
+
+    def _record_definition(self, uow: UnitOfWork, wf: WorkflowDef) -> None:
+        """Keep the text of every definition version instances start on, once; refuse a silent edit."""
+        key = (wf.id, wf.version)
+        if key in self._recorded:
+            return
+        stored = self.store.definition(wf.id, wf.version)
+        if stored is None:
+            uow.changes.definitions.append({"workflow": wf.id, "version": wf.version, "digest": wf.digest, "source": wf.source})
+        elif stored["digest"] != wf.digest:
+            raise UsageError(
+                f"{wf.file} changed but its version is still {wf.version}, and instances already run on the old "
+                f"version {wf.version}: raise 'version' so running instances keep theirs"
+            )
+        self._recorded.add(key)
 
     @staticmethod
     def effective_roles(wf: WorkflowDef, data: dict[str, Any], actor: str, roles: Iterable[str]) -> frozenset[str]:
@@ -195,6 +222,7 @@ class Engine:
 
     def _create(self, uow: UnitOfWork, wf: WorkflowDef, iid: str, data: dict[str, Any], *, at: dt.datetime, actor: str, roles: frozenset[str], parent_id: str | None, request_id: str | None = None) -> Instance:
         self._check_data(wf, data)
+        self._record_definition(uow, wf)
         inst = Instance(iid, wf.id, wf.version, wf.initial, data, created_at=at, parent_id=parent_id)
         uow.add(inst)
         ctx = Context(self, uow, inst, wf, at=at, actor=actor, roles=roles, payload=None)
@@ -418,6 +446,57 @@ class Engine:
         inst.updated_at = item.at
         uow.record(self._entry(inst, wf, ctx, trigger=key, from_state=from_state, payload=None))
         self._settle(uow, inst, wf, item.at)
+
+    # ------------------------------------------------------------------ definition versions
+    def outdated(self) -> list[InstanceView]:
+        """Unfinished instances running on an older version than the configuration's."""
+        result = []
+        for inst in self.store.find():
+            current = self.definitions.workflows.get(inst.workflow)
+            if current is None or current.version == inst.version:
+                continue
+            if not self._wf(inst).states[inst.state].terminal:
+                result.append(InstanceView(self, inst))
+        return result
+
+    def migrate(self, instance_id: str, *, actor: str, at: Any = None, dry_run: bool = True) -> dict[str, Any]:
+        """Move an instance to the configuration's version of its workflow (a dry run unless told otherwise).
+
+        Refused when its current state, or a running deadline, no longer exists in the new version.
+        """
+        when = self._time(at)
+        uow = UnitOfWork(self.store)
+        inst = uow.get(instance_id)
+        target = self.definitions.workflow(inst.workflow)
+        plan: dict[str, Any] = {
+            "id": inst.id,
+            "workflow": inst.workflow,
+            "from_version": inst.version,
+            "to_version": target.version,
+            "state": inst.state,
+            "problems": [],
+        }
+        if inst.version == target.version:
+            plan["problems"].append(f"already on version {target.version}")
+        if inst.state not in target.states:
+            plan["problems"].append(f"state '{inst.state}' does not exist in version {target.version}")
+        for ds in inst.deadlines.values():
+            if ds.status in ("open", "paused", "breached") and ds.name not in target.deadlines:
+                plan["problems"].append(f"running deadline '{ds.name}' does not exist in version {target.version}")
+        plan["ok"] = not plan["problems"]
+        plan["applied"] = False
+        if dry_run or not plan["ok"]:
+            return plan
+        self._record_definition(uow, target)
+        old = inst.version
+        inst.version = target.version
+        inst.updated_at = when
+        ctx = Context(self, uow, inst, target, at=when, actor=actor, roles=frozenset(), payload=None)
+        entry = self._entry(inst, target, ctx, trigger="(migrate)", from_state=inst.state, payload={"from_version": old})
+        uow.record(entry)
+        uow.commit()
+        plan["applied"] = True
+        return plan
 
     # ------------------------------------------------------------------ reading
     def get(self, instance_id: str) -> InstanceView:

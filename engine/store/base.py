@@ -30,6 +30,7 @@ class Changes:
     schedules_added: list[dict[str, Any]] = field(default_factory=list)
     schedules_done: list[str] = field(default_factory=list)
     request: tuple[str, dict[str, Any]] | None = None  # (request_id, result)
+    definitions: list[dict[str, Any]] = field(default_factory=list)  # {workflow, version, digest, source} first used
 
 
 class Store(Protocol):
@@ -64,3 +65,6 @@ class Store(Protocol):
 
     def schedule(self, schedule_id: str) -> dict[str, Any] | None:
         """A pending scheduled start."""
+
+    def definition(self, workflow: str, version: int) -> dict[str, Any] | None:
+        """The workflow definition an instance started on: {workflow, version, digest, source}."""

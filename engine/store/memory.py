@@ -21,6 +21,7 @@ class MemoryStore:
         self._alerts: dict[str, dict[str, Any]] = {}
         self._schedules: dict[str, dict[str, Any]] = {}
         self._requests: dict[str, dict[str, Any]] = {}
+        self._definitions: dict[tuple[str, int], dict[str, Any]] = {}
         # (due time, kind, key, name): ties fire breaches before starts, then by id, then by name
         self._heap: list[tuple[dt.datetime, str, str, str]] = []
         self._counters: dict[str, itertools.count] = {}
@@ -46,6 +47,9 @@ class MemoryStore:
 
     def schedule(self, schedule_id: str) -> dict[str, Any] | None:
         return self._schedules.get(schedule_id)
+
+    def definition(self, workflow: str, version: int) -> dict[str, Any] | None:
+        return self._definitions.get((workflow, version))
 
     def next_id(self, prefix: str) -> str:
         counter = self._counters.setdefault(prefix, itertools.count(1))
@@ -104,6 +108,8 @@ class MemoryStore:
             self._schedules.pop(sid, None)
         if changes.request is not None:
             self._requests[changes.request[0]] = changes.request[1]
+        for d in changes.definitions:
+            self._definitions.setdefault((d["workflow"], d["version"]), d)
 
     def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
         alert = self._alerts.get(alert_id)
