@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 from types import MappingProxyType
 from typing import Any, Callable, Iterator, Mapping
 
@@ -155,6 +157,7 @@ class WorkflowCompiler:
             deadlines=MappingProxyType(deadlines),
             by_event=MappingProxyType({k: tuple(v) for k, v in by_event.items()}),
             source=self.doc.source,
+            digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16],
         )
 
     def _fields(self) -> dict[str, FieldDef]:

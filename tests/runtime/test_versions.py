@@ -78,3 +78,10 @@ def test_a_changed_file_under_the_same_version_is_refused(tmp_path):
     eng = Engine(load_config(same_version), store=store)
     with pytest.raises(UsageError, match="raise 'version'"):
         start(eng)
+
+
+def test_comments_and_layout_do_not_count_as_a_change(tmp_path):
+    store = MemoryStore()
+    start(Engine(load_config(FIXTURE), store=store))
+    reformatted = edited_config(tmp_path, lambda t: "# a new comment at the top\n" + t.replace("states:\n", "states:   # the states\n"))
+    assert start(Engine(load_config(reformatted), store=store)).version == 1
