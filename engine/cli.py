@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import click
 
-from .errors import ConfigError, QaflowError
+from .errors import ConfigError, QaflowError, UsageError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -278,6 +278,193 @@ def _print_coverage(settings: Settings, report: dict[str, dict[str, Any]]) -> No
                 continue  # already said
             settings.echo(settings.style(f"    not exercised: {where[name]}: deadline '{name}' never breached", fg="yellow"))
 
+
+# --------------------------------------------------------------------------- qaflow validate, schema, diagram, when, explain
+
+
+def _config_only(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--config`` alone, for commands whose own ``--format`` is not text|json (diagram)."""
+    return click.option(
+        "--config",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        expose_value=False,
+        callback=_store("config"),
+        help="Configuration folder (default: ./config if it exists, else the bundled one).",
+    )(command)
+
+
+@main.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@common_options
+@pass_settings
+def validate_command(settings: Settings, paths: tuple[Path, ...]) -> None:
+    """Check configuration and report every problem, sorted by file, line and column.
+
+    PATH is a configuration folder (default: --config) or a single file (its kind comes from its
+    folder, workflows/ rules/ scenarios/ programmes/, or its content); a single file is checked
+    together with the rest of its configuration. Each problem is printed as
+    FILE:LINE:COL: error|warning: message [code]. Exit 0 if there are no errors, 1 otherwise.
+    """
+    from .config.lint import validate_paths
+
+    problems = validate_paths(list(paths), settings.config_dir)
+    errors = sum(1 for p in problems if p.severity == "error")
+    if settings.json:
+        settings.emit_json({"ok": not errors, "problems": [p.to_dict() for p in problems]})
+    else:
+        for problem in problems:
+            settings.echo(settings.style(str(problem), fg="red" if problem.severity == "error" else "yellow"))
+        warnings = len(problems) - errors
+        summary = f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+        settings.note(summary if problems else "no problems found")
+    click.get_current_context().exit(EXIT_FINDINGS if errors else EXIT_OK)
+
+
+@main.command("schema")
+@click.argument("kind", required=False)
+@common_options
+@pass_settings
+def schema_command(settings: Settings, kind: str | None) -> None:
+    """Print the JSON Schema (draft-07) of one kind of configuration file; list the kinds without KIND.
+
+    Point your editor at it (see README, "Editor setup") for completion and red squiggles.
+    """
+    import difflib
+
+    from .config.loader import bundled_config_dir
+
+    folder = bundled_config_dir() / "schemas"
+    kinds = {p.name[: -len(".schema.json")]: p for p in sorted(folder.glob("*.schema.json"))}
+    if kind is None:
+        if settings.json:
+            settings.emit_json({"kinds": sorted(kinds)})
+        else:
+            for name, path in kinds.items():
+                settings.echo(f"{name}\t{path}")
+        return
+    if kind not in kinds:
+        close = difflib.get_close_matches(kind, list(kinds), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise UsageError(f"no schema for '{kind}'; {hint}known: {', '.join(sorted(kinds))}")
+    settings.emit_json(json.loads(kinds[kind].read_text(encoding="utf-8")))
+
+
+@main.command("diagram")
+@click.argument("workflow", required=False)
+@click.option("--all", "all_", is_flag=True, help="Every workflow of the configuration (with --out).")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True,
+              help="Mermaid stateDiagram-v2 or Graphviz DOT.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write WORKFLOW.mmd / WORKFLOW.dot files into this folder instead of printing.")
+@_config_only
+@pass_settings
+def diagram_command(settings: Settings, workflow: str | None, all_: bool, fmt: str, out: Path | None) -> None:
+    """Draw a workflow's states and transitions (Mermaid by default, or Graphviz DOT).
+
+    Edges are labelled with the trigger, 'auto: CONDITION' or 'breach: DEADLINE'; deadlines are
+    notes on the states that start them. 'qaflow diagram --all --out DIR' writes one file per workflow.
+    """
+    from .diagram import FORMATS, render
+
+    if all_ == (workflow is not None):
+        raise UsageError("give a WORKFLOW, or --all (with --out DIR)")
+    if all_ and out is None:
+        raise UsageError("--all needs --out DIR: one diagram file is written per workflow")
+    definitions = settings.definitions()
+    chosen = sorted(definitions.workflows) if all_ else [definitions.workflow(workflow).id]
+    if out is None:
+        click.echo(render(definitions.workflows[chosen[0]], fmt), nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for wid in chosen:
+        path = out / f"{wid}{FORMATS[fmt]}"
+        path.write_text(render(definitions.workflows[wid], fmt), encoding="utf-8")
+        settings.note(f"wrote {path}")
+
+
+@main.command("when", context_settings={"ignore_unknown_options": True})  # so "-3 days" is read (and refused) as a duration
+@click.argument("duration")
+@click.option("--from", "start", required=True, metavar="DATE", help="The anchor date (day 0), YYYY-MM-DD.")
+@click.option("--calendar", default="england", show_default=True, help="A calendar from the configuration's rules.")
+@common_options
+@pass_settings
+def when_command(settings: Settings, duration: str, start: str, calendar: str) -> None:
+    """Work out when DURATION after --from falls due, and explain how.
+
+    DURATION is written as in a deadline's 'due:' ('10 working days', '3 weeks', '3 months',
+    'end of week 4', '1st of next month', '..., next working day'; see docs/durations.md).
+    """
+    from .explain import calendars_from_config, explain_due
+
+    result = explain_due(duration, start, calendar, calendars_from_config(settings.config_dir))
+    if settings.json:
+        settings.emit_json(result)
+        return
+    settings.echo(result["due"])
+    for line in result["explanation"]:
+        settings.echo(line)
+
+
+@main.command("explain")
+@click.argument("target", metavar="INSTANCE_OR_SCENARIO")
+@click.option("--db", default=None, help="Store holding the instance: a SQLite file or postgresql://... (default: $QAFLOW_DB or qaflow.db).")
+@click.option("--scenario", "scenario_name", default=None, help="Only the scenario with this name (for a scenario file).")
+@common_options
+@pass_settings
+def explain_command(settings: Settings, target: str, db: str | None, scenario_name: str | None) -> None:
+    """Explain in plain English why an instance is where it is, and how its deadlines were computed.
+
+    INSTANCE_OR_SCENARIO is a scenario file (its scenarios are run and every instance they start is
+    explained) or the id of an instance in the store (--db).
+    """
+    from .explain import explain_instance, explain_scenarios, report_lines
+
+    path = Path(target)
+    if path.is_file() or path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise UsageError(f"scenario file '{target}' does not exist")
+        reports, problems = explain_scenarios(path, settings.definitions(), name=scenario_name)
+        if any(p.severity == "error" for p in problems):
+            raise ConfigError(problems)
+        settings.warn(problems)
+        if settings.json:
+            settings.emit_json({"scenarios": reports})
+            return
+        for report in reports:
+            verdict = "passed" if report["passed"] else "FAILED"
+            settings.echo(settings.style(f"Scenario '{report['scenario']}' ({report['file']}:{report['line']}): {verdict}", bold=True))
+            for failure in report["failures"]:
+                settings.echo(settings.style(f"  {failure}", fg="red"))
+            for instance in report["instances"]:
+                for line in report_lines(instance):
+                    settings.echo(line)
+            settings.echo()
+        return
+    from .runtime.engine import Engine
+    from .store.open import open_store
+
+    where = db or os.environ.get("QAFLOW_DB") or "qaflow.db"
+    if not where.startswith(("postgresql://", "postgres://")) and where != ":memory:" and not Path(where).is_file():
+        raise UsageError(f"no store at '{where}': give --db with the SQLite file or postgresql:// URL that holds {target}")
+    store = open_store(where)
+    try:
+        report = explain_instance(Engine(settings.definitions(), store=store), target)
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+    if settings.json:
+        settings.emit_json(report)
+    else:
+        for line in report_lines(report):
+            settings.echo(line)
+
+
+# Commands that run instances in a store live in their own module; importing it registers them.
+from . import cli_instances  # noqa: E402,F401
+from .reports import cli as _report_cli  # noqa: E402,F401  (qaflow report)
+from .simulation import cli as _simulation_cli  # noqa: E402,F401  (qaflow simulate, qaflow allocate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

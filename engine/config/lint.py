@@ -90,6 +90,7 @@ LINT_CODES: Mapping[str, str] = {
 }
 
 _NO_PAYLOAD_CONTEXTS = ("auto", "breach", "on_breach")
+_COUNTED = ("working_days", "days", "weeks", "months", "years")  # duration kinds that carry a number
 _DEADLINE_FIELDS = ("status", "due", "open", "late")
 #: Combinations of declared input values a table check will enumerate before giving up.
 MAX_COMBINATIONS = 200_000
@@ -346,19 +347,19 @@ def iter_tidiness_problems(doc: Document) -> Iterator[Problem]:
 
 
 def _iter_deadline_problems(wf: WorkflowDef, where: _Where) -> Iterator[Problem]:
-    started: dict[str, list[str]] = {}  # deadline -> states in which it is started (on_enter) or '' elsewhere
+    started: set[str] = set()
     for action, path, _ in _all_actions(wf):
         if not isinstance(action, DeadlineAction):
             continue
         if action.op == "start":
-            started.setdefault(action.deadline, []).append(path[1] if path[0] == "states" else "")
+            started.add(action.deadline)
         defn = wf.deadlines.get(action.deadline)
         for attr, label in (("to", "to"), ("by", "by")):
             duration = getattr(action, attr)
             if duration is None:
                 continue
             kind_path = path + ("extend_deadline", label)
-            if attr == "by" and duration.n == 0 and duration.kind not in ("end_of_week", "end_of_month", "start_of_next_month", "end_of_next_month"):
+            if attr == "by" and duration.n == 0 and duration.kind in _COUNTED:
                 yield Problem(
                     where.at(kind_path, action.location), "warning", "zero-duration",
                     f"extending '{action.deadline}' by {duration.text} changes nothing; give the extra time, e.g. '10 working days'",
@@ -408,7 +409,7 @@ def _iter_deadline_problems(wf: WorkflowDef, where: _Where) -> Iterator[Problem]
 def _compare(a: Any, b: Any) -> int | None:
     """Sign of (a - b) for two durations measured the same way, None when they cannot be compared."""
     per_day = {"days": 1, "weeks": 7}
-    if a.kind == b.kind and a.kind in ("working_days", "days", "weeks", "months", "years"):
+    if a.kind == b.kind and a.kind in _COUNTED:
         x, y = a.n, b.n
     elif a.kind in per_day and b.kind in per_day:
         x, y = a.n * per_day[a.kind], b.n * per_day[b.kind]
@@ -656,8 +657,8 @@ def parents_of(workflows: Mapping[str, WorkflowDef]) -> dict[str, list[WorkflowD
 
 
 def _cell(row: Any, name: str) -> Any:
-    cell = row.cells.get(name, ANY)
-    return cell
+    """A row's cell for an input; an input the row does not name matches anything."""
+    return row.cells.get(name, ANY)
 
 
 def _cell_values(cell: Any, declared: tuple[Any, ...] | None) -> list[Any] | None:
@@ -777,15 +778,20 @@ def lint_config(
     *,
     documents: Mapping[str, Document] | None = None,
     functions: Mapping[str, Callable[..., Any]] | None = None,
+    complete: bool = True,
 ) -> list[Problem]:
     """Every semantic problem in compiled workflows and tables, sorted by file, line and column.
 
     ``documents`` (workflow id -> its Document) lets problems point inside conditions and messages.
-    Never raises: a check that fails becomes an ``internal-error`` problem rather than a traceback.
+    ``complete`` says ``workflows`` are all there is: when some failed to compile, "no workflow starts
+    this one" cannot be known and is not said. Never raises: a check that fails becomes an
+    ``internal-error`` problem rather than a traceback.
     """
     documents = documents or {}
     tables = tables or {}
-    parents = parents_of(workflows)
+    parents: dict[str, list[WorkflowDef] | None] = dict(parents_of(workflows))
+    if not complete:
+        parents = {w: found or None for w, found in parents.items()}
     problems: list[Problem] = []
 
     def run(checks: Iterator[Problem], where: Location) -> None:
@@ -850,14 +856,21 @@ def iter_scenario_problems(scenarios: Iterable[Any], workflows: Mapping[str, Wor
 
 # --------------------------------------------------------------------------- qaflow validate
 
-#: Folder name -> kind, as config roots are laid out.
-_FOLDER_KINDS = {"workflows": "workflow", "rules": "rules", "scenarios": "scenario", "programmes": "programme"}
+#: Folders of kinds qaflow reads itself elsewhere, besides those in ``loader.KINDS``.
+_EXTRA_FOLDERS = {"programmes": "programme"}
 _RULE_KEYS = ("calendars", "scales", "tables", "alert_groups", "kpis", "selection", "grading")
+
+
+def _folder_kinds() -> dict[str, str]:
+    """Folder name -> kind, as configuration roots are laid out (loader.KINDS plus programmes)."""
+    from .loader import KINDS
+
+    return {**_EXTRA_FOLDERS, **{folder: kind for kind, (folder, _) in KINDS.items()}}
 
 
 def detect_kind(path: Path, data: Any = None) -> str | None:
     """The kind of a single file: from its folder's name, else from its content."""
-    kind = _FOLDER_KINDS.get(path.parent.name)
+    kind = _folder_kinds().get(path.parent.name)
     if kind is not None:
         return kind
     if isinstance(data, Mapping):
@@ -872,6 +885,18 @@ def detect_kind(path: Path, data: Any = None) -> str | None:
     return None
 
 
+def _schema_of(kind: str) -> Any:
+    """The JSON Schema of a kind: loader.KINDS's, else ``KIND.schema.json`` among the bundled schemas, else None."""
+    import json
+
+    from .loader import KINDS, bundled_config_dir, schema_for
+
+    if kind in KINDS:
+        return schema_for(kind)
+    path = bundled_config_dir() / "schemas" / f"{kind}.schema.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def _display(path: Path) -> str:
     try:
         rel = os.path.relpath(path)
@@ -881,7 +906,7 @@ def _display(path: Path) -> str:
 
 
 def _is_root(path: Path) -> bool:
-    return any((path / folder).is_dir() for folder in _FOLDER_KINDS)
+    return any((path / folder).is_dir() for folder in _folder_kinds())
 
 
 def _guarded(where: str, work: Callable[[], list[Problem]]) -> list[Problem]:
@@ -892,6 +917,53 @@ def _guarded(where: str, work: Callable[[], list[Problem]]) -> list[Problem]:
     except Exception as exc:  # never a traceback: say what failed, as a problem
         return [Problem(Location(where, 1, 1), "error", "internal-error",
                         f"qaflow could not check this ({type(exc).__name__}: {exc}); please report it")]
+
+
+def _schema_check_file(path: Path, kind: str) -> list[Problem]:
+    """YAML and schema problems of one file of a kind that has no deeper check here."""
+    from .schemacheck import check_schema
+    from .yamlsource import load_yaml_file
+
+    doc, problems = load_yaml_file(path, display=_display(path))
+    if doc is None or any(p.severity == "error" for p in problems):
+        return problems
+    if doc.data is None:
+        return [Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty")]
+    schema = _schema_of(kind)
+    return problems + (check_schema(doc, schema) if schema is not None else [])
+
+
+def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
+    """Simulation models and report definitions through their own checks (when the configuration
+    loads), programmes and anything else by schema."""
+    from ..errors import ConfigError
+    from .loader import YAML_SUFFIXES
+
+    problems: list[Problem] = []
+    for folder, kind in _folder_kinds().items():
+        if kind in ("workflow", "rules", "scenario") or not (root / folder).is_dir():
+            continue
+        files = sorted(p for p in (root / folder).iterdir() if p.suffix in YAML_SUFFIXES and p.is_file())
+        if kind == "simulation" and definitions is not None:
+            from ..simulation.model import check_model
+
+            problems += _guarded(_display(root / folder), lambda: check_model(definitions, root)[1])
+            continue
+        for path in files:
+            if kind == "report" and definitions is not None:
+                from ..reports.definition import load_report
+
+                def report(path: Path = path) -> list[Problem]:
+                    try:
+                        load_report(definitions, path)
+                    except ConfigError as exc:
+                        return list(exc.problems)
+                    return []
+
+                problems += _guarded(_display(path), report)
+            else:
+                problems += _guarded(_display(path), lambda path=path: _schema_check_file(path, kind))
+    return problems
 
 
 def _check_root(root: Path) -> list[Problem]:
@@ -908,9 +980,7 @@ def _check_root(root: Path) -> list[Problem]:
         problems += found
         if definitions is not None:
             problems += list(iter_scenario_problems(scenarios, definitions.workflows))
-    for kind in KINDS:
-        if kind not in ("workflow", "rules", "scenario"):
-            problems += read_documents(root, kind)[1]
+    problems += _check_other_kinds(root, definitions)
     return problems
 
 
@@ -955,7 +1025,7 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
 
 
 def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
-    from .loader import KINDS, schema_for
+    from .loader import KINDS
     from .schemacheck import check_schema
     from .yamlsource import load_yaml_file
 
@@ -983,15 +1053,17 @@ def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
             if definitions is not None:
                 found = found + list(iter_scenario_problems(scenarios, definitions.workflows))
         return found
-    if kind not in KINDS:
-        return problems  # e.g. programmes before their schema exists: YAML checks only
-    in_tree = path.parent.name == KINDS[kind][0] and path.parent.parent.is_dir()
+    in_tree = kind in KINDS and path.parent.name == KINDS[kind][0]
     if kind in ("workflow", "rules"):
         if in_tree:
             root = path.parent.parent
             return [p for p in _check_root(root) if Path(p.location.file).resolve() == path.resolve()]
         return _check_in_context(path, kind, context_root)
-    return problems + check_schema(doc, schema_for(kind))
+    if in_tree and kind in ("report", "simulation"):
+        root = path.parent.parent
+        return [p for p in _check_root(root) if Path(p.location.file).resolve() == path.resolve()]
+    schema = _schema_of(kind)
+    return problems + (check_schema(doc, schema) if schema is not None else [])
 
 
 def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None = None) -> list[Problem]:
@@ -1011,7 +1083,7 @@ def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None 
         if target.is_dir():
             if _is_root(target):
                 problems += _guarded(where, lambda t=target: _check_root(t))
-            elif target.name in _FOLDER_KINDS:
+            elif target.name in _folder_kinds():
                 files = sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
                 for f in files:
                     problems += _guarded(_display(f), lambda f=f: _check_file(f, context))
@@ -1019,7 +1091,7 @@ def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None 
                 problems.append(Problem(
                     Location(where), "error", "no-config",
                     f"'{where}' is not a configuration folder: it has none of the folders "
-                    + ", ".join(_FOLDER_KINDS),
+                    + ", ".join(_folder_kinds()),
                 ))
         elif target.is_file():
             problems += _guarded(where, lambda t=target: _check_file(t, context))

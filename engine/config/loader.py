@@ -24,6 +24,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "workflow": ("workflows", "workflow.schema.json"),
     "rules": ("rules", "rules.schema.json"),
     "scenario": ("scenarios", "scenario.schema.json"),
+    "report": ("reports", "report.schema.json"),
+    "simulation": ("simulation", "simulation.schema.json"),
 }
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -153,7 +155,8 @@ def check_config(root: str | Path | None = None) -> tuple[Definitions | None, li
         problems += list(iter_workflow_cross_checks(workflows))
     from .lint import lint_config  # semantic checks over the compiled graph (engine/config/lint.py)
 
-    problems += lint_config(workflows, rules.tables, documents=ids, functions=functions)
+    complete = not any(p.severity == "error" for p in problems)
+    problems += lint_config(workflows, rules.tables, documents=ids, functions=functions, complete=complete)
     if not wf_docs and not any(p.severity == "error" for p in problems):
         problems.append(
             Problem(Location(str(root / "workflows")), "warning", "no-workflows", "no workflow files were found")

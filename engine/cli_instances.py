@@ -1,0 +1,245 @@
+"""Commands that run workflow instances in a store: start, fire, advance, show, list, outbox, instances, migrate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import click
+
+from .cli import Settings, common_options, main, pass_settings
+from .errors import UsageError
+
+
+def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        default=None,
+        metavar="TARGET",
+        help="Store: a SQLite file, postgresql://... or :memory: (default: $QAFLOW_DB or qaflow.db).",
+    )(command)
+
+
+def _at_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--at", default=None, metavar="TIME", help="When it happens, ISO 8601 (default: now, Europe/London)."
+    )(command)
+
+
+def _engine(settings: Settings, db: str | None) -> Any:
+    from .clock import SystemClock
+    from .runtime.engine import Engine
+    from .store.open import open_store
+
+    # the command line is where "now" may come from the wall clock, and only when --at is not given
+    return Engine(settings.definitions(), store=open_store(db), clock=SystemClock())
+
+
+def _json_arg(text: str | None, what: str) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc.msg} at character {exc.pos + 1}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{what} must be a JSON object, e.g. '{{\"key\": \"value\"}}'")
+    return value
+
+
+def _brief(view: Any) -> dict[str, Any]:
+    return {"id": view.id, "state": view.state}
+
+
+def _show(view: Any) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "workflow": view.workflow,
+        "version": view.version,
+        "state": view.state,
+        "data": view.data,
+        "deadlines": [
+            {"name": d.name, "due": d.due.isoformat(), "status": d.status, "late": d.late, "explanation": list(d.explanation)}
+            for d in view.deadlines
+        ],
+        "parent": view.parent_id,
+        "children": list(view.children),
+        "history": [
+            {"at": h["at"], "actor": h["actor"], "trigger": h["trigger"], "from": h["from"], "to": h["to"]}
+            for h in view.history
+        ],
+    }
+
+
+def _print_mapping(settings: Settings, value: dict[str, Any]) -> None:
+    if settings.json:
+        settings.emit_json(value)
+    else:
+        for key, item in value.items():
+            settings.echo(f"{key}: {item}")
+
+
+@main.command("start")
+@click.argument("workflow")
+@click.option("--data", default=None, metavar="JSON", help="The instance's data as a JSON object.")
+@click.option("--actor", required=True, help="Who starts it (a person's or system's id).")
+@click.option("--role", "roles", multiple=True, help="A role the actor holds (repeatable).")
+@click.option("--request-id", default=None, help="Makes a retried call a no-op that returns the first result.")
+@_at_option
+@_db_option
+@common_options
+@pass_settings
+def start_command(settings: Settings, workflow: str, data: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
+    """Start an instance of WORKFLOW; prints its id and state."""
+    eng = _engine(settings, db)
+    view = eng.start(workflow, _json_arg(data, "--data"), actor=actor, roles=roles, at=at, request_id=request_id)
+    _print_mapping(settings, _brief(view))
+
+
+@main.command("fire")
+@click.argument("instance")
+@click.argument("trigger")
+@click.option("--payload", default=None, metavar="JSON", help="The trigger's payload as a JSON object.")
+@click.option("--actor", required=True, help="Who fires it.")
+@click.option("--role", "roles", multiple=True, help="A role the actor holds (repeatable).")
+@click.option("--request-id", default=None, help="Makes a retried call a no-op that returns the first result.")
+@_at_option
+@_db_option
+@common_options
+@pass_settings
+def fire_command(settings: Settings, instance: str, trigger: str, payload: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
+    """Fire TRIGGER on INSTANCE; prints the new state, or exits 1 with the reason and changes nothing."""
+    eng = _engine(settings, db)
+    view = eng.fire(instance, trigger, _json_arg(payload, "--payload"), actor=actor, roles=roles, at=at, request_id=request_id)
+    _print_mapping(settings, _brief(view))
+
+
+@main.command("advance")
+@click.option("--to", "to", default=None, metavar="TIME", help="Move the clock to TIME (default: now).")
+@_db_option
+@common_options
+@pass_settings
+def advance_command(settings: Settings, to: str | None, db: str | None) -> None:
+    """Fire every deadline breach and scheduled start due up to TIME, in time order, each once."""
+    eng = _engine(settings, db)
+    fired = eng.advance(to if to is not None else eng.clock.now())
+    if settings.json:
+        settings.emit_json([o.to_dict() for o in fired])
+        return
+    for o in fired:
+        what = f"deadline {o.name} breached" if o.kind == "breach" else f"started {o.workflow}"
+        move = f" ({o.from_state} -> {o.to_state})" if o.from_state and o.from_state != o.to_state else ""
+        error = settings.style(f"  error: {o.error}", fg="red") if o.error else ""
+        settings.echo(f"{o.at.isoformat()}  {o.instance_id}  {what}{move}{error}")
+    settings.note(f"{len(fired)} fired")
+
+
+@main.command("show")
+@click.argument("instance")
+@_db_option
+@common_options
+@pass_settings
+def show_command(settings: Settings, instance: str, db: str | None) -> None:
+    """Show an instance: state, data, deadlines with their explanations, children and history."""
+    view = _engine(settings, db).get(instance)
+    shown = _show(view)
+    if settings.json:
+        settings.emit_json(shown)
+        return
+    settings.echo(f"{view.id}  {view.workflow} v{view.version}  state: {view.state}")
+    settings.echo(f"data: {json.dumps(shown['data'], ensure_ascii=False)}")
+    for d in view.deadlines:
+        settings.echo(f"deadline {d.name}: {d.status}{' (late)' if d.late else ''}, due {d.due.isoformat()}")
+        for line in d.explanation:
+            settings.echo(f"    {line}")
+    if view.children:
+        settings.echo(f"children: {', '.join(view.children)}")
+    for h in shown["history"]:
+        settings.echo(f"{h['at']}  {h['actor']}  {h['trigger']}  {h['from']} -> {h['to']}")
+
+
+@main.command("list")
+@click.option("--workflow", default=None, help="Only instances of this workflow.")
+@click.option("--state", default=None, help="Only instances in this state.")
+@_db_option
+@common_options
+@pass_settings
+def list_command(settings: Settings, workflow: str | None, state: str | None, db: str | None) -> None:
+    """List instances."""
+    views = _engine(settings, db).instances(workflow=workflow, state=state)
+    rows = [{"id": v.id, "workflow": v.workflow, "version": v.version, "state": v.state, "updated_at": v.updated_at.isoformat()} for v in views]
+    if settings.json:
+        settings.emit_json(rows)
+        return
+    for r in rows:
+        settings.echo(f"{r['id']}  {r['workflow']} v{r['version']}  {r['state']}  {r['updated_at']}")
+
+
+@main.command("outbox")
+@click.option("--ack", "acks", multiple=True, metavar="ALERT_ID", help="Acknowledge an alert as delivered (repeatable).")
+@click.option("--all", "show_all", is_flag=True, help="Include acknowledged alerts.")
+@_db_option
+@common_options
+@pass_settings
+def outbox_command(settings: Settings, acks: tuple[str, ...], show_all: bool, db: str | None) -> None:
+    """List alerts waiting for delivery; they stay until acknowledged (at-least-once delivery)."""
+    eng = _engine(settings, db)
+    for alert_id in acks:
+        eng.acknowledge(alert_id)
+    if acks:
+        settings.note(f"{len(acks)} acknowledged")
+        return
+    alerts = eng.outbox(include_acknowledged=show_all)
+    if settings.json:
+        settings.emit_json(alerts)
+        return
+    for a in alerts:
+        to = ", ".join(r.get("person") or r.get("role", "?") for r in a["recipients"])
+        done = "  [acknowledged]" if a["acknowledged_at"] else ""
+        settings.echo(f"{a['id']}  {a['at']}  {a['name']} -> {to}{done}\n    {a['message']}")
+
+
+@main.command("instances")
+@click.option("--outdated", is_flag=True, required=True, help="Unfinished instances on an older definition version.")
+@_db_option
+@common_options
+@pass_settings
+def instances_command(settings: Settings, outdated: bool, db: str | None) -> None:
+    """List instances running on an older version of their workflow than the configuration's."""
+    eng = _engine(settings, db)
+    rows = [
+        {"id": v.id, "workflow": v.workflow, "version": v.version, "current_version": eng.definitions.workflows[v.workflow].version, "state": v.state}
+        for v in eng.outdated()
+    ]
+    if settings.json:
+        settings.emit_json(rows)
+        return
+    for r in rows:
+        settings.echo(f"{r['id']}  {r['workflow']}  v{r['version']} (current v{r['current_version']})  {r['state']}")
+    settings.note(f"{len(rows)} outdated")
+
+
+@main.command("migrate")
+@click.argument("instances", nargs=-1, required=True)
+@click.option("--apply", "apply_", is_flag=True, help="Apply the migration (without it: a dry run that changes nothing).")
+@click.option("--actor", required=True, help="Who migrates.")
+@_at_option
+@_db_option
+@common_options
+@pass_settings
+def migrate_command(settings: Settings, instances: tuple[str, ...], apply_: bool, actor: str, at: str | None, db: str | None) -> None:
+    """Move INSTANCES to the configuration's version of their workflow; dry run first, --apply to do it.
+
+    Refused for an instance whose current state, or a running deadline, no longer exists.
+    """
+    eng = _engine(settings, db)
+    plans = [eng.migrate(i, actor=actor, at=at, dry_run=not apply_) for i in instances]
+    if settings.json:
+        settings.emit_json(plans)
+    else:
+        for p in plans:
+            verdict = "migrated" if p["applied"] else ("would migrate" if p["ok"] else "refused")
+            reasons = f": {'; '.join(p['problems'])}" if p["problems"] else ""
+            settings.echo(f"{p['id']}  v{p['from_version']} -> v{p['to_version']}  {verdict}{reasons}")
+    if not all(p["ok"] for p in plans):
+        raise click.exceptions.Exit(1)
