@@ -1,0 +1,964 @@
+"""Metrics from workflow history: ``compute_report``, ``monthly_trend`` and ``compare_reports``.
+
+Reads only what a Store offers everyone (``find()`` and ``history(id)``); everything that says
+what to count comes from the report definition (config/reports/*.yaml) and the KPIs of
+config/rules. Output is plain JSON-ready data with sorted keys; percentages have one decimal
+(rounded half up) and are null when nothing was counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from ..calendar import LONDON
+from ..definitions import Definitions
+from ..errors import EvaluationError, UsageError
+from ..expressions import Expression
+from ..runtime.instance import OPEN_STATUSES, DeadlineState, Instance
+from .definition import NAMES, KpiDef, MetricDef, ReportDef, load_report
+from .period import Period, months_before, period_between
+
+__all__ = ["DEADLINE_COUNTS", "UNASSIGNED", "compare_reports", "compute_report", "monthly_trend"]
+
+UNASSIGNED = "unassigned"
+MAX_WARNINGS = 20
+DEADLINE_COUNTS = ("due", "met_on_time", "met_late", "breached", "open", "paused", "cancelled", "extended", "done", "late")
+_FAR = dt.date.max
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _day(value: Any) -> dt.date | None:
+    """The London day of a date, a date-time or ISO text; None for anything else."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, dt.datetime):
+        return (value.astimezone(LONDON) if value.tzinfo else value).date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            if len(value) > 10:
+                return _day(dt.datetime.fromisoformat(value))
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def pct(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator`` as a percentage with one decimal, rounded half up; None if nothing counted."""
+    if not denominator:
+        return None
+    value = (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return float(value)
+
+
+def _round1(value: float) -> float:
+    return float(Decimal(repr(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def _key(value: Any) -> str:
+    """A group or value as a JSON key: null -> 'unassigned', true/false, 4.0 -> '4'."""
+    if value is None:
+        return UNASSIGNED
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def _sorted(value: Any) -> Any:
+    """The same data with every mapping's keys in sorted order (lists keep their order)."""
+    if isinstance(value, Mapping):
+        return {k: _sorted(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def _deadline_info(ds: DeadlineState) -> dict[str, Any]:
+    changes = ds.changes or ()
+    return {
+        "name": ds.name,
+        "status": ds.status,
+        "due": ds.due,
+        "open": ds.status in OPEN_STATUSES,
+        "late": ds.late,
+        "on_time": ds.status == "met" and not ds.late,
+        "anchor": ds.anchor,
+        "started": _day(ds.started_at),
+        "closed": _day(ds.closed_at),
+        "closed_at": ds.closed_at,
+        "breached_at": ds.breached_at,
+        "breached": ds.breached_at is not None or ds.late,
+        "extended": any(c.get("op") == "extend" for c in changes),
+        "paused": any(c.get("op") == "pause" for c in changes),
+    }
+
+
+_NOT_STARTED = {"status": "not_started", "due": None, "open": False, "late": False, "on_time": False,
+                "breached": False, "extended": False, "paused": False}
+
+
+# --------------------------------------------------------------------------- instances as the metrics see them
+
+
+class _Deadlines(Mapping):
+    """``deadlines.NAME...`` in report expressions; a clock never started reads as status 'not_started'."""
+
+    __slots__ = ("_infos",)
+
+    def __init__(self, infos: Mapping[str, Any]) -> None:
+        self._infos = infos
+
+    def __getitem__(self, name: str) -> Any:
+        return self._infos.get(name, _NOT_STARTED)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._infos)
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+
+class _Item:
+    """One instance with what the metrics read from it, each part worked out once on demand."""
+
+    __slots__ = ("_deadlines", "_entered", "_groups", "_history", "index", "inst", "store", "store_no")
+
+    def __init__(self, store_no: int, inst: Instance, store: Any, index: _Index) -> None:
+        self.store_no = store_no
+        self.inst = inst
+        self.store = store
+        self.index = index
+        self._history: list[dict[str, Any]] | None = None
+        self._entered: dict[str, dt.date] | None = None
+        self._deadlines: dict[str, Any] | None = None
+        self._groups: dict[str, str] = {}
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return (self.store_no, self.inst.id)
+
+    def history(self) -> list[dict[str, Any]]:
+        if self._history is None:
+            self._history = list(self.store.history(self.inst.id))
+        return self._history
+
+    def entered(self) -> dict[str, dt.date]:
+        """State -> the day the instance first entered it."""
+        if self._entered is None:
+            out: dict[str, dt.date] = {}
+            for entry in self.history():
+                to = entry.get("to")
+                if to and to not in out and (entry.get("from") != to or entry.get("trigger") == "(start)"):
+                    day = _day(entry.get("at"))
+                    if day is not None:
+                        out[to] = day
+            self._entered = out
+        return self._entered
+
+    def deadlines(self) -> dict[str, Any]:
+        if self._deadlines is None:
+            self._deadlines = {name: _deadline_info(ds) for name, ds in self.inst.deadlines.items()}
+        return self._deadlines
+
+    @property
+    def terminal(self) -> bool:
+        wf = self.index.definitions.workflows.get(self.inst.workflow)
+        state = wf.states.get(self.inst.state) if wf else None
+        return bool(state and state.terminal)
+
+    def parent_data(self) -> Any:
+        pid = self.inst.parent_id
+        parent = self.index.by_id.get((self.store_no, pid)) if pid else None
+        return parent.inst.data if parent is not None else None
+
+
+class _Env(Mapping):
+    """The names a report expression reads, built lazily (most read only ``data``)."""
+
+    __slots__ = ("deadline", "item", "period")
+
+    def __init__(self, item: _Item, period: Period, deadline: Mapping[str, Any] | None = None) -> None:
+        self.item = item
+        self.period = period
+        self.deadline = deadline
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        item = self.item
+        inst = item.inst
+        if key == "data":
+            return inst.data
+        if key == "state":
+            return inst.state
+        if key == "deadline":
+            return self.deadline
+        if key == "deadlines":
+            return _Deadlines(item.deadlines())
+        if key == "workflow":
+            return inst.workflow
+        if key == "instance_id":
+            return inst.id
+        if key == "created":
+            return _day(inst.created_at)
+        if key == "updated":
+            return _day(inst.updated_at)
+        if key == "entered":
+            return item.entered()
+        if key == "terminal":
+            return item.terminal
+        if key == "parent":
+            return item.parent_data()
+        if key == "period_from":
+            return self.period.start
+        if key == "period_to":
+            return self.period.end
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in NAMES:
+            raise KeyError(key)
+        return self.get(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(NAMES)
+
+    def __len__(self) -> int:
+        return len(NAMES)
+
+
+class _Index:
+    """Every instance of every store, by workflow, in a stable order."""
+
+    def __init__(self, stores: Any, definitions: Definitions) -> None:
+        self.definitions = definitions
+        if hasattr(stores, "find"):
+            stores = [stores]
+        self.stores = list(stores)
+        self.by_id: dict[tuple[int, str], _Item] = {}
+        scope: dict[str, list[_Item]] = defaultdict(list)
+        for store_no, store in enumerate(self.stores):
+            for inst in store.find():
+                item = _Item(store_no, inst, store, self)
+                self.by_id[(store_no, inst.id)] = item
+                scope[inst.workflow].append(item)
+        for items in scope.values():
+            items.sort(key=lambda i: i.sort_key)
+        self.scope: dict[str, list[_Item]] = dict(scope)
+
+    @property
+    def size(self) -> int:
+        return len(self.by_id)
+
+
+class _Run:
+    """One evaluation: the period, who asked for what capacity, and what was touched or went wrong."""
+
+    def __init__(self, period: Period, *, scales: Mapping[str, Any], capacity: Mapping[str, float] | None = None,
+                 warnings: list[dict[str, Any]] | None = None, touched: set[tuple[int, str]] | None = None,
+                 department: bool = True) -> None:
+        self.period = period
+        self.scales = scales
+        self.capacity = capacity or {}
+        self.warnings = warnings if warnings is not None else []
+        self.touched = touched
+        self.department = department
+
+    def touch(self, item: _Item) -> None:
+        if self.touched is not None:
+            self.touched.add(item.sort_key)
+
+    def warn(self, metric: str, item: _Item, exc: Exception) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            message = getattr(exc, "message", str(exc))
+            entry = {"metric": metric, "instance": item.inst.id, "message": message}
+            if entry not in self.warnings:
+                self.warnings.append(entry)
+
+    def evaluate(self, expr: Expression, env: _Env, metric: str) -> Any:
+        try:
+            return expr.evaluate(env)
+        except EvaluationError as exc:
+            self.warn(metric, env.item, exc)
+            return None
+
+    def test(self, expr: Expression, env: _Env, metric: str) -> bool:
+        try:
+            return bool(expr.test(env))
+        except EvaluationError as exc:
+            self.warn(metric, env.item, exc)
+            return False
+
+
+Scope = Mapping[str, list[_Item]]
+
+
+# --------------------------------------------------------------------------- selecting what a metric counts
+
+
+def _in_period(expr: Expression | None, env: _Env, run: _Run, metric: str, default: Any) -> bool:
+    value = run.evaluate(expr, env, metric) if expr is not None else default
+    day = _day(value)
+    return day is not None and day in run.period
+
+
+def _select(m: MetricDef, scope: Scope, run: _Run) -> Iterator[_Env]:
+    """Instances of the metric's workflows whose period date is in the period and that meet 'where'."""
+    for wf in m.workflows:
+        for item in scope.get(wf, ()):
+            env = _Env(item, run.period)
+            if not _in_period(m.period_by, env, run, m.name, item.inst.created_at):
+                continue
+            if m.where is not None and not run.test(m.where, env, m.name):
+                continue
+            run.touch(item)
+            yield env
+
+
+def _select_clocks(m: MetricDef, names: Iterable[str], scope: Scope, run: _Run) -> Iterator[_Env]:
+    """Each named clock (started at least once) of each instance, dated by period_by (default: its due date)."""
+    names = tuple(names)
+    for wf in m.workflows:
+        for item in scope.get(wf, ()):
+            infos = item.deadlines()
+            for name in names:
+                info = infos.get(name)
+                if info is None:
+                    continue
+                env = _Env(item, run.period, info)
+                if not _in_period(m.period_by, env, run, m.name, info["due"]):
+                    continue
+                if m.where is not None and not run.test(m.where, env, m.name):
+                    continue
+                run.touch(item)
+                yield env
+
+
+def _split(m: MetricDef, rows: Iterable[_Env], run: _Run) -> dict[str, list[_Env]]:
+    groups: dict[str, list[_Env]] = defaultdict(list)
+    for env in rows:
+        groups[_key(run.evaluate(m.by, env, m.name))].append(env)  # type: ignore[arg-type]
+    return groups
+
+
+# --------------------------------------------------------------------------- metric kinds
+
+
+def _count(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
+    rows = _select(m, scope, run)
+    if m.by is None:
+        return sum(1 for _ in rows)
+    return {k: len(v) for k, v in _split(m, rows, run).items()}
+
+
+def _share_result(m: MetricDef, rows: list[_Env], run: _Run) -> Any:
+    num = sum(1 for env in rows if run.test(m.numerator, env, m.name))  # type: ignore[arg-type]
+    value = pct(num, len(rows))
+    return {"numerator": num, "denominator": len(rows), "pct": value} if m.detail else value
+
+
+def _share(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
+    rows = list(_select_clocks(m, m.deadlines, scope, run) if m.deadlines else _select(m, scope, run))
+    if m.by is None:
+        return _share_result(m, rows, run)
+    return {k: _share_result(m, v, run) for k, v in _split(m, rows, run).items()}
+
+
+def _value_key(value: Any) -> str:
+    return _key(value)
+
+
+def _dist(counter: Counter, m: MetricDef, scales: Mapping[str, Any]) -> dict[str, Any]:
+    if m.scale:
+        for level in scales[m.scale].levels:
+            counter.setdefault(level.key, 0)
+    total = sum(counter.values())
+    out: dict[str, Any] = {
+        "total": total,
+        "counts": dict(counter),
+        "pct": {k: pct(n, total) for k, n in counter.items()},
+    }
+    if m.favourable is not None:
+        good = {_value_key(v) for v in m.favourable}
+        out["favourable_pct"] = pct(sum(n for k, n in counter.items() if k in good), total)
+    return out
+
+
+def _distribution_of(m: MetricDef, rows: list[_Env], run: _Run) -> dict[str, Any]:
+    scales = run.scales
+    out: dict[str, Any] = {}
+    for name, expr in m.values:
+        counter: Counter = Counter()
+        for env in rows:
+            value = run.evaluate(expr, env, m.name)
+            if value is not None:
+                counter[_value_key(value)] += 1
+        out[name] = _dist(counter, m, scales)
+    for name, expr in m.each:
+        per: dict[str, Counter] = defaultdict(Counter)
+        for key, _ in m.keys:
+            per[key]  # every listed key appears, even with nothing counted
+        for env in rows:
+            mapping = run.evaluate(expr, env, m.name)
+            if isinstance(mapping, Mapping):
+                for key, value in mapping.items():
+                    if value is not None:
+                        per[str(key)][_value_key(value)] += 1
+        out[name] = {key: _dist(counter, m, scales) for key, counter in per.items()}
+    return out
+
+
+def _distribution(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
+    rows = list(_select(m, scope, run))
+    if m.by is None:
+        return _distribution_of(m, rows, run)
+    return {k: _distribution_of(m, v, run) for k, v in _split(m, rows, run).items()}
+
+
+def _deadline_counts(infos: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    t = dict.fromkeys(DEADLINE_COUNTS, 0)
+    for info in infos:
+        status = info["status"]
+        if status == "cancelled":
+            t["cancelled"] += 1
+        else:
+            t["due"] += 1
+            if status == "met":
+                t["met_late" if info["late"] else "met_on_time"] += 1
+            elif status == "breached":
+                t["breached"] += 1
+            elif status == "paused":
+                t["paused"] += 1
+            else:
+                t["open"] += 1
+        if info["extended"]:
+            t["extended"] += 1
+    t["done"] = t["met_on_time"] + t["met_late"]
+    t["late"] = t["met_late"] + t["breached"]
+    t["on_time_pct"] = pct(t["met_on_time"], t["met_on_time"] + t["met_late"] + t["breached"])
+    return t
+
+
+def _deadlines_of(m: MetricDef, rows: list[_Env]) -> dict[str, Any]:
+    if m.combine:
+        return _deadline_counts(env.deadline for env in rows)  # type: ignore[misc]
+    per: dict[str, list[Any]] = {name: [] for name in m.deadlines}
+    for env in rows:
+        per[env.deadline["name"]].append(env.deadline)  # type: ignore[index]
+    return {name: _deadline_counts(infos) for name, infos in per.items()}
+
+
+def _deadlines(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
+    rows = list(_select_clocks(m, m.deadlines, scope, run))
+    if m.by is None:
+        return _deadlines_of(m, rows)
+    return {k: _deadlines_of(m, v) for k, v in _split(m, rows, run).items()}
+
+
+def _changes_of(m: MetricDef, rows: list[_Env], run: _Run) -> dict[str, Any]:
+    scale = run.scales.get(m.scale) if m.scale else None
+    out: dict[str, Any] = {}
+    for name, expr in m.compare:
+        t: dict[str, Any] = {"total": 0, "unchanged": 0, "changed": 0}
+        if scale is not None:
+            t.update(raised=0, lowered=0)
+        matrix: dict[str, Counter] = defaultdict(Counter)
+        for env in rows:
+            before = run.evaluate(expr, env, m.name)
+            after = run.evaluate(m.to, env, m.name)  # type: ignore[arg-type]
+            if before is None or after is None:
+                continue
+            t["total"] += 1
+            matrix[_value_key(before)][_value_key(after)] += 1
+            if before == after:
+                t["unchanged"] += 1
+                continue
+            t["changed"] += 1
+            if scale is not None:
+                rb, ra = scale.rank(before), scale.rank(after)
+                if rb is not None and ra is not None:
+                    t["raised" if ra > rb else "lowered"] += 1
+        t["matrix"] = {k: dict(v) for k, v in matrix.items()}
+        out[name] = t
+    return out
+
+
+def _changes(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
+    rows = list(_select(m, scope, run))
+    if m.by is None:
+        return _changes_of(m, rows, run)
+    return {k: _changes_of(m, v, run) for k, v in _split(m, rows, run).items()}
+
+
+# -- workload
+
+
+def _mondays(period: Period) -> list[dt.date]:
+    first = period.start - dt.timedelta(days=period.start.weekday())
+    out = []
+    while first <= period.end:
+        out.append(first)
+        first += dt.timedelta(days=7)
+    return out
+
+
+def _holders(item: _Item, person: Any, env: _Env, run: _Run, metric: str) -> list[tuple[Any, dt.date | None, dt.date | None]]:
+    """Who held the role and when: (person, from, to). A plain data.FIELD is followed through the history."""
+    if person.field is None:
+        who = run.evaluate(person.person, env, metric)
+        return [(who, None, None)] if who is not None else []
+    field = person.field
+    segments: list[tuple[Any, dt.date | None, dt.date | None]] = []
+    current: Any = None
+    since: dt.date | None = None
+    seen = False
+    for entry in item.history():
+        day = _day(entry.get("at"))
+        if entry.get("trigger") == "(start)":
+            payload = entry.get("payload") or {}
+            if isinstance(payload, Mapping) and payload.get(field) is not None:
+                current, since, seen = payload.get(field), day, True
+        for action in entry.get("actions") or ():
+            if isinstance(action, Mapping) and action.get("action") == "set" and action.get("field") == field:
+                new = action.get("value")
+                if seen and new != current and current is not None:
+                    segments.append((current, since, day))
+                current, since, seen = new, day, True
+    if not seen:
+        current = item.inst.data.get(field)
+    if current is not None:
+        segments.append((current, since, None))
+    return segments
+
+
+def _work_end(item: _Item, person: Any) -> dt.date | None:
+    ends = []
+    if person.until_deadline:
+        info = item.deadlines().get(person.until_deadline)
+        if info is not None and info["status"] in ("met", "cancelled") and info["closed"] is not None:
+            ends.append(info["closed"])
+    if person.until_state:
+        entered = item.entered()
+        ends += [entered[s] for s in person.until_state if s in entered]
+    if item.terminal:
+        day = item.entered().get(item.inst.state) or _day(item.inst.updated_at)
+        if day is not None:
+            ends.append(day)
+    return min(ends) if ends else None
+
+
+def _workload(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[str, Any]:
+    mondays = _mondays(run.period)
+    loads: dict[str, Counter] = defaultdict(Counter)
+    for wf in m.workflows:
+        for item in scope.get(wf, ()):
+            env = _Env(item, run.period)
+            if m.where is not None and not run.test(m.where, env, m.name):
+                continue
+            start = _day(run.evaluate(m.start, env, m.name)) if m.start is not None else None
+            start = start or _day(item.inst.created_at)
+            if start is None or start > run.period.end:
+                continue
+            busy: set[tuple[str, dt.date]] = set()
+            for person in m.people:
+                end = _work_end(item, person) or _FAR
+                for who, seg_from, seg_to in _holders(item, person, env, run, m.name):
+                    lo = max(start, seg_from or start)
+                    hi = min(end, seg_to or _FAR)
+                    if hi < lo:
+                        continue
+                    for monday in mondays:
+                        if lo <= monday + dt.timedelta(days=6) and hi >= monday:
+                            busy.add((_key(who), monday))
+            if busy:
+                run.touch(item)
+            for who, monday in busy:
+                loads[who][monday] += 1
+    default = float(run.capacity.get("*", m.capacity)) if (m.capacity is not None or "*" in run.capacity) else None
+    people: dict[str, Any] = {}
+    for who, weeks in loads.items():
+        cap = run.capacity.get(who, default)
+        cap = float(cap) if cap is not None else None
+        values = [weeks.get(monday, 0) for monday in mondays]
+        people[who] = {
+            "weeks": {monday.isoformat(): weeks.get(monday, 0) for monday in mondays},
+            "peak": max(values) if values else 0,
+            "average": _round1(sum(values) / len(values)) if values else 0.0,
+            "capacity": cap,
+            "weeks_over_capacity": sum(1 for v in values if cap is not None and v > cap),
+        }
+    return {
+        "capacity": default,
+        "weeks": [monday.isoformat() for monday in mondays],
+        "people": people,
+        "people_over_capacity": sum(1 for p in people.values() if p["weeks_over_capacity"]),
+        "peak": max((p["peak"] for p in people.values()), default=0),
+    }
+
+
+# -- KPIs
+
+
+def rag(value: float | None, target: float | None, direction: str, tolerance: float) -> str:
+    """green: on target; amber: missed by at most ``tolerance``; red: further off; no_data / no_target."""
+    if value is None:
+        return "no_data"
+    if target is None:
+        return "no_target"
+    gap = value - target if direction == "lower_is_better" else target - value
+    if gap <= 0:
+        return "green"
+    return "amber" if gap <= tolerance + 1e-9 else "red"
+
+
+def _kpi_figures(k: KpiDef, scope: Scope, run: _Run) -> tuple[int, int]:
+    num = den = 0
+    metric = f"kpi {k.name}"
+    for wf in k.workflows:
+        for item in scope.get(wf, ()):
+            if k.per_deadline:
+                infos = item.deadlines()
+                envs = []
+                for name in k.per_deadline:
+                    info = infos.get(name)
+                    # a clock still running has no outcome yet: it is left out until it has one
+                    if info is None or info["status"] in ("open", "paused"):
+                        continue
+                    envs.append(_Env(item, run.period, info))
+            else:
+                envs = [_Env(item, run.period)]
+            for env in envs:
+                default = env.deadline["due"] if env.deadline is not None else item.inst.created_at
+                if not _in_period(k.period_by, env, run, metric, default):
+                    continue
+                if k.population is not None and not run.test(k.population, env, metric):
+                    continue
+                run.touch(item)
+                den += 1
+                if k.numerator is not None and run.test(k.numerator, env, metric):
+                    num += 1
+    return num, den
+
+
+def _kpi_result(k: KpiDef, scope: Scope, run: _Run, *, target: Any, direction: str, tolerance: float, unit: str) -> dict[str, Any]:
+    num, den = _kpi_figures(k, scope, run)
+    value: float | None = float(num) if unit == "count" else pct(num, den)
+    target = float(target) if isinstance(target, (int, float)) and not isinstance(target, bool) else None
+    return {
+        "title": k.title,
+        "unit": unit,
+        "direction": direction,
+        "target": target,
+        "tolerance": tolerance,
+        "numerator": num,
+        "denominator": den,
+        "value": value,
+        "status": rag(value, target, direction, tolerance),
+    }
+
+
+def _kpis(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[str, Any]:
+    indicators = {}
+    for name, k in report.kpis.items():
+        if m.only and name not in m.only:
+            continue
+        tol = m.tolerances.get(name, m.tolerance)
+        indicators[name] = _kpi_result(k, scope, run, target=k.target, direction=k.direction, tolerance=tol, unit=k.unit)
+        indicators[name]["source"] = k.source
+    out: dict[str, Any] = {"indicators": indicators}
+    if not (m.programmes and run.department):
+        return out
+    programmes = {}
+    start, end = run.period.start.isoformat(), run.period.end.isoformat()
+    service_expr = report.levels.get("service")
+    for prog in report.programmes:
+        if prog.end < start or prog.start > end:
+            continue
+        sub: dict[str, list[_Item]] = {}
+        for wf, items in scope.items():
+            if service_expr is None:
+                sub[wf] = items
+            else:
+                sub[wf] = [i for i in items if _group_of(i, "service", service_expr, run) == prog.service]
+        entries = {}
+        for spec in prog.kpis:
+            kid = str(spec.get("kpi"))
+            tol = m.tolerances.get(kid, m.tolerance)
+            direction = str(spec.get("direction", "higher_is_better"))
+            unit = str(spec.get("unit", "percent"))
+            if spec.get("defined_in") == "rules" and kid in report.kpis:
+                entry = _kpi_result(report.kpis[kid], sub, run, target=spec.get("target"), direction=direction, tolerance=tol, unit=unit)
+            else:
+                target = spec.get("target")
+                entry = {
+                    "title": str(spec.get("title", kid)),
+                    "unit": unit,
+                    "direction": direction,
+                    "target": float(target) if isinstance(target, (int, float)) else None,
+                    "tolerance": tol,
+                    "numerator": None,
+                    "denominator": None,
+                    "value": None,
+                    "status": "not_computed",
+                }
+            entry["defined_in"] = str(spec.get("defined_in", "rules"))
+            entries[kid] = entry
+        programmes[prog.id] = {"title": prog.title, "service": prog.service, "from": prog.start, "to": prog.end, "kpis": entries}
+    out["programmes"] = programmes
+    return out
+
+
+def _group(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[str, Any]:
+    return {child.name: _compute(child, scope, run, report) for child in m.children}
+
+
+_KINDS = {
+    "count": _count,
+    "share": _share,
+    "distribution": _distribution,
+    "deadlines": _deadlines,
+    "changes": _changes,
+    "workload": _workload,
+    "kpis": _kpis,
+    "group": _group,
+}
+
+
+def _compute(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
+    return _KINDS[m.kind](m, scope, run, report)
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def _group_of(item: _Item, level: str, expr: Expression, run: _Run) -> str:
+    found = item._groups.get(level)
+    if found is None:
+        found = item._groups[level] = _key(run.evaluate(expr, _Env(item, run.period), f"level {level}"))
+    return found
+
+
+def _partition(index: _Index, keys: set[tuple[int, str]], level: str, expr: Expression, run: _Run) -> dict[str, dict[str, list[_Item]]]:
+    """Every group that something in the period belongs to, with all of that group's instances."""
+    groups = {_group_of(index.by_id[k], level, expr, run) for k in keys}
+    parts: dict[str, dict[str, list[_Item]]] = {g: defaultdict(list) for g in groups}
+    for wf, items in index.scope.items():
+        for item in items:
+            g = _group_of(item, level, expr, run)
+            if g in parts:
+                parts[g][wf].append(item)
+    return parts
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _new_run(index: _Index, period: Period, capacity: Mapping[str, float] | None, **kw: Any) -> _Run:
+    return _Run(period, scales=index.definitions.scales, capacity=capacity, **kw)
+
+
+def _as_date(value: Any, what: str) -> dt.date:
+    day = _day(value)
+    if day is None:
+        raise UsageError(f"{what} should be a date, found {value!r}")
+    return day
+
+
+def _deadline_titles(report: ReportDef, definitions: Definitions) -> dict[str, str]:
+    titles: dict[str, str] = {}
+
+    def walk(ms: Iterable[MetricDef]) -> None:
+        for m in ms:
+            for wf in m.workflows:
+                wdef = definitions.workflows.get(wf)
+                for name in m.deadlines:
+                    if wdef is not None and name in wdef.deadlines and name not in titles:
+                        titles[name] = wdef.deadlines[name].title or name
+            walk(m.children)
+
+    walk(report.metrics)
+    return titles
+
+
+def compute_report(
+    stores: Any,
+    definitions: Definitions,
+    *,
+    start: dt.date,
+    end: dt.date,
+    level: str = "department",
+    capacity: Mapping[str, float] | None = None,
+    report: str | Path | ReportDef | None = None,
+    trend: bool = True,
+) -> dict[str, Any]:
+    """The report for ``start``..``end`` (inclusive) over one Store or several (one per authority).
+
+    ``level``: department (everything) or a level of the report's ``levels`` (service, team,
+    practitioner): every metric is then also given per group under ``by_group``. ``capacity``:
+    weekly capacity per person for workload metrics (key ``"*"``: everyone else). ``report``: a
+    report id in <config>/reports, a file, or a loaded ReportDef (default: qa_report).
+    ``trend``: include the monthly trajectory (``monthly_trend``).
+    """
+    rdef = load_report(definitions, report)
+    start, end = _as_date(start, "start"), _as_date(end, "end")
+    if end < start:
+        raise UsageError(f"the period ends ({end}) before it starts ({start})")
+    if level != "department" and level not in rdef.levels:
+        raise UsageError(f"unknown level '{level}' (known: {', '.join(['department', *sorted(rdef.levels)])})")
+    index = _Index(stores, definitions)
+    return _report(index, rdef, period_between(start, end), level, capacity, trend)
+
+
+def _report(index: _Index, rdef: ReportDef, period: Period, level: str, capacity: Mapping[str, float] | None, trend: bool) -> dict[str, Any]:
+    warnings: list[dict[str, Any]] = []
+    touched: set[tuple[int, str]] = set()
+    run = _new_run(index, period, capacity, warnings=warnings, touched=touched)
+    metrics = {m.name: _compute(m, index.scope, run, rdef) for m in rdef.metrics}
+    out: dict[str, Any] = {
+        "report": rdef.id,
+        "title": rdef.title,
+        "period": period.to_dict(),
+        "level": level,
+        "metrics": metrics,
+        "source": {"stores": len(index.stores), "instances": index.size, "instances_in_period": len(touched)},
+        "about": {m.name: m.about() for m in rdef.metrics},
+        "order": [m.name for m in rdef.metrics],
+        "labels": {**rdef.labels, "deadlines": _deadline_titles(rdef, index.definitions)},
+        "presentation": rdef.presentation,
+    }
+    if level != "department":
+        expr = rdef.levels[level]
+        parts = _partition(index, touched, level, expr, run)
+        by_group = {}
+        for group, scope in parts.items():
+            grun = _new_run(index, period, capacity, warnings=warnings, department=False)
+            by_group[group] = {m.name: _compute(m, scope, grun, rdef) for m in rdef.metrics}
+        out["groups"] = sorted(parts)
+        out["by_group"] = by_group
+    if trend and rdef.trend_series:
+        out["trend"] = _trend(index, rdef, period, rdef.trend_months_before, capacity)
+    out["warnings"] = sorted(warnings, key=lambda w: (w["metric"], w["instance"], w["message"]))
+    return _sorted(out)
+
+
+def _leaf(value: Any, path: list[str]) -> float | None:
+    for part in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    if isinstance(value, Mapping) and "pct" in value and not isinstance(value["pct"], Mapping):
+        value = value["pct"]  # a share with detail
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def _trend(index: _Index, rdef: ReportDef, period: Period, count: int, capacity: Mapping[str, float] | None) -> dict[str, Any]:
+    months = months_before(period, count)
+    needed = []
+    for _, path, _, _ in rdef.trend_series:
+        head = path.split(".")[0]
+        m = rdef.metric(head)
+        if m is not None and m not in needed:
+            needed.append(m)
+    series: dict[str, Any] = {}
+    for name, path, title, kpi in rdef.trend_series:
+        k = rdef.kpis.get(kpi) if kpi else None
+        series[name] = {"title": title, "metric": path, "values": [],
+                        "target": k.target if k else None, "direction": k.direction if k else None}
+    for month in months:
+        run = _new_run(index, month, capacity)
+        computed = {m.name: _compute(m, index.scope, run, rdef) for m in needed}
+        for name, path, _, _ in rdef.trend_series:
+            series[name]["values"].append(_leaf(computed, path.split(".")))
+    return {
+        "months": [m.start.strftime("%Y-%m") for m in months],
+        "in_period": [m.start >= period.start.replace(day=1) and m.start <= period.end for m in months],
+        "series": series,
+    }
+
+
+def monthly_trend(
+    stores: Any,
+    definitions: Definitions,
+    *,
+    start: dt.date,
+    end: dt.date,
+    months_before: int | None = None,
+    capacity: Mapping[str, float] | None = None,
+    report: str | Path | ReportDef | None = None,
+) -> dict[str, Any]:
+    """The report's trend series month by month: ``months_before`` whole months before the period
+    (default: the report's ``trend.months_before``) and every month the period touches.
+
+    Returns ``{"months": ["2026-05", ...], "in_period": [false, ..., true], "series": {name:
+    {"title", "metric", "values": [...], "target", "direction"}}}``.
+    """
+    rdef = load_report(definitions, report)
+    start, end = _as_date(start, "start"), _as_date(end, "end")
+    index = _Index(stores, definitions)
+    count = rdef.trend_months_before if months_before is None else months_before
+    return _sorted(_trend(index, rdef, period_between(start, end), count, capacity))
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+_SKIP = ("about", "labels", "presentation", "source", "warnings")
+
+
+def _diff(a: Any, b: Any) -> Any:
+    numbers = (int, float)
+    a_num = isinstance(a, numbers) and not isinstance(a, bool)
+    b_num = isinstance(b, numbers) and not isinstance(b, bool)
+    if (a_num or a is None) and (b_num or b is None) and (a_num or b_num):
+        diff = None
+        if a_num and b_num:
+            diff = b - a if isinstance(a, int) and isinstance(b, int) else _round1(b - a)
+        return {"a": a, "b": b, "difference": diff}
+    if isinstance(a, Mapping) and isinstance(b, Mapping) or (isinstance(a, Mapping) and b is None) or (a is None and isinstance(b, Mapping)):
+        a, b = a or {}, b or {}
+        return {k: _diff(a.get(k), b.get(k)) for k in sorted(set(a) | set(b), key=str)}
+    return {"a": a, "b": b, "same": a == b}
+
+
+def _changed(node: Any, path: str, out: list[str]) -> None:
+    if isinstance(node, Mapping):
+        if set(node) == {"a", "b", "difference"}:
+            if node["difference"] not in (0, 0.0) or (node["a"] is None) != (node["b"] is None):
+                out.append(path)
+            return
+        if set(node) == {"a", "b", "same"}:
+            if not node["same"]:
+                out.append(path)
+            return
+        for k, v in node.items():
+            _changed(v, f"{path}.{k}" if path else str(k), out)
+
+
+def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], *, labels: tuple[str, str] = ("a", "b")) -> dict[str, Any]:
+    """Two reports side by side: every figure as ``{"a", "b", "difference"}`` (b - a, one decimal),
+    other values as ``{"a", "b", "same"}``; ``changed`` lists the dotted paths that differ."""
+    metrics = _diff(a.get("metrics") or {}, b.get("metrics") or {})
+    out: dict[str, Any] = {
+        "labels": {"a": labels[0], "b": labels[1]},
+        "period": {"a": a.get("period"), "b": b.get("period")},
+        "metrics": metrics,
+    }
+    if "trend" in a or "trend" in b:
+        out["trend"] = {"a": a.get("trend"), "b": b.get("trend")}
+    changed: list[str] = []
+    _changed(metrics, "", changed)
+    out["changed"] = sorted(changed)
+    return _sorted(out)

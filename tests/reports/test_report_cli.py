@@ -1,0 +1,97 @@
+"""qaflow report: periods, levels, formats and files, on a SQLite store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from report_world import CONFIG, build_world
+
+from engine import UsageError
+from engine.cli import main
+from engine.reports.cli import parse_capacity
+from engine.reports.period import parse_period
+from engine.store.open import open_store
+
+
+@pytest.fixture(scope="module")
+def db(definitions, tmp_path_factory):
+    path = tmp_path_factory.mktemp("store") / "world.db"
+    store = open_store(path)
+    build_world(definitions, store=store)
+    store.close()
+    return str(path)
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["--config", str(CONFIG), *args], catch_exceptions=False)
+
+
+def test_report_json(db):
+    result = run("report", "--period", "2026-10", "--db", db, "--format", "json", "--capacity", "P-1=2")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["metrics"]["audits_allocated"] == 4
+    assert report["metrics"]["audits_on_time_pct"] == 62.5
+    assert report["metrics"]["workload"]["people"]["P-1"]["weeks_over_capacity"] == 3
+
+
+def test_global_format_option_and_text(db):
+    result = run("--format", "json", "report", "--period", "2026-10", "--db", db, "--no-trend")
+    assert "trend" not in json.loads(result.output)
+    text = run("report", "--period", "2026-10", "--db", db)
+    assert text.exit_code == 0 and text.output.startswith("Quality assurance report: October 2026")
+
+
+def test_financial_quarter_names_the_report(db):
+    result = run("report", "--period", "2026/27Q3", "--db", db, "--format", "json", "--level", "team")
+    report = json.loads(result.output)
+    assert report["period"] == {"from": "2026-10-01", "to": "2026-12-31", "kind": "quarter", "label": "Q3 2026/27 (Oct-Dec 2026)"}
+    assert report["groups"] == ["assessment_1", "assessment_2", "unassigned"]
+
+
+def test_html_to_a_file(db, tmp_path):
+    out = tmp_path / "reports" / "q3.html"
+    result = run("report", "--period", "2026-10-01..2026-12-31", "--db", db, "--format", "html", "--out", str(out))
+    assert result.exit_code == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    md = run("report", "--period", "2026Q4", "--db", db, "--format", "markdown")
+    assert md.output.startswith("# Quarterly QA report: Q4 2026 (Oct-Dec 2026)")
+
+
+@pytest.mark.parametrize("period", ["2026-13", "2026Q5", "2026/28Q1", "2026-12-01..2026-10-01", "October", ""])
+def test_bad_period_exits_2(db, period):
+    result = run("report", "--period", period, "--db", db)
+    assert result.exit_code == 2
+    assert "bad period" in result.output and "2026Q3" in result.output
+
+
+def test_usage_errors_exit_2(db, tmp_path):
+    assert run("report", "--period", "2026-10", "--db", db, "--level", "region").exit_code == 2
+    assert run("report", "--period", "2026-10", "--db", str(tmp_path / "missing.db")).exit_code == 2
+    assert run("report", "--period", "2026-10", "--db", db, "--capacity", "P-1=none").exit_code == 2
+    assert run("report", "--period", "2026-10", "--db", db, "--report", "nope").exit_code == 2
+
+
+def test_help_says_quarters_are_calendar_quarters():
+    result = run("report", "--help")
+    assert "CALENDAR quarters (Jul-Sep 2026)" in " ".join(result.output.split())
+    assert "2026/27Q3" in result.output
+
+
+def test_parse_period():
+    assert (parse_period("2026Q3").start.isoformat(), parse_period("2026Q3").end.isoformat()) == ("2026-07-01", "2026-09-30")
+    assert (parse_period("2026/27Q3").start.isoformat(), parse_period("2026/27Q3").end.isoformat()) == ("2026-10-01", "2026-12-31")
+    assert (parse_period("2026/27Q4").start.isoformat(), parse_period("2026/27Q4").end.isoformat()) == ("2027-01-01", "2027-03-31")
+    assert parse_period("2027-02").end.isoformat() == "2027-02-28"
+    assert parse_period("2026-10-01..2026-10-31").kind == "month"
+    assert parse_period("2026-10-05..2026-11-04").kind == "range"
+    with pytest.raises(UsageError):
+        parse_period("2026-02-30..2026-03-01")
+
+
+def test_parse_capacity():
+    assert parse_capacity(("3", "P-1=2", "TM=1=1.5")) == {"*": 3.0, "P-1": 2.0, "TM=1": 1.5}
+    with pytest.raises(UsageError):
+        parse_capacity(("0",))

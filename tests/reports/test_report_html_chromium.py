@@ -1,0 +1,83 @@
+"""The HTML report opened in headless Chromium: it renders its charts and logs no console errors.
+
+In CI (``CI`` set) a missing Chromium fails the test; locally it is skipped. .ci/run installs it with
+``command -v chromium || (apt-get update -qq && apt-get install -y -qq chromium)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from report_world import OCT
+
+from engine.reports import compute_report, render
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0"]
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    if os.environ.get("CI"):
+        pytest.fail("chromium is needed for the HTML report tests in CI: "
+                    "command -v chromium || (apt-get update -qq && apt-get install -y -qq chromium)")
+    pytest.skip("chromium is not installed (these tests run in CI)")
+
+
+def run_chromium(tmp_path: Path, page: Path, *extra: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / "profile"
+    profile.mkdir(exist_ok=True)
+    return subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+def console_problems(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+@pytest.fixture(scope="module")
+def page(world, definitions, tmp_path_factory):
+    report = compute_report(world.store, definitions, start=OCT[0], end=OCT[1], level="team", capacity={"P-1": 2})
+    path = tmp_path_factory.mktemp("html") / "october.html"
+    path.write_text(render(report, "html"), encoding="utf-8")
+    return path
+
+
+def test_the_console_check_catches_errors(tmp_path):
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!DOCTYPE html><html><body><script>console.error("boom"); missing();</script></body></html>')
+    result = run_chromium(tmp_path, bad, "--dump-dom")
+    assert any("Uncaught ReferenceError" in line for line in console_problems(result.stderr)), result.stderr[-2000:]
+
+
+def test_html_report_renders_in_chromium_without_console_errors(page, tmp_path):
+    result = run_chromium(tmp_path, page, "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
+    assert console_problems(result.stderr) == []
+    svgs = re.findall(r"<svg\b[^>]*>.*?</svg>", dom, flags=re.DOTALL)
+    assert len(svgs) == 5
+    for svg in svgs:
+        assert re.search(r"<title id=\"[^\"]+\">[^<]+</title><desc id=\"[^\"]+\">[^<]+</desc>", svg), svg[:300]
+    assert dom.count("<figure") == 5 and dom.count('class="table-wrap"') > 10
+    assert "Final grades overall and by domain" in dom and "Capacity (black line)" in dom
+    assert '<span class="rag rag-red">Red</span>' in dom
+
+
+def test_html_report_screenshots(page, tmp_path):
+    for width in (1280, 420):  # a desktop and a narrow window
+        shot = tmp_path / f"report-{width}.png"
+        result = run_chromium(tmp_path, page, f"--window-size={width},2400", "--hide-scrollbars", f"--screenshot={shot}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert console_problems(result.stderr) == []
+        data = shot.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+        assert int.from_bytes(data[16:20], "big") == width
