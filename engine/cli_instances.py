@@ -26,6 +26,19 @@ def _at_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def _actor_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--actor, --role, --request-id, --at and --db: who does it, when, and where it is kept."""
+    for option in (
+        _db_option,
+        _at_option,
+        click.option("--request-id", default=None, help="Makes a retried call a no-op that returns the first result."),
+        click.option("--role", "roles", multiple=True, help="A role the actor holds (repeatable)."),
+        click.option("--actor", required=True, help="Who does it (a person's or system's id)."),
+    ):
+        command = option(command)
+    return command
+
+
 def _engine(settings: Settings, db: str | None) -> Any:
     from .clock import SystemClock
     from .runtime.engine import Engine
@@ -82,11 +95,7 @@ def _print_mapping(settings: Settings, value: dict[str, Any]) -> None:
 @main.command("start")
 @click.argument("workflow")
 @click.option("--data", default=None, metavar="JSON", help="The instance's data as a JSON object.")
-@click.option("--actor", required=True, help="Who starts it (a person's or system's id).")
-@click.option("--role", "roles", multiple=True, help="A role the actor holds (repeatable).")
-@click.option("--request-id", default=None, help="Makes a retried call a no-op that returns the first result.")
-@_at_option
-@_db_option
+@_actor_options
 @common_options
 @pass_settings
 def start_command(settings: Settings, workflow: str, data: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
@@ -100,11 +109,7 @@ def start_command(settings: Settings, workflow: str, data: str | None, actor: st
 @click.argument("instance")
 @click.argument("trigger")
 @click.option("--payload", default=None, metavar="JSON", help="The trigger's payload as a JSON object.")
-@click.option("--actor", required=True, help="Who fires it.")
-@click.option("--role", "roles", multiple=True, help="A role the actor holds (repeatable).")
-@click.option("--request-id", default=None, help="Makes a retried call a no-op that returns the first result.")
-@_at_option
-@_db_option
+@_actor_options
 @common_options
 @pass_settings
 def fire_command(settings: Settings, instance: str, trigger: str, payload: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:

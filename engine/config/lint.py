@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import os
 import shutil
 import tempfile
 from dataclasses import replace
@@ -36,6 +35,7 @@ from ..expressions import compile_expression, compile_template
 from ..problems import Location, Problem
 from ..rules import row_matches
 from .compile import EXPRESSION_NAMES
+from .loader import display_path
 from .yamlsource import Document
 
 __all__ = [
@@ -897,13 +897,6 @@ def _schema_of(kind: str) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _display(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
-
 
 def _is_root(path: Path) -> bool:
     return any((path / folder).is_dir() for folder in _folder_kinds())
@@ -924,7 +917,7 @@ def _schema_check_file(path: Path, kind: str) -> list[Problem]:
     from .schemacheck import check_schema
     from .yamlsource import load_yaml_file
 
-    doc, problems = load_yaml_file(path, display=_display(path))
+    doc, problems = load_yaml_file(path, display=display_path(path))
     if doc is None or any(p.severity == "error" for p in problems):
         return problems
     if doc.data is None:
@@ -947,7 +940,7 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
         if kind == "simulation" and definitions is not None:
             from ..simulation.model import check_model
 
-            problems += _guarded(_display(root / folder), lambda: check_model(definitions, root)[1])
+            problems += _guarded(display_path(root / folder), lambda: check_model(definitions, root)[1])
             continue
         for path in files:
             if kind == "report" and definitions is not None:
@@ -960,9 +953,9 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
                         return list(exc.problems)
                     return []
 
-                problems += _guarded(_display(path), report)
+                problems += _guarded(display_path(path), report)
             else:
-                problems += _guarded(_display(path), lambda path=path: _schema_check_file(path, kind))
+                problems += _guarded(display_path(path), lambda path=path: _schema_check_file(path, kind))
     return problems
 
 
@@ -990,7 +983,7 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
     from .yamlsource import load_yaml_file
 
     folder = KINDS[kind][0]
-    display = _display(path)
+    display = display_path(path)
     with tempfile.TemporaryDirectory(prefix="qaflow-validate-") as tmp:
         work = Path(tmp)
         target_id = None
@@ -1015,7 +1008,7 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
         (work / folder).mkdir(exist_ok=True)
         copy = work / folder / (path.name if path.suffix in (".yaml", ".yml") else path.name + ".yaml")
         shutil.copyfile(path, copy)
-        copied = _display(copy)
+        copied = display_path(copy)
         problems = _check_root(work)
         out = []
         for p in problems:
@@ -1029,7 +1022,7 @@ def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
     from .schemacheck import check_schema
     from .yamlsource import load_yaml_file
 
-    display = _display(path)
+    display = display_path(path)
     doc, problems = load_yaml_file(path, display=display)
     if doc is None or any(p.severity == "error" for p in problems):
         return problems
@@ -1079,14 +1072,14 @@ def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None 
     targets = [Path(p) for p in paths] or [context]
     problems: list[Problem] = []
     for target in targets:
-        where = _display(target)
+        where = display_path(target)
         if target.is_dir():
             if _is_root(target):
                 problems += _guarded(where, lambda t=target: _check_root(t))
             elif target.name in _folder_kinds():
                 files = sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
                 for f in files:
-                    problems += _guarded(_display(f), lambda f=f: _check_file(f, context))
+                    problems += _guarded(display_path(f), lambda f=f: _check_file(f, context))
             else:
                 problems.append(Problem(
                     Location(where), "error", "no-config",

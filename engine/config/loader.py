@@ -52,7 +52,8 @@ def schema_for(kind: str) -> Mapping[str, Any]:
     return json.loads(text)
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
+    """A path as people should see it: relative to the working directory when it is inside it."""
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive on Windows
@@ -72,7 +73,7 @@ def read_documents(root: Path, kind: str) -> tuple[list[Document], list[Problem]
     docs, problems = [], []
     schema = schema_for(kind)
     for path in config_files(root, kind):
-        doc, found = load_yaml_file(path, display=_display(path))
+        doc, found = load_yaml_file(path, display=display_path(path))
         problems.extend(found)
         if doc is None or any(p.severity == "error" for p in found):
             continue

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.loader import bundled_config_dir, schema_for
+from ..config.loader import bundled_config_dir, display_path, schema_for
 from ..config.schemacheck import check_schema
 from ..config.yamlsource import Document, load_yaml_file
 from ..definitions import Definitions
@@ -191,7 +191,7 @@ def load_report(definitions: Definitions, report: str | Path | ReportDef | None 
     if isinstance(report, ReportDef):
         return report
     path = find_report_file(definitions, report)
-    doc, problems = load_yaml_file(path, display=_display(path))
+    doc, problems = load_yaml_file(path, display=display_path(path))
     if doc is not None and doc.data is not None and not any(p.severity == "error" for p in problems):
         problems += check_schema(doc, schema_for("report"))
     if doc is None or doc.data is None or any(p.severity == "error" for p in problems):
@@ -204,15 +204,6 @@ def load_report(definitions: Definitions, report: str | Path | ReportDef | None 
         raise ConfigError(compiler.problems)
     return result
 
-
-def _display(path: Path) -> str:
-    import os
-
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
 
 
 class _Compiler:
@@ -476,7 +467,7 @@ class _Compiler:
             return ()
         out = []
         for path in sorted(folder.glob("*.y*ml")):
-            doc, problems = load_yaml_file(path, display=_display(path))
+            doc, problems = load_yaml_file(path, display=display_path(path))
             data = doc.data if doc is not None else None
             if not isinstance(data, Mapping) or any(p.severity == "error" for p in problems):
                 continue  # qaflow validate reports broken programmes; a report just leaves them out
