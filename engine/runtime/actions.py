@@ -14,8 +14,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .context import Context
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def to_json(value: Any) -> Any:
     """Data stays JSON-shaped: dates become ISO text, tuples lists."""
+    if type(value) in _PLAIN:  # most values: nothing to convert (the isinstance chain below showed in profiles)
+        return value
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, dict):
@@ -29,8 +34,8 @@ def assign(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     target = data
     for part in path[:-1]:
         nxt = target.get(part)
-        if not isinstance(nxt, dict):
-            nxt = target[part] = {}
+        # copied, not changed in place: it may be shared with the committed snapshot (Instance.clone)
+        nxt = target[part] = dict(nxt) if isinstance(nxt, dict) else {}
         target = nxt
     target[path[-1]] = value
 
@@ -116,7 +121,7 @@ def _deadline(ctx: "Context", action: DeadlineAction) -> None:
     calendar = defs.calendars[defn.calendar]
     inst, at = ctx.inst, ctx.at
     record: dict[str, Any] = {"action": action.kind, "deadline": action.deadline}
-    ds = inst.deadlines.get(action.deadline)
+    ds = inst.deadline_for_change(action.deadline)
     if action.op == "start":
         anchor_expr = action.anchor or defn.anchor
         anchor_value = ctx.evaluate(anchor_expr, f"start of deadline {defn.name}") if anchor_expr else at

@@ -137,8 +137,7 @@ class Context:
         return result
 
     def run_actions(self, actions: tuple["Action", ...], where: str) -> None:
-        from .actions import apply_action
-
+        apply_action = _APPLY[0] if _APPLY else _load_apply()
         for action in actions:
             if action.condition is not None:
                 self.env["state"] = self.inst.state
@@ -155,3 +154,13 @@ class Context:
                 raise
             except QaflowError as exc:
                 raise ActionFailed(f"{where}: {action.kind} failed: {exc.message}", instance=self.inst.id) from None
+
+
+_APPLY: list = []
+
+
+def _load_apply():  # imported on first use (as before), then kept: an import statement per call showed in profiles
+    from .actions import apply_action
+
+    _APPLY.append(apply_action)
+    return apply_action

@@ -120,7 +120,7 @@ class DeadlineState:
 class Instance:
     """A running (or finished) workflow instance. History lives in the store, not here."""
 
-    __slots__ = ("id", "workflow", "version", "state", "data", "parent_id", "children", "deadlines", "created_at", "updated_at", "rev")
+    __slots__ = ("id", "workflow", "version", "state", "data", "parent_id", "children", "deadlines", "created_at", "updated_at", "rev", "shared")
 
     def __init__(
         self,
@@ -148,21 +148,40 @@ class Instance:
         self.created_at = created_at
         self.updated_at = updated_at or created_at
         self.rev = rev
+        self.shared: set[str] | None = None  # deadlines still shared with the snapshot this was cloned from
 
     def clone(self) -> "Instance":
-        return Instance(
+        """A working copy to change, copy-on-write: committed snapshots are never changed in place.
+
+        The data is copied one level deep; nested values are copied along the path when they are
+        set (``actions.assign``). Deadline clocks are shared until one is changed
+        (``deadline_for_change``). Deep-copying everything on every event cost about a tenth of an
+        event in the simulation benchmark.
+        """
+        inst = Instance(
             self.id,
             self.workflow,
             self.version,
             self.state,
-            clone_json(self.data),
+            dict(self.data),
             created_at=self.created_at,
             updated_at=self.updated_at,
             parent_id=self.parent_id,
             children=list(self.children),
-            deadlines={k: v.clone() for k, v in self.deadlines.items()},
+            deadlines=dict(self.deadlines),
             rev=self.rev,
         )
+        inst.shared = set(self.deadlines)
+        return inst
+
+    def deadline_for_change(self, name: str) -> DeadlineState | None:
+        """The deadline clock ``name``, this instance's own copy, ready to be changed."""
+        ds = self.deadlines.get(name)
+        shared = self.shared
+        if ds is not None and shared and name in shared:
+            ds = self.deadlines[name] = ds.clone()
+            shared.discard(name)
+        return ds
 
     def to_dict(self) -> dict[str, Any]:
         return {

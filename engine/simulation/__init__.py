@@ -1,0 +1,45 @@
+"""Simulation: drive the real Engine on a virtual clock with a stochastic behaviour model (docs/simulation.md).
+
+    from engine import load_config
+    from engine.simulation import run_simulation
+    definitions = load_config("config")
+    result = run_simulation(definitions, start="2026-10-01", end="2026-12-31", seed=7)
+    result.summary()                 # counts, behaviour rules fired, modelling problems
+    result.stores                    # one store per authority, for engine.reports.compute_report
+
+Names are imported lazily, so that the CLI can register its commands without loading the runtime.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "BehaviourModel": "engine.simulation.model",
+    "check_model": "engine.simulation.model",
+    "load_model": "engine.simulation.model",
+    "simulate": "engine.simulation.runner",
+    "simulation_window": "engine.simulation.runner",
+    "SimulationResult": "engine.simulation.runner",
+    "AuthorityResult": "engine.simulation.runner",
+    "run_simulation": "engine.simulation.api",
+    "quarter_of": "engine.simulation.api",
+    "simulation_report": "engine.simulation.report",
+    "render_simulation": "engine.simulation.report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine.simulation' has no attribute '{name}'")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
