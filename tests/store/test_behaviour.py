@@ -98,11 +98,12 @@ def backend(request, tmp_path):
     b.close()
 
 
-@pytest.fixture
-def durable(backend):
-    if not backend.durable:
-        pytest.skip("the memory store does not outlive its object")
-    return backend
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable(request, tmp_path):
+    """Only the stores that outlive their object (the memory store does not, so it is not asked)."""
+    b = Backend(request.param, tmp_path)
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")
