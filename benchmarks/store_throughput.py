@@ -4,9 +4,10 @@ The floor is what the database itself costs per transaction: one ``INSERT`` of o
 on its own, with the same settings (WAL and ``synchronous``) as the store. The ratio says how many floor
 transactions one fire costs. Target: SQLite within 3x of its floor. Prints figures; asserts nothing.
 
-Under synchronous=NORMAL (the store's default: durable against a killed process, not a power cut) the
-floor transaction does no fsync and costs about what the engine's own Python costs per fire on the
-memory store, so the ratio there mostly measures the engine; under FULL the floor is the disk's.
+Under synchronous=FULL (the store's default: every commit is fsynced, durable against a power cut) the
+floor is the disk's. Under NORMAL (durable against a killed process, not a power cut) the floor
+transaction does no fsync and costs about what the engine's own Python costs per fire on the memory
+store, so the ratio there mostly measures the engine.
 
     python benchmarks/store_throughput.py [--instances N] [--rounds R]
 
