@@ -5,16 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import errors
 from .clock import as_time
-from .config.loader import KINDS, YAML_SUFFIXES, schema_for
-from .config.schemacheck import check_schema
-from .config.yamlsource import Document, load_yaml_file
+from .config.loader import KINDS, YAML_SUFFIXES, read_document, schema_for
+from .config.yamlsource import Document
 from .definitions import Definitions, TransitionDef, WorkflowDef
 from .errors import QaflowError, Refused
 from .problems import Location, Problem
@@ -145,12 +143,12 @@ class ScenarioResult:
 # --------------------------------------------------------------------------- loading
 
 
-def _display(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
+def _refine(doc: Document, found: list[Problem]) -> list[Problem]:
+    """Clearer schema messages, then the checks of dates and times once the shape is right."""
+    found = _clearer(doc, found)
+    if not any(p.severity == "error" for p in found):
+        found += list(_iter_time_problems(doc))
+    return found
 
 
 def _scenario_files(source: Any, problems: list[Problem]) -> list[Path]:
@@ -187,18 +185,9 @@ def load_scenarios(source: str | Path | Iterable[str | Path]) -> tuple[list[Scen
     scenarios: list[Scenario] = []
     schema = schema_for("scenario")
     for path in _scenario_files(source, problems):
-        doc, found = load_yaml_file(path, display=_display(path))
+        doc, found = read_document(path, schema, refine=_refine)
         problems += found
-        if doc is None or any(p.severity == "error" for p in found):
-            continue
-        if doc.data is None:
-            problems.append(Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty"))
-            continue
-        found = _clearer(doc, check_schema(doc, schema))
-        if not any(p.severity == "error" for p in found):
-            found += list(_iter_time_problems(doc))
-        problems += found
-        if any(p.severity == "error" for p in found):
+        if doc is None:
             continue
         for index, raw in enumerate(doc.data["scenarios"]):
             loc = doc.location(("scenarios", index))

@@ -68,21 +68,33 @@ def config_files(root: Path, kind: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file())
 
 
+def read_document(
+    path: Path, schema: Mapping[str, Any], *, refine: Callable[[Document, list[Problem]], list[Problem]] | None = None
+) -> tuple[Document | None, list[Problem]]:
+    """Read one YAML file and check it against ``schema``; the Document is None if it has errors.
+
+    ``refine`` may reword or add to the schema problems (it sees them before they are judged).
+    """
+    doc, problems = load_yaml_file(path, display=display_path(path))
+    if doc is None or any(p.severity == "error" for p in problems):
+        return None, problems
+    if doc.data is None:
+        return None, problems + [Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty")]
+    found = check_schema(doc, schema)
+    if refine is not None:
+        found = refine(doc, found)
+    problems += found
+    return (None if any(p.severity == "error" for p in found) else doc), problems
+
+
 def read_documents(root: Path, kind: str) -> tuple[list[Document], list[Problem]]:
     """Read and schema-check every file of one kind; only clean documents are returned."""
     docs, problems = [], []
     schema = schema_for(kind)
     for path in config_files(root, kind):
-        doc, found = load_yaml_file(path, display=display_path(path))
+        doc, found = read_document(path, schema)
         problems.extend(found)
-        if doc is None or any(p.severity == "error" for p in found):
-            continue
-        if doc.data is None:
-            problems.append(Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty"))
-            continue
-        schema_problems = check_schema(doc, schema)
-        problems.extend(schema_problems)
-        if not any(p.severity == "error" for p in schema_problems):
+        if doc is not None:
             docs.append(doc)
     return docs, problems
 

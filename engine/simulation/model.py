@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..calendar import Duration, parse_duration
-from ..config.yamlsource import Document, load_yaml_file
+from ..config.yamlsource import Document
 from ..errors import ConfigError, DurationError, ExpressionError
 from ..expressions import Expression, Template, compile_expression, compile_template
 from ..problems import Location, Problem
@@ -179,21 +179,14 @@ def _schema() -> Mapping[str, Any]:
 
 
 def _read(paths: Sequence[Path]) -> tuple[list[Document], list[Problem]]:
-    from ..config.schemacheck import check_schema
+    from ..config.loader import read_document
 
     schema = _schema()
     docs, problems = [], []
     for path in paths:
-        doc, found = load_yaml_file(path)
+        doc, found = read_document(path, schema)
         problems += found
-        if doc is None or any(p.severity == "error" for p in found):
-            continue
-        if doc.data is None:
-            problems.append(Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty"))
-            continue
-        found = check_schema(doc, schema)
-        problems += found
-        if not any(p.severity == "error" for p in found):
+        if doc is not None:
             docs.append(doc)
     return docs, problems
 
