@@ -23,10 +23,11 @@ def to_json(value: Any) -> Any:
         return value
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
+    # plain members are taken as they are without a call (a payload object is mostly plain values)
     if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return {str(k): v if type(v) in _PLAIN else to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
+        return [v if type(v) in _PLAIN else to_json(v) for v in value]
     return value
 
 
@@ -47,9 +48,10 @@ def apply_action(ctx: "Context", action: Any) -> None:
 
 def _set(ctx: "Context", action: SetData) -> None:
     for path, expr in action.assignments:
-        value = to_json(ctx.evaluate(expr, f"set {'.'.join(path)}"))
+        field = ".".join(path)
+        value = to_json(ctx.evaluate(expr, "set " + field))
         assign(ctx.inst.data, path, value)
-        ctx.actions.append({"action": "set", "field": ".".join(path), "value": value})
+        ctx.actions.append({"action": "set", "field": field, "value": value})
 
 
 def _evaluate(ctx: "Context", action: Evaluate) -> None:

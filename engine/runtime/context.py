@@ -114,8 +114,10 @@ class Context:
             }
         return env
 
+    # evaluate, check_guard and run_actions read ``_env`` before the ``env`` property: they run about a
+    # dozen times an event in the simulation, and the property call showed in its profile.
     def evaluate(self, expression: Any, what: str) -> Any:
-        env = self.env
+        env = self._env or self.env
         env["state"] = self.inst.state
         try:
             return expression.evaluate(env)
@@ -123,7 +125,7 @@ class Context:
             raise ActionFailed(f"{what}: {exc.message}", instance=self.inst.id) from None
 
     def check_guard(self, transition: "TransitionDef") -> bool:
-        env = self.env
+        env = self._env or self.env
         env["state"] = self.inst.state
         guard = transition.guard
         try:
@@ -137,19 +139,20 @@ class Context:
         return result
 
     def run_actions(self, actions: tuple["Action", ...], where: str) -> None:
-        apply_action = _APPLY[0] if _APPLY else _load_apply()
+        handlers = _APPLY[0] if _APPLY else _load_apply()
         for action in actions:
             if action.condition is not None:
-                self.env["state"] = self.inst.state
+                env = self._env or self.env
+                env["state"] = self.inst.state
                 try:
-                    holds = bool(action.condition.test(self.env))
+                    holds = bool(action.condition.test(env))
                 except EvaluationError as exc:
                     raise ActionFailed(f"{where}: the 'if' of a {action.kind} action: {exc.message}") from None
                 self.conditions.append({"action": action.kind, "where": where, "if": action.condition.source, "result": holds})
                 if not holds:
                     continue
             try:
-                apply_action(self, action)
+                handlers[type(action)](self, action)  # actions.apply_action, without its extra call
             except ActionFailed:
                 raise
             except QaflowError as exc:
@@ -160,7 +163,7 @@ _APPLY: list = []
 
 
 def _load_apply():  # imported on first use (as before), then kept: an import statement per call showed in profiles
-    from .actions import apply_action
+    from .actions import _HANDLERS
 
-    _APPLY.append(apply_action)
-    return apply_action
+    _APPLY.append(_HANDLERS)
+    return _HANDLERS

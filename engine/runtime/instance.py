@@ -158,19 +158,19 @@ class Instance:
         (``deadline_for_change``). Deep-copying everything on every event cost about a tenth of an
         event in the simulation benchmark.
         """
-        inst = Instance(
-            self.id,
-            self.workflow,
-            self.version,
-            self.state,
-            dict(self.data),
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            parent_id=self.parent_id,
-            children=list(self.children),
-            deadlines=dict(self.deadlines),
-            rev=self.rev,
-        )
+        # Filled slot by slot, not through __init__: its keyword handling was a third of the cost of a clone.
+        inst = Instance.__new__(Instance)
+        inst.id = self.id
+        inst.workflow = self.workflow
+        inst.version = self.version
+        inst.state = self.state
+        inst.data = dict(self.data)
+        inst.parent_id = self.parent_id
+        inst.children = list(self.children)
+        inst.deadlines = dict(self.deadlines)
+        inst.created_at = self.created_at
+        inst.updated_at = self.updated_at
+        inst.rev = self.rev
         inst.shared = set(self.deadlines)
         return inst
 
