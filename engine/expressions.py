@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import ast
+from calendar import monthrange as _monthrange
 import difflib
 import functools
 import inspect
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date as _date
 from datetime import datetime as _datetime
 from datetime import time as _time
+from datetime import timedelta as _timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any
@@ -434,6 +436,34 @@ def fn_days_between(start: Any, end: Any) -> Any:
     return (second - first).days
 
 
+def fn_add_days(day: Any, n: Any) -> Any:
+    """The date n calendar days after day (before it if n is negative); null if day is null."""
+    first = _as_date("add_days", day)
+    if first is None:
+        return None
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise EvaluationError(f"add_days() needs a whole number of days, not {_kind(n)}")
+    try:
+        return first + _timedelta(days=n)
+    except OverflowError:
+        raise EvaluationError(f"add_days() went beyond the calendar with {n} days") from None
+
+
+def fn_add_months(day: Any, n: Any) -> Any:
+    """The same day n months later (earlier if negative), kept within the month: 31 Jan + 1 month = 28 or 29 Feb."""
+    first = _as_date("add_months", day)
+    if first is None:
+        return None
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise EvaluationError(f"add_months() needs a whole number of months, not {_kind(n)}")
+    index = first.year * 12 + first.month - 1 + n
+    year, month = divmod(index, 12)
+    if not 1 <= year <= 9999:
+        raise EvaluationError(f"add_months() went beyond the calendar with {n} months")
+    last = _monthrange(year, month + 1)[1]
+    return _date(year, month + 1, min(first.day, last))
+
+
 def fn_keys(mapping: Any) -> list[Any]:
     """The keys of a mapping as a list; null gives an empty list."""
     if mapping is None:
@@ -517,6 +547,8 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
         "date": fn_date,
         "datetime": fn_datetime,
         "days_between": fn_days_between,
+        "add_days": fn_add_days,
+        "add_months": fn_add_months,
         "keys": fn_keys,
         "values": fn_values,
         "coalesce": fn_coalesce,
@@ -536,6 +568,8 @@ _ARITY: dict[str, tuple[int, int | None]] = {
     "contains": (2, 2),
     "startswith": (2, 2),
     "days_between": (2, 2),
+    "add_days": (2, 2),
+    "add_months": (2, 2),
     "coalesce": (1, None),
 }
 

@@ -352,8 +352,8 @@ def test_functions_table_is_read_only_and_complete() -> None:
     assert isinstance(FUNCTIONS, MappingProxyType)
     expected = {
         "len", "any", "all", "sum", "count", "min", "max", "abs", "round", "lower", "upper", "trim",
-        "contains", "startswith", "date", "datetime", "days_between", "keys", "values", "coalesce",
-        "is_null", "str", "int", "float",
+        "contains", "startswith", "date", "datetime", "days_between", "add_days", "add_months", "keys",
+        "values", "coalesce", "is_null", "str", "int", "float",
     }
     assert set(FUNCTIONS) == expected
     assert "now" not in FUNCTIONS and "today" not in FUNCTIONS
@@ -614,3 +614,27 @@ def test_arithmetic_agrees_with_python(a: int, b: int) -> None:
     assert compiled("data.a < data.b").evaluate(env) == (a < b)
     if b:
         assert compiled("data.a // data.b + data.a % data.b").evaluate(env) == a // b + a % b
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('add_months("2027-01-31", 1)', date(2027, 2, 28)),
+        ('add_months("2028-01-31", 1)', date(2028, 2, 29)),  # leap year
+        ('add_months("2026-11-30", 3)', date(2027, 2, 28)),
+        ('add_months("2026-03-15", -3)', date(2025, 12, 15)),
+        ('add_months("2025-04-20", 12)', date(2026, 4, 20)),
+        ('add_days("2026-12-18", 14)', date(2027, 1, 1)),
+        ('add_days("2026-12-18", -18)', date(2026, 11, 30)),
+        ("add_days(null, 3)", None),
+        ("add_months(null, 3)", None),
+    ],
+)
+def test_date_arithmetic(source: str, expected: object) -> None:
+    assert compile_expression(source).evaluate({}) == expected
+
+
+@pytest.mark.parametrize("source", ['add_days("2026-12-18", "x")', 'add_months("2026-12-18", 1.5)', 'add_months("2026-12-18", 100000)'])
+def test_date_arithmetic_refuses_bad_counts(source: str) -> None:
+    with pytest.raises(EvaluationError):
+        compile_expression(source).evaluate({})
