@@ -7,6 +7,8 @@ expressions against ``ctx.env``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import datetime as dt
 import random
 from typing import Any, Callable, Mapping, Protocol, Sequence
@@ -38,11 +40,14 @@ class GenContext(Protocol):
     def add_days(self, day: dt.date, n: int, working: bool) -> dt.date: ...
 
 
-class Generator:
+class Generator(ABC):
+    """A payload value generator; each kind says how it draws its value."""
+
     __slots__ = ()
 
-    def value(self, ctx: GenContext) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def value(self, ctx: GenContext) -> Any:
+        """The value drawn for this context."""
 
 
 class Const(Generator):
