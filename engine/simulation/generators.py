@@ -7,10 +7,9 @@ expressions against ``ctx.env``.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import datetime as dt
 import random
+from abc import ABC, abstractmethod
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from ..expressions import Expression, Template
