@@ -177,7 +177,7 @@ def main() -> None:
               f"({secs / n * 1e6:.1f} us/event; engine {wall / events * 1e6:.1f} us/event, {wall / secs:.1f}x the floor)")
     if args.profile:
         stats = pstats.Stats(prof)
-        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats(os.environ.get("QAFLOW_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("QAFLOW_PROFILE_TOP", "30")))
 
 
 if __name__ == "__main__":

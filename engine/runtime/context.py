@@ -38,18 +38,23 @@ class _Deadlines(Mapping):
 
 
 class _Parent(Mapping):
-    """The parent's data, read lazily (most conditions never look)."""
+    """The parent's data, read lazily (most conditions never look).
 
-    __slots__ = ("_ctx", "_data")
+    It holds the unit of work and the instance, not the Context: a Context whose env pointed back at
+    it would be a reference cycle, left for the cyclic garbage collector on every event.
+    """
 
-    def __init__(self, ctx: "Context") -> None:
-        self._ctx = ctx
+    __slots__ = ("_uow", "_inst", "_data")
+
+    def __init__(self, uow: "UnitOfWork", inst: "Instance") -> None:
+        self._uow = uow
+        self._inst = inst
         self._data: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
         if self._data is None:
-            pid = self._ctx.inst.parent_id
-            self._data = self._ctx.uow.get(pid).data if pid else {}
+            pid = self._inst.parent_id
+            self._data = self._uow.get(pid).data if pid else {}
         return self._data
 
     def __getitem__(self, key: str) -> Any:
@@ -109,7 +114,7 @@ class Context:
                 "roles": sorted(self.roles),
                 "state": inst.state,
                 "deadlines": _Deadlines(inst),
-                "parent": _Parent(self),
+                "parent": _Parent(self.uow, inst),
                 "instance_id": inst.id,
             }
         return env
