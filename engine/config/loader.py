@@ -101,10 +101,9 @@ def read_documents(root: Path, kind: str) -> tuple[list[Document], list[Problem]
 
 def expression_functions(scales: Mapping[str, Scale]) -> dict[str, Callable[..., Any]]:
     """Functions the configuration adds to the condition language: grading-scale lookups."""
+    from ..errors import EvaluationError  # here, not per call: an import statement showed in profiles
 
     def _scale(name: Any) -> Scale:
-        from ..errors import EvaluationError
-
         try:
             return scales[name]
         except KeyError:
