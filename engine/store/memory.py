@@ -87,6 +87,13 @@ class MemoryStore:
         for iid in changes.instances:
             if iid not in changes.base_revs and iid in self._instances:
                 raise ConcurrencyConflict(f"instance {iid} already exists", instance=iid)
+        # as in the SQL stores: a schedule fires once, a request id is carried out once
+        for sid in changes.schedules_done:
+            if sid not in self._schedules:
+                raise ConcurrencyConflict(f"scheduled start {sid} was already done by someone else", schedule=sid)
+        if changes.request is not None and changes.request[0] in self._requests:
+            request_id = changes.request[0]
+            raise ConcurrencyConflict(f"request {request_id} was already carried out", request_id=request_id)
         # nothing below can fail: the commit is all or nothing
         for iid, inst in changes.instances.items():
             inst.rev = changes.base_revs.get(iid, 0) + 1
@@ -105,7 +112,7 @@ class MemoryStore:
             self._schedules[sched["id"]] = sched
             heapq.heappush(self._heap, (sched["at"], "start", sched["id"], sched["workflow"]))
         for sid in changes.schedules_done:
-            self._schedules.pop(sid, None)
+            del self._schedules[sid]
         if changes.request is not None:
             self._requests[changes.request[0]] = changes.request[1]
         for d in changes.definitions:

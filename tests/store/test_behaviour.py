@@ -385,12 +385,12 @@ def test_concurrent_update_loser_gets_conflict_and_winner_stands(definitions, ba
     assert loser.fire(review.id, "note", {"text": "B", "ok": True}, actor="R-01", at="2026-12-21T10:01").data["notes"] == ["A", "B"]
 
 
-def test_conflicting_commits_are_rolled_back_whole(definitions, durable):
-    eng = Engine(definitions, durable.open())
+def test_conflicting_commits_are_rolled_back_whole(definitions, backend):
+    eng = Engine(definitions, backend.open())
     review = start_review(eng)
     sid = eng.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-03-01", actor="QA")
     eng.fire(review.id, "note", {"text": "x", "ok": True}, actor="R-01", at="2026-12-21", request_id="done")
-    store = durable.open()
+    store = backend.open()
     before = transcript(eng)
 
     def attempt(**extra: Any) -> None:
@@ -412,7 +412,7 @@ def test_conflicting_commits_are_rolled_back_whole(definitions, durable):
     uow.add(new)  # "new" instance whose id exists
     with pytest.raises(ConcurrencyConflict, match="already exists"):
         uow.commit()
-    assert transcript(Engine(definitions, durable.open())) == before
+    assert transcript(Engine(definitions, backend.open())) == before
     assert store.schedule(sid) is not None
 
 
