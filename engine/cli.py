@@ -306,7 +306,7 @@ def validate_command(settings: Settings, paths: tuple[Path, ...]) -> None:
     together with the rest of its configuration. Each problem is printed as
     FILE:LINE:COL: error|warning: message [code]. Exit 0 if there are no errors, 1 otherwise.
     """
-    from .config.lint import validate_paths
+    from .config.validate import validate_paths
 
     problems = validate_paths(list(paths), settings.config_dir)
     errors = sum(1 for p in problems if p.severity == "error")

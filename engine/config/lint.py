@@ -4,18 +4,13 @@ Each check is a generator (python-jsonschema style): it yields every problem it 
 raises; :func:`lint_config` collects them all and sorts them by file, line and column. The codes
 are stable (kebab-case) and listed in :data:`LINT_CODES`, each with what it means.
 
-The second half of the module is :func:`validate_paths`, what ``qaflow validate`` runs: whole
-configuration folders or single files, every problem in one run, never a traceback.
+``qaflow validate`` runs these with the other checks through ``engine/config/validate.py``.
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
-import shutil
-import tempfile
-from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..definitions import (
@@ -35,7 +30,6 @@ from ..expressions import compile_expression, compile_template
 from ..problems import Location, Problem
 from ..rules import row_matches
 from .compile import EXPRESSION_NAMES
-from .loader import display_path
 from .yamlsource import Document
 
 __all__ = [
@@ -47,8 +41,6 @@ __all__ = [
     "iter_cross_workflow_problems",
     "iter_tidiness_problems",
     "iter_scenario_problems",
-    "detect_kind",
-    "validate_paths",
 ]
 
 #: Every code this module yields, with what it means (for docs and for ``qaflow validate``).
@@ -852,260 +844,3 @@ def iter_scenario_problems(scenarios: Iterable[Any], workflows: Mapping[str, Wor
                     if name not in target.deadlines:
                         yield Problem(sc.location(*base, "then", "deadlines", name), "error", "unknown-deadline",
                                       f"workflow '{target.id}' has no deadline '{name}'" + _did_you_mean(name, target.deadlines))
-
-
-# --------------------------------------------------------------------------- qaflow validate
-
-#: Folders of kinds qaflow reads itself elsewhere, besides those in ``loader.KINDS``.
-_EXTRA_FOLDERS = {"programmes": "programme"}
-_RULE_KEYS = ("calendars", "scales", "tables", "alert_groups", "kpis", "selection", "grading")
-
-
-def _folder_kinds() -> dict[str, str]:
-    """Folder name -> kind, as configuration roots are laid out (loader.KINDS plus programmes)."""
-    from .loader import KINDS
-
-    return {**_EXTRA_FOLDERS, **{folder: kind for kind, (folder, _) in KINDS.items()}}
-
-
-def detect_kind(path: Path, data: Any = None) -> str | None:
-    """The kind of a single file: from its folder's name, else from its content."""
-    kind = _folder_kinds().get(path.parent.name)
-    if kind is not None:
-        return kind
-    if isinstance(data, Mapping):
-        if "workflow" in data:
-            return "workflow"
-        if "scenarios" in data:
-            return "scenario"
-        if "programme" in data or "programmes" in data:
-            return "programme"
-        if any(key in data for key in _RULE_KEYS):
-            return "rules"
-    return None
-
-
-def _schema_of(kind: str) -> Any:
-    """The JSON Schema of a kind: loader.KINDS's, else ``KIND.schema.json`` among the bundled schemas, else None."""
-    import json
-
-    from .loader import KINDS, bundled_config_dir, schema_for
-
-    if kind in KINDS:
-        return schema_for(kind)
-    path = bundled_config_dir() / "schemas" / f"{kind}.schema.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-
-def _is_root(path: Path) -> bool:
-    return any((path / folder).is_dir() for folder in _folder_kinds())
-
-
-def _guarded(where: str, work: Callable[[], list[Problem]]) -> list[Problem]:
-    try:
-        return work()
-    except RecursionError:
-        return [Problem(Location(where, 1, 1), "error", "too-deep", "the input is nested too deeply to check")]
-    except Exception as exc:  # never a traceback: say what failed, as a problem
-        return [Problem(Location(where, 1, 1), "error", "internal-error",
-                        f"qaflow could not check this ({type(exc).__name__}: {exc}); please report it")]
-
-
-def _schema_check_file(path: Path, kind: str) -> list[Problem]:
-    """YAML and schema problems of one file of a kind that has no deeper check here."""
-    from .schemacheck import check_schema
-    from .yamlsource import load_yaml_file
-
-    doc, problems = load_yaml_file(path, display=display_path(path))
-    if doc is None or any(p.severity == "error" for p in problems):
-        return problems
-    if doc.data is None:
-        return [Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty")]
-    schema = _schema_of(kind)
-    return problems + (check_schema(doc, schema) if schema is not None else [])
-
-
-def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
-    """Simulation models and report definitions through their own checks (when the configuration
-    loads), programmes and anything else by schema."""
-    from ..errors import ConfigError
-    from .loader import YAML_SUFFIXES
-
-    problems: list[Problem] = []
-    for folder, kind in _folder_kinds().items():
-        if kind in ("workflow", "rules", "scenario") or not (root / folder).is_dir():
-            continue
-        files = sorted(p for p in (root / folder).iterdir() if p.suffix in YAML_SUFFIXES and p.is_file())
-        if kind == "simulation" and definitions is not None:
-            from ..simulation.model import check_model
-
-            problems += _guarded(display_path(root / folder), lambda: check_model(definitions, root)[1])
-            continue
-        for path in files:
-            if kind == "report" and definitions is not None:
-                from ..reports.definition import load_report
-
-                def report(path: Path = path) -> list[Problem]:
-                    try:
-                        load_report(definitions, path)
-                    except ConfigError as exc:
-                        return list(exc.problems)
-                    return []
-
-                problems += _guarded(display_path(path), report)
-            else:
-                problems += _guarded(display_path(path), lambda path=path: _schema_check_file(path, kind))
-    return problems
-
-
-def _check_root(root: Path) -> list[Problem]:
-    """Everything in one configuration folder: workflows and rules (check_config), scenarios, other kinds."""
-    from ..scenarios import load_scenarios
-    from .loader import KINDS, check_config, read_documents
-
-    definitions, problems = check_config(root)
-    problems = list(problems)
-    for doc in read_documents(root, "workflow")[0]:
-        problems += list(iter_tidiness_problems(doc))
-    if (root / KINDS["scenario"][0]).is_dir():
-        scenarios, found = load_scenarios(root)
-        problems += found
-        if definitions is not None:
-            problems += list(iter_scenario_problems(scenarios, definitions.workflows))
-    problems += _check_other_kinds(root, definitions)
-    return problems
-
-
-def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[Problem]:
-    """One workflow or rules file checked together with the rest of a configuration (a copy of it)."""
-    from .loader import KINDS
-    from .yamlsource import load_yaml_file
-
-    folder = KINDS[kind][0]
-    display = display_path(path)
-    with tempfile.TemporaryDirectory(prefix="qaflow-validate-") as tmp:
-        work = Path(tmp)
-        target_id = None
-        if kind == "workflow":
-            doc, _ = load_yaml_file(path)
-            if doc is not None and isinstance(doc.data, Mapping):
-                target_id = doc.data.get("workflow")
-        if context_root is not None and context_root.is_dir():
-            for sub in ("rules", "workflows"):
-                src = context_root / sub
-                if not src.is_dir():
-                    continue
-                (work / sub).mkdir(exist_ok=True)
-                for item in sorted(src.iterdir()):
-                    if not item.is_file() or item.suffix not in (".yaml", ".yml") or item.name == path.name and sub == folder:
-                        continue
-                    if sub == "workflows" and target_id is not None:
-                        other, _ = load_yaml_file(item)
-                        if other is not None and isinstance(other.data, Mapping) and other.data.get("workflow") == target_id:
-                            continue  # the file being checked replaces the one with its id
-                    shutil.copyfile(item, work / sub / item.name)
-        (work / folder).mkdir(exist_ok=True)
-        copy = work / folder / (path.name if path.suffix in (".yaml", ".yml") else path.name + ".yaml")
-        shutil.copyfile(path, copy)
-        copied = display_path(copy)
-        problems = _check_root(work)
-        out = []
-        for p in problems:
-            if p.location.file == copied:
-                out.append(replace(p, location=replace(p.location, file=display)))
-        return out
-
-
-def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
-    from .loader import KINDS
-    from .schemacheck import check_schema
-    from .yamlsource import load_yaml_file
-
-    display = display_path(path)
-    doc, problems = load_yaml_file(path, display=display)
-    if doc is None or any(p.severity == "error" for p in problems):
-        return problems
-    if doc.data is None:
-        return [Problem(Location(display, 1, 1), "error", "empty-file", "the file is empty")]
-    kind = detect_kind(path, doc.data)
-    if kind is None:
-        return problems + [Problem(
-            Location(display, 1, 1), "error", "unknown-kind",
-            "cannot tell what kind of configuration this is: put it in a folder named workflows, rules, "
-            "scenarios or programmes, or start a workflow with 'workflow: NAME'",
-        )]
-    if kind == "scenario":
-        from ..scenarios import load_scenarios
-
-        scenarios, found = load_scenarios([path])
-        if not any(p.severity == "error" for p in found) and context_root is not None and context_root.is_dir():
-            from .loader import check_config
-
-            definitions, _ = check_config(context_root)
-            if definitions is not None:
-                found = found + list(iter_scenario_problems(scenarios, definitions.workflows))
-        return found
-    in_tree = kind in KINDS and path.parent.name == KINDS[kind][0]
-    if kind in ("workflow", "rules"):
-        if in_tree:
-            root = path.parent.parent
-            return [p for p in _check_root(root) if Path(p.location.file).resolve() == path.resolve()]
-        return _check_in_context(path, kind, context_root)
-    if in_tree and kind in ("report", "simulation"):
-        root = path.parent.parent
-        return [p for p in _check_root(root) if Path(p.location.file).resolve() == path.resolve()]
-    schema = _schema_of(kind)
-    return problems + (check_schema(doc, schema) if schema is not None else [])
-
-
-def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None = None) -> list[Problem]:
-    """Every problem in the configuration folders and files given (default: ``default_root``), sorted.
-
-    A folder is a configuration root (with workflows/, rules/, ...) or one of those folders; a file
-    is checked with the rest of its configuration (its folder's parent, else ``default_root``).
-    Never raises.
-    """
-    from .loader import default_config_dir
-
-    context = Path(default_root) if default_root is not None else default_config_dir()
-    targets = [Path(p) for p in paths] or [context]
-    problems: list[Problem] = []
-    for target in targets:
-        where = display_path(target)
-        if target.is_dir():
-            if _is_root(target):
-                problems += _guarded(where, lambda t=target: _check_root(t))
-            elif target.name in _folder_kinds():
-                files = sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-                for f in files:
-                    problems += _guarded(display_path(f), lambda f=f: _check_file(f, context))
-            else:
-                problems.append(Problem(
-                    Location(where), "error", "no-config",
-                    f"'{where}' is not a configuration folder: it has none of the folders "
-                    + ", ".join(_folder_kinds()),
-                ))
-        elif target.is_file():
-            problems += _guarded(where, lambda t=target: _check_file(t, context))
-        else:
-            problems.append(Problem(Location(where), "error", "no-such-file", f"'{where}' does not exist"))
-    unique = list(dict.fromkeys(_one_line(p) for p in problems))
-    unique.sort(key=lambda p: (p.sort_key(), p.message))
-    return unique
-
-
-def _one_line(problem: Problem) -> Problem:
-    """Each problem on one line (editors and CI read FILE:LINE:COL lines); the duration forms listed compactly."""
-    message = problem.message
-    if "\n" not in message:
-        return problem
-    head = message.split("\n", 1)[0]
-    if "accepted forms are:" in head:
-        head = head.replace("accepted forms are:", "").rstrip(" :;")
-        message = (f"{head}; write it like '10 working days', '28 days', '3 weeks', '3 months', '1 year', "
-                   f"'end of week 4', 'end of month', '1st of next month' or 'end of next month', "
-                   f"optionally followed by ', next working day' (docs/durations.md)")
-    else:
-        message = " ".join(message.split())
-    return replace(problem, message=message)

@@ -57,7 +57,7 @@ wrong_values = st.one_of(
 
 
 def check(files: dict[str, bytes]) -> None:
-    """Write the configuration and validate it through the CLI (which calls lint.validate_paths)."""
+    """Write the configuration and validate it through the CLI (which calls engine.config.validate.validate_paths)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "config"
         shutil.copytree(BASIC, root)

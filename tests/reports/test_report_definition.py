@@ -12,7 +12,7 @@ import yaml
 from report_world import CONFIG, OCT
 
 from engine import ConfigError, UsageError
-from engine.config.lint import validate_paths
+from engine.config.validate import validate_paths
 from engine.config.loader import KINDS, schema_for
 from engine.reports import compute_report, load_report, render
 
