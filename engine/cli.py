@@ -465,6 +465,3 @@ def explain_command(settings: Settings, target: str, db: str | None, scenario_na
 from . import cli_instances  # noqa: E402,F401
 from .reports import cli as _report_cli  # noqa: E402,F401  (qaflow report)
 from .simulation import cli as _simulation_cli  # noqa: E402,F401  (qaflow simulate, qaflow allocate)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
