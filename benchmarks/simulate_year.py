@@ -6,6 +6,9 @@ authority by authority keeping only counts, never the stores. Beside it, the raw
 floor: the same run's recorded (workflow, from state, trigger) sequence replayed on one shared
 Machine per workflow with unregistered models and no callbacks.
 
+Also the engine alone: the engine calls of the first authorities (--replay, default 3) are recorded
+and replayed on a fresh Engine without the simulator, which splits the time between the two.
+
 Prints figures; asserts nothing (machines are shared and noisy). Targets on a 2-core machine: at
 least 25,000 engine events a second in one process, under 1.5 GB peak memory, --workers 2 near-linear.
 
@@ -100,6 +103,66 @@ def replay_floor(definitions, results) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
+class _Recording:
+    """Records the Engine calls of the first ``limit`` authorities the simulator runs (one process only)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.logs: list[list[tuple[str, tuple, dict]]] = []
+
+    def install(self) -> None:
+        from engine.runtime.engine import Engine
+        from engine.simulation import runner
+
+        recording = self
+
+        class RecordingEngine(Engine):
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                self._log = None
+                if len(recording.logs) < recording.limit:
+                    self._log = []
+                    recording.logs.append(self._log)
+
+            def start(self, *args, **kwargs):
+                if self._log is not None:
+                    self._log.append(("start", args, kwargs))
+                return super().start(*args, **kwargs)
+
+            def fire(self, *args, **kwargs):
+                if self._log is not None:
+                    self._log.append(("fire", args, kwargs))
+                return super().fire(*args, **kwargs)
+
+            def advance(self, *args, **kwargs):
+                if self._log is not None:
+                    self._log.append(("advance", args, kwargs))
+                return super().advance(*args, **kwargs)
+
+        runner.Engine = RecordingEngine
+
+
+def replay_engine(definitions, logs) -> tuple[int, float]:
+    """Replay recorded engine calls on fresh engines, no simulator: (engine events, seconds)."""
+    from engine import Refused
+    from engine.runtime.engine import Engine
+    from engine.store.memory import MemoryStore
+
+    events, seconds = 0, 0.0
+    for log in logs:
+        store = MemoryStore()
+        eng = Engine(definitions, store)
+        t0 = time.perf_counter()
+        for name, args, kwargs in log:
+            try:
+                getattr(eng, name)(*args, **kwargs)
+            except Refused:
+                pass  # refused in the simulation too: nothing changes
+        seconds += time.perf_counter() - t0
+        events += sum(len(store.history(iid)) for iid in store._instances)
+    return events, seconds
+
+
 def peak_mb() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -116,6 +179,8 @@ def main() -> None:
     parser.add_argument("--from", dest="start", default="2026-04-01")
     parser.add_argument("--profile", action="store_true", help="run under cProfile and print the top functions")
     parser.add_argument("--no-floor", action="store_true", help="skip the raw transitions replay")
+    parser.add_argument("--replay", type=int, default=3, metavar="N",
+                        help="replay the engine calls of the first N authorities on the engine alone (0: skip; one process only)")
     args = parser.parse_args()
 
     from engine import load_config
@@ -129,6 +194,9 @@ def main() -> None:
     end_month = dt.date(start.year + (start.month - 1 + args.months) // 12, (start.month - 1 + args.months) % 12 + 1, 1)
     end = end_month - dt.timedelta(days=1)
     done = [0]
+    recording = _Recording(args.replay) if args.replay > 0 and args.workers <= 1 else None
+    if recording is not None:
+        recording.install()
 
     def on_result(r):
         done[0] += 1
@@ -175,6 +243,10 @@ def main() -> None:
         n, secs = replay_floor(definitions, result.authorities)
         print(f"  raw transitions floor: {n:,} transitions replayed in {secs:.2f} s = {n / secs:,.0f} events per second "
               f"({secs / n * 1e6:.1f} us/event; engine {wall / events * 1e6:.1f} us/event, {wall / secs:.1f}x the floor)")
+    if recording is not None and recording.logs:
+        n, secs = replay_engine(definitions, recording.logs)
+        print(f"  engine alone: the calls of the first {len(recording.logs)} authorities replayed without the simulator: "
+              f"{n:,} events in {secs:.2f} s = {n / secs:,.0f} events per second ({secs / n * 1e6:.1f} us/event)")
     if args.profile:
         stats = pstats.Stats(prof)
         stats.sort_stats(os.environ.get("QAFLOW_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("QAFLOW_PROFILE_TOP", "30")))
