@@ -393,11 +393,13 @@ def when_command(settings: Settings, duration: str, start: str, calendar: str) -
     """Work out when DURATION after --from falls due, and explain how.
 
     DURATION is written as in a deadline's 'due:' ('10 working days', '3 weeks', '3 months',
-    'end of week 4', '1st of next month', '..., next working day'; see docs/durations.md).
+    'end of week 4', '1st of next month', '..., next working day'; see docs/durations.md), or is
+    the name of a timescale in the rules ('drp_stage').
     """
-    from .explain import calendars_from_config, explain_due
+    from .explain import explain_due, rules_from_config
 
-    result = explain_due(duration, start, calendar, calendars_from_config(settings.config_dir))
+    rules = rules_from_config(settings.config_dir)
+    result = explain_due(duration, start, calendar, rules.calendars(), rules.timescales)
     if settings.json:
         settings.emit_json(result)
         return

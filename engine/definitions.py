@@ -153,6 +153,17 @@ def event_key(event: str, name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Timescale:
+    """A named duration in the rules (``timescales:``), shared by the deadlines that name it."""
+
+    name: str
+    duration: "Duration"
+    source: str = ""
+    description: str = ""
+    location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeadlineDef:
     name: str
     duration: "Duration"
@@ -163,6 +174,7 @@ class DeadlineDef:
     source: str = ""
     on_breach: tuple[Action, ...] = ()
     location: Location | None = None
+    timescale: str = ""  # the rules' timescale it takes its duration from, if any
 
 
 @dataclass(frozen=True)
@@ -271,6 +283,7 @@ class Definitions:
     tables: Mapping[str, DecisionTable]
     alert_groups: Mapping[str, tuple[str, ...]]
     extra: Mapping[str, Any]  # rule sections the engine carries but does not interpret
+    timescales: Mapping[str, Timescale] = field(default_factory=lambda: EMPTY)
     documents: Mapping[str, Any] = field(default_factory=lambda: EMPTY, repr=False, compare=False)
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=lambda: EMPTY, repr=False, compare=False)
 

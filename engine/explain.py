@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from .calendar import LONDON, Calendar, parse_duration
-from .definitions import Definitions, WorkflowDef
+from .definitions import Definitions, Timescale, WorkflowDef
 from .errors import DurationError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config.rules import RulesCompiler
 
 __all__ = [
     "explain_entry",
@@ -339,8 +342,8 @@ def _run_keeping_engine(module: Any, scenario: Any, definitions: Definitions) ->
 # --------------------------------------------------------------------------- due dates
 
 
-def calendars_from_config(root: str | Path | None) -> dict[str, Calendar]:
-    """The calendars a configuration defines ('england' always), even when other files have errors."""
+def rules_from_config(root: str | Path | None) -> "RulesCompiler":
+    """The rules of a configuration as far as they can be read, even when other files have errors."""
     from .config.loader import default_config_dir, read_documents
     from .config.rules import RulesCompiler
 
@@ -353,7 +356,12 @@ def calendars_from_config(root: str | Path | None) -> dict[str, Calendar]:
                 rules.add(doc)
             except Exception:  # a broken rules file must not stop a date calculation
                 continue
-    return rules.calendars()
+    return rules
+
+
+def calendars_from_config(root: str | Path | None) -> dict[str, Calendar]:
+    """The calendars a configuration defines ('england' always), even when other files have errors."""
+    return rules_from_config(root).calendars()
 
 
 def _anchor(text: str) -> dt.date:
@@ -369,12 +377,20 @@ def _anchor(text: str) -> dt.date:
     return (moment.astimezone(LONDON) if moment.tzinfo else moment).date()
 
 
-def explain_due(duration: str, start: str | dt.date, calendar: str, calendars: Mapping[str, Calendar]) -> dict[str, Any]:
+def explain_due(duration: str, start: str | dt.date, calendar: str, calendars: Mapping[str, Calendar],
+                timescales: Mapping[str, Timescale] | None = None) -> dict[str, Any]:
     """The due date of ``duration`` from ``start`` in ``calendar``, with its explanation lines.
 
-    A duration that cannot be read raises DurationError (listing the accepted forms); an unknown
-    calendar or unreadable date raises UsageError.
+    ``duration`` may also name one of ``timescales`` (the rules' shared durations). A duration that
+    cannot be read raises DurationError (listing the accepted forms); an unknown calendar or
+    unreadable date raises UsageError.
     """
+    timescale = (timescales or {}).get(str(duration).strip())
+    if timescale is not None:
+        result = explain_due(timescale.duration.text, start, calendar, calendars)
+        note = f"timescale '{timescale.name}' (config rules): {timescale.duration.text}"
+        return {**result, "timescale": timescale.name, "source": timescale.source,
+                "explanation": [note + (f"; source: {timescale.source}" if timescale.source else ""), *result["explanation"]]}
     anchor = start if isinstance(start, dt.date) else _anchor(start)
     if calendar not in calendars:
         import difflib
@@ -382,7 +398,16 @@ def explain_due(duration: str, start: str | dt.date, calendar: str, calendars: M
         close = difflib.get_close_matches(calendar, list(calendars), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise UsageError(f"unknown calendar '{calendar}'; {hint}known: {', '.join(sorted(calendars))}")
-    parsed = parse_duration(str(duration))
+    try:
+        parsed = parse_duration(str(duration))
+    except DurationError:
+        import difflib
+
+        close = difflib.get_close_matches(str(duration).strip(), list(timescales or {}), n=1)
+        if close:
+            raise DurationError(f"'{duration}' is neither a duration nor a timescale of the rules; "
+                                f"did you mean the timescale '{close[0]}'?") from None
+        raise
     try:
         due = parsed.apply(anchor, calendars[calendar])
     except OverflowError:

@@ -23,6 +23,7 @@ from ..definitions import (
     SignalParent,
     StartChild,
     StateDef,
+    Timescale,
     TransitionDef,
     TriggerDef,
     WorkflowDef,
@@ -247,7 +248,7 @@ class WorkflowCompiler:
         out = {}
         for name, spec in (self.raw.get("deadlines") or {}).items():
             base = ("deadlines", name)
-            duration = self.duration(base + ("due",))
+            duration, source, timescale = self._deadline_duration(base, spec)
             anchor = self.expression(base + ("from",)) if "from" in spec else None
             calendar = spec.get("calendar", self.raw.get("calendar", DEFAULT_CALENDAR))
             if calendar not in self.known.calendars:
@@ -265,11 +266,34 @@ class WorkflowCompiler:
                     calendar=calendar,
                     title=spec.get("title", ""),
                     description=spec.get("description", ""),
-                    source=spec.get("source", ""),
+                    source=source,
                     on_breach=on_breach,
                     location=self.doc.location(base, key=True),
+                    timescale=timescale,
                 )
         return out
+
+    def _deadline_duration(self, base: tuple, spec: Mapping[str, Any]) -> tuple[Duration | None, str, str]:
+        """(duration, source, timescale name) from ``due:`` or from a named ``timescale:`` in the rules."""
+        source = spec.get("source", "")
+        if "timescale" not in spec:
+            if "due" not in spec:
+                self.error(base, "missing-due", "a deadline needs 'due:' (a duration) or 'timescale:' (a name from the rules' timescales)")
+                return None, source, ""
+            return self.duration(base + ("due",)), source, ""
+        name = spec["timescale"]
+        if "due" in spec:
+            self.error(base + ("due",), "due-and-timescale",
+                       f"give 'due:' or 'timescale:', not both (timescale '{name}' already says how long)", key=True)
+            return None, source, ""
+        timescale = self.known.timescales.get(name)
+        if timescale is None:
+            known = sorted(self.known.timescales)
+            self.error(base + ("timescale",), "unknown-timescale",
+                       f"unknown timescale '{name}'{_did_you_mean(name, known)}"
+                       + (f" (the rules define: {', '.join(known)})" if known else " (the rules define no timescales)"))
+            return None, source, ""
+        return timescale.duration, source or timescale.source, name
 
     def _state_ref(self, path: tuple, name: str) -> bool:
         if name in self.state_names:
@@ -450,12 +474,14 @@ class WorkflowCompiler:
 class Known:
     """Names defined elsewhere in the configuration, for cross-file checks."""
 
-    def __init__(self, *, workflows: Any, calendars: Any, tables: Any, alert_groups: Any, scales: Any) -> None:
+    def __init__(self, *, workflows: Any, calendars: Any, tables: Any, alert_groups: Any, scales: Any,
+                 timescales: Mapping[str, Timescale] | None = None) -> None:
         self.workflows = set(workflows)
         self.calendars = set(calendars)
         self.tables = set(tables)
         self.alert_groups = set(alert_groups)
         self.scales = set(scales)
+        self.timescales: Mapping[str, Timescale] = timescales or {}
 
 
 def compile_workflow(

@@ -83,7 +83,7 @@ LINT_CODES: Mapping[str, str] = {
 
 _NO_PAYLOAD_CONTEXTS = ("auto", "breach", "on_breach")
 _COUNTED = ("working_days", "days", "weeks", "months", "years")  # duration kinds that carry a number
-_DEADLINE_FIELDS = ("status", "due", "open", "late")
+_DEADLINE_FIELDS = ("status", "due", "open", "late", "duration")
 #: Combinations of declared input values a table check will enumerate before giving up.
 MAX_COMBINATIONS = 200_000
 #: Gaps and overlaps named in one message.

@@ -156,6 +156,7 @@ def check_config(root: str | Path | None = None) -> tuple[Definitions | None, li
         tables=rules.tables,
         alert_groups=rules.alert_groups,
         scales=rules.scales,
+        timescales=rules.timescales,
     )
     workflows: dict[str, WorkflowDef] = {}
     for wid, doc in ids.items():
@@ -188,6 +189,7 @@ def check_config(root: str | Path | None = None) -> tuple[Definitions | None, li
         tables=MappingProxyType(rules.tables),
         alert_groups=MappingProxyType(rules.alert_groups),
         extra=MappingProxyType(rules.extra),
+        timescales=MappingProxyType(rules.timescales),
         functions=MappingProxyType(functions),
     )
     return definitions, problems
@@ -221,6 +223,7 @@ def compile_stored_workflow(source: str, definitions: Definitions, *, label: str
             tables=definitions.tables,
             alert_groups=definitions.alert_groups,
             scales=definitions.scales,
+            timescales=definitions.timescales,
         )
         wf, found = compile_workflow(doc, functions=definitions.functions, known=known)
         problems += found

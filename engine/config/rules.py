@@ -1,4 +1,4 @@
-"""Compile rule documents: calendars, grading scales, decision tables and alert groups."""
+"""Compile rule documents: calendars, timescales, grading scales, decision tables and alert groups."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import difflib
 from types import MappingProxyType
 from typing import Any
 
-from ..calendar import Calendar
-from ..definitions import ANY, DecisionTable, Scale, ScaleLevel, TableInput, TableRow
+from ..calendar import Calendar, Duration
+from ..definitions import ANY, DecisionTable, Scale, ScaleLevel, TableInput, TableRow, Timescale
+from ..errors import DurationError
 from ..problems import Problem
 from .yamlsource import Document
 
@@ -24,6 +25,7 @@ class RulesCompiler:
         self.scales: dict[str, Scale] = {}
         self.tables: dict[str, DecisionTable] = {}
         self.alert_groups: dict[str, tuple[str, ...]] = {}
+        self.timescales: dict[str, Timescale] = {}
         self.extra: dict[str, Any] = {}
         self._seen: dict[tuple[str, str], Document] = {}
 
@@ -52,6 +54,9 @@ class RulesCompiler:
         for name, spec in (data.get("tables") or {}).items():
             if self._unique(doc, "tables", name):
                 self._table(doc, name, spec)
+        for name, spec in (data.get("timescales") or {}).items():
+            if self._unique(doc, "timescales", name):
+                self._timescale(doc, name, spec)
         for name, roles in (data.get("alert_groups") or {}).items():
             if self._unique(doc, "alert_groups", name):
                 self.alert_groups[name] = tuple(roles)
@@ -63,6 +68,16 @@ class RulesCompiler:
                     self.extra[section] = merged
                 else:
                     self.extra[section] = data[section]
+
+    def _timescale(self, doc: Document, name: str, spec: dict[str, Any]) -> None:
+        try:
+            duration = Duration.parse(str(spec["due"]))
+        except DurationError as exc:
+            self._error(doc, ("timescales", name, "due"), "bad-duration", exc.message)
+            return
+        self.timescales[name] = Timescale(
+            name, duration, spec.get("source", ""), spec.get("description", ""), doc.location(("timescales", name), key=True)
+        )
 
     def _scale(self, doc: Document, name: str, spec: dict[str, Any]) -> None:
         levels = tuple(ScaleLevel(lv["key"], lv["label"], lv["rank"]) for lv in spec["levels"])

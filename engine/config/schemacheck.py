@@ -261,6 +261,13 @@ def _describe_choice(doc: Document, error: ValidationError, prefix: str) -> Iter
                            f"{_show(error.instance)} is not one of: {shown}{hint}")
             return
 
+    if all(len(errs) == 1 and errs[0].validator == "required" and not errs[0].relative_path for errs in branches.values()):
+        # anyOf: [{required: [a]}, {required: [b]}]: one of the keys is needed
+        needed = [name for errs in branches.values() for name in errs[0].validator_value if name not in error.instance]
+        yield _problem(doc.location(path), prefix, "required",
+                       "missing a required key: " + " or ".join(_quote(n) for n in dict.fromkeys(needed)))
+        return
+
     best = min(branches.values(), key=_branch_cost)
     for sub in best:
         yield from _describe(doc, sub, prefix)

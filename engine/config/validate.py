@@ -21,7 +21,7 @@ __all__ = ["validate_paths", "detect_kind"]
 
 #: Folders of kinds qaflow reads itself elsewhere, besides those in ``loader.KINDS``.
 _EXTRA_FOLDERS = {"programmes": "programme"}
-_RULE_KEYS = ("calendars", "scales", "tables", "alert_groups", "kpis", "selection", "grading")
+_RULE_KEYS = ("calendars", "timescales", "scales", "tables", "alert_groups", "kpis", "selection", "grading")
 
 
 def _folder_kinds() -> dict[str, str]:
@@ -150,6 +150,7 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
     with tempfile.TemporaryDirectory(prefix="qaflow-validate-") as tmp:
         work = Path(tmp)
         target_id = None
+        originals: dict[str, str] = {}  # display path of a copy -> of the file it copies, for messages
         if kind == "workflow":
             doc, _ = load_yaml_file(path)
             if doc is not None and isinstance(doc.data, Mapping):
@@ -168,15 +169,20 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
                         if other is not None and isinstance(other.data, Mapping) and other.data.get("workflow") == target_id:
                             continue  # the file being checked replaces the one with its id
                     shutil.copyfile(item, work / sub / item.name)
+                    originals[display_path(work / sub / item.name)] = display_path(item)
         (work / folder).mkdir(exist_ok=True)
         copy = work / folder / (path.name if path.suffix in (".yaml", ".yml") else path.name + ".yaml")
         shutil.copyfile(path, copy)
         copied = display_path(copy)
         problems = _check_root(work)
+        originals[copied] = display
         out = []
         for p in problems:
             if p.location.file == copied:
-                out.append(replace(p, location=replace(p.location, file=display)))
+                message = p.message
+                for copy, original in originals.items():
+                    message = message.replace(copy, original)
+                out.append(replace(p, location=replace(p.location, file=display), message=message))
         return out
 
 

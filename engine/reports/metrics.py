@@ -94,6 +94,7 @@ def _deadline_info(ds: DeadlineState) -> dict[str, Any]:
         "due": ds.due,
         "open": ds.status in OPEN_STATUSES,
         "late": ds.late,
+        "duration": ds.duration,
         "on_time": ds.status == "met" and not ds.late,
         "anchor": ds.anchor,
         "started": _day(ds.started_at),
@@ -106,7 +107,7 @@ def _deadline_info(ds: DeadlineState) -> dict[str, Any]:
     }
 
 
-_NOT_STARTED = {"status": "not_started", "due": None, "open": False, "late": False, "on_time": False,
+_NOT_STARTED = {"status": "not_started", "due": None, "open": False, "late": False, "duration": None, "on_time": False,
                 "breached": False, "extended": False, "paused": False}
 
 

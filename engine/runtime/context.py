@@ -17,18 +17,26 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class _Deadlines(Mapping):
-    """``deadlines.NAME.status`` / ``.due`` / ``.open`` in conditions, built on access."""
+    """``deadlines.NAME.status`` / ``.due`` / ``.open`` / ``.late`` / ``.duration`` in conditions, built on access.
 
-    __slots__ = ("_inst",)
+    ``duration`` is the deadline's time allowed as written ("5 working days"), from the workflow
+    definition until the clock starts, so a message can say it even where a timescale names it.
+    """
 
-    def __init__(self, inst: "Instance") -> None:
+    __slots__ = ("_inst", "_wf")
+
+    def __init__(self, inst: "Instance", wf: "WorkflowDef | None" = None) -> None:
         self._inst = inst
+        self._wf = wf
 
     def __getitem__(self, name: str) -> Any:
         ds = self._inst.deadlines.get(name)
         if ds is None:
-            return {"status": "not_started", "due": None, "open": False, "late": False}
-        return {"status": ds.status, "due": ds.due, "open": ds.status in OPEN_STATUSES, "late": ds.late}
+            defn = self._wf.deadlines.get(name) if self._wf is not None else None
+            return {"status": "not_started", "due": None, "open": False, "late": False,
+                    "duration": defn.duration.text if defn is not None else None}
+        return {"status": ds.status, "due": ds.due, "open": ds.status in OPEN_STATUSES, "late": ds.late,
+                "duration": ds.duration}
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._inst.deadlines)
@@ -113,7 +121,7 @@ class Context:
                 "actor": self.actor,
                 "roles": sorted(self.roles),
                 "state": inst.state,
-                "deadlines": _Deadlines(inst),
+                "deadlines": _Deadlines(inst, self.wf),
                 "parent": _Parent(self.uow, inst),
                 "instance_id": inst.id,
             }

@@ -316,7 +316,7 @@ class AuthorityRun:
 
     # ------------------------------------------------------------------ behaviour rules
     def _env(self, inst: Any, at: dt.datetime, actor: Any = None) -> dict[str, Any]:
-        return {"data": inst.data, "state": inst.state, "deadlines": _Deadlines(inst), "today": at.date(), "now": at,
+        return {"data": inst.data, "state": inst.state, "deadlines": _Deadlines(inst, self.defs.workflows.get(inst.workflow)), "today": at.date(), "now": at,
                 "instance_id": inst.id, "workflow": inst.workflow, "payload": {}, "actor": actor, "authority": self.auth_env}
 
     def _react(self, iid: str) -> None:

@@ -115,3 +115,18 @@ def test_dates_outside_the_calendar_are_refused_clearly():
     result = when("10 working days", "--from", "2099-01-01")
     assert result.exit_code == 1
     assert "outside calendar" in result.stderr
+
+
+def test_a_timescale_of_the_rules_is_worked_out_from_its_duration():
+    result = CliRunner().invoke(main, ["--config", str(BASIC), "when", "response_time", "--from", "2026-12-18",
+                                       "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["due"], report["duration"], report["timescale"]) == ("2027-01-06", "10 working days", "response_time")
+    assert report["explanation"][0] == "timescale 'response_time' (config rules): 10 working days; source: local response standard"
+
+
+def test_a_misspelt_timescale_is_named():
+    result = CliRunner().invoke(main, ["--config", str(BASIC), "when", "respons_time", "--from", "2026-12-18"])
+    assert result.exit_code == 1  # a duration that cannot be read, as for any other
+    assert "did you mean the timescale 'response_time'?" in result.output

@@ -68,9 +68,10 @@ def test_simulate_one_programme_to_a_file(tmp_path):
 def test_simulate_compare_shows_both_configurations(tmp_path):
     other = tmp_path / "other"
     shutil.copytree(CONFIG, other)
-    wf = other / "workflows" / "case_audit.yaml"
-    text = wf.read_text(encoding="utf-8")
-    wf.write_text(text.replace("version: 1", "version: 2", 1).replace("    due: 3 weeks\n", "    due: 10 working days\n"), encoding="utf-8")
+    rules = other / "rules" / "timescales.yaml"  # the lead and peer submissions share this timescale
+    text = rules.read_text(encoding="utf-8")
+    assert "  audit_submission:\n    due: 3 weeks\n" in text
+    rules.write_text(text.replace("  audit_submission:\n    due: 3 weeks\n", "  audit_submission:\n    due: 10 working days\n"), encoding="utf-8")
     result = run("simulate", "--config", str(CONFIG), "--compare", str(other), "--programme", "safeguarding",
                  "--from", "2026-10-01", "--to", "2026-10-31", "--format", "json")
     assert result.exit_code == 0, result.output
