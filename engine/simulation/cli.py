@@ -63,8 +63,8 @@ def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str
 
     if scenario is not None and not scenario.is_file():
         raise UsageError(f"--scenario '{scenario}' does not exist")
-    if compare is not None and not compare.is_dir():
-        raise UsageError(f"--compare '{compare}' is not a configuration folder")
+    if compare is not None and not (compare / "workflows").is_dir():
+        raise UsageError(f"--compare '{compare}' is not a configuration folder (it has no workflows/ folder)")
     if start is None and end is None:
         # the only place qaflow reads the wall clock: to know which quarter is "now"
         first, last = quarter_of(SystemClock().now().date())
@@ -82,6 +82,15 @@ def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str
     from .runner import simulation_window
 
     sim_start, stop = simulation_window(model, first, last)
+    if compare is not None:  # checked before anything runs: a broken other configuration stops here
+        from ..config.loader import check_config
+
+        other_defs, problems = check_config(compare)
+        if other_defs is None:
+            raise ConfigError(problems)
+        other_model_dir = compare if (compare / "simulation").is_dir() and scenario is None else settings.config_dir
+        other_model = load_model(other_defs, other_model_dir, scenario)
+        other_progs = compare if (compare / "programmes").is_dir() else settings.config_dir
     total = (stop.date() - sim_start).days * len(model.population.authorities) * (2 if compare is not None else 1)
     bar, tick = _progress(settings, quiet, total)
     try:
@@ -91,14 +100,6 @@ def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str
         comparison = None
         title = f"Simulation of {result.model} (seed {seed})"
         if compare is not None:
-            from ..config.loader import check_config
-
-            other_defs, problems = check_config(compare)
-            if other_defs is None:
-                raise ConfigError(problems)
-            other_model_dir = compare if (compare / "simulation").is_dir() and scenario is None else settings.config_dir
-            other_model = load_model(other_defs, other_model_dir, scenario)
-            other_progs = compare if (compare / "programmes").is_dir() else settings.config_dir
             other = run_simulation(other_defs, start=first, end=last, seed=seed, config_dir=other_progs, model=other_model,
                                    programmes=chosen, workers=workers, progress=tick)
             other_report = simulation_report(other, other_defs, level=level)

@@ -188,3 +188,17 @@ def test_allocate_into_a_store_starts_each_audit_once(tmp_path):
                               "--pool", str(pool), "--seed", "3", "--db", str(db), "--format", "json").stdout)
     october_cases = {a["case_id"] for a in first["audits"]}
     assert not october_cases & {a["case_id"] for a in november["audits"]}
+
+
+def test_simulate_compare_refuses_a_broken_or_missing_configuration_before_running(tmp_path):
+    result = run("simulate", "--config", str(CONFIG), "--compare", str(tmp_path), "--from", "2026-10-01", "--to", "2026-10-31")
+    assert result.exit_code == 2
+    assert "is not a configuration folder (it has no workflows/ folder)" in result.stderr
+    broken = tmp_path / "broken"
+    shutil.copytree(CONFIG, broken)
+    wf = broken / "workflows" / "moderation.yaml"
+    wf.write_text(wf.read_text(encoding="utf-8").replace("version: 1", "version: one", 1), encoding="utf-8")
+    result = run("simulate", "--config", str(CONFIG), "--compare", str(broken), "--from", "2026-10-01", "--to", "2026-10-31")
+    assert result.exit_code == 1
+    assert result.stdout == ""  # nothing simulated, no report
+    assert "moderation.yaml:21:10: error: expected a whole number" in result.stderr
