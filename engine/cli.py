@@ -86,6 +86,15 @@ class Settings:
         """Progress and remarks: always on stderr, so stdout stays data."""
         self.echo(text, err=True)
 
+    def write(self, path: Path, text: str) -> None:
+        """Write an output file (making its folder), and say so; a place that cannot be written is a UsageError."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        self.note(f"wrote {path}")
+
     def emit_json(self, value: Any) -> None:
         click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
@@ -376,11 +385,8 @@ def diagram_command(settings: Settings, workflow: str | None, all_: bool, fmt: s
     if out is None:
         click.echo(render(definitions.workflows[chosen[0]], fmt), nl=False)
         return
-    out.mkdir(parents=True, exist_ok=True)
     for wid in chosen:
-        path = out / f"{wid}{FORMATS[fmt]}"
-        path.write_text(render(definitions.workflows[wid], fmt), encoding="utf-8")
-        settings.note(f"wrote {path}")
+        settings.write(out / f"{wid}{FORMATS[fmt]}", render(definitions.workflows[wid], fmt))
 
 
 @main.command("when", context_settings={"ignore_unknown_options": True})  # so "-3 days" is read (and refused) as a duration

@@ -95,8 +95,6 @@ def report_command(settings: Settings, period: str, level: str, db: str | None, 
     report = {**report, "period": {**report["period"], "kind": chosen.kind, "label": chosen.label or report["period"]["label"]}}
     text = render(report, fmt, title=title)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        settings.note(f"wrote {out}")
+        settings.write(out, text)
     else:
         click.echo(text, nl=False, color=settings.use_color())

@@ -112,8 +112,7 @@ def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str
             bar.__exit__(None, None, None)
     text = render_simulation(report, fmt, title=title, comparison=comparison)
     if out is not None:
-        out.write_text(text, encoding="utf-8")
-        settings.note(f"wrote {out}")
+        settings.write(out, text)
     else:
         click.echo(text, nl=False, color=settings.use_color())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..errors import QaflowError, UsageError
 from .base import Store
 
 DEFAULT_PATH = "qaflow.db"
@@ -11,18 +12,41 @@ DEFAULT_PATH = "qaflow.db"
 
 def open_store(target: str | os.PathLike[str] | None = None) -> Store:
     """``None``: ``$QAFLOW_DB`` or ``qaflow.db`` in the working directory; ``postgresql://...``:
-    PostgreSQL (needs psycopg); ``:memory:``: an in-memory store; anything else: a SQLite file."""
+    PostgreSQL (needs psycopg); ``:memory:``: an in-memory store; anything else: a SQLite file.
+
+    A store that cannot be opened (no such folder, a server that does not answer) raises
+    UsageError naming it and why.
+    """
     if target is None:
         target = os.environ.get("QAFLOW_DB") or DEFAULT_PATH
     text = os.fspath(target)
-    if text.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresStore  # psycopg is imported only here
-
-        return PostgresStore(text)
     if text == ":memory:":
         from .memory import MemoryStore
 
         return MemoryStore()
-    from .sqlite import SQLiteStore
+    try:
+        if text.startswith(("postgresql://", "postgres://")):
+            from .postgres import PostgresStore  # psycopg is imported only here
 
-    return SQLiteStore(text)
+            return PostgresStore(text)
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(text)
+    except QaflowError:
+        raise
+    except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError: the place given cannot be used
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise UsageError(f"cannot open the store '{_shown(text)}': {reason}") from exc
+
+
+def _shown(target: str) -> str:
+    """The target without a password, if the URL has one."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in target:
+        return target
+    parts = urlsplit(target)
+    if parts.password is None:
+        return target
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

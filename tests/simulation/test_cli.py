@@ -202,3 +202,13 @@ def test_simulate_compare_refuses_a_broken_or_missing_configuration_before_runni
     assert result.exit_code == 1
     assert result.stdout == ""  # nothing simulated, no report
     assert "moderation.yaml:21:10: error: expected a whole number" in result.stderr
+
+
+def test_simulate_out_where_nothing_can_be_written_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    result = run("simulate", "--config", str(CONFIG), "--programme", "mash", "--from", "2026-10-01", "--to", "2026-10-31",
+                 "-q", "--format", "html", "--out", str(blocker / "report.html"))
+    assert result.exit_code == 2
+    assert f"cannot write '{blocker / 'report.html'}'" in result.stderr
+    assert blocker.read_text(encoding="utf-8") == "not a folder"
