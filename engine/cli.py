@@ -452,10 +452,7 @@ def explain_command(settings: Settings, target: str, db: str | None, scenario_na
     from .runtime.engine import Engine
     from .store.open import open_store
 
-    where = db or os.environ.get("QAFLOW_DB") or "qaflow.db"
-    if not where.startswith(("postgresql://", "postgres://")) and where != ":memory:" and not Path(where).is_file():
-        raise UsageError(f"no store at '{where}': give --db with the SQLite file or postgresql:// URL that holds {target}")
-    store = open_store(where)
+    store = open_store(db, create=False)
     try:
         report = explain_instance(Engine(settings.definitions(), store=store), target)
     finally:

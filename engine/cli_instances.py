@@ -39,13 +39,14 @@ def _actor_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _engine(settings: Settings, db: str | None) -> Any:
+def _engine(settings: Settings, db: str | None, *, create: bool = False) -> Any:
+    """An engine on the store --db names; only ``start`` may make a new store."""
     from .clock import SystemClock
     from .runtime.engine import Engine
     from .store.open import open_store
 
     # the command line is where "now" may come from the wall clock, and only when --at is not given
-    return Engine(settings.definitions(), store=open_store(db), clock=SystemClock())
+    return Engine(settings.definitions(), store=open_store(db, create=create), clock=SystemClock())
 
 
 def _json_arg(text: str | None, what: str) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def _print_mapping(settings: Settings, value: dict[str, Any]) -> None:
 @pass_settings
 def start_command(settings: Settings, workflow: str, data: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
     """Start an instance of WORKFLOW; prints its id and state."""
-    eng = _engine(settings, db)
+    eng = _engine(settings, db, create=True)
     view = eng.start(workflow, _json_arg(data, "--data"), actor=actor, roles=roles, at=at, request_id=request_id)
     _print_mapping(settings, _brief(view))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +79,7 @@ def report_command(settings: Settings, period: str, level: str, db: str | None, 
     report_def = load_report(definitions, report_name)
     if level != "department" and level not in report_def.levels:
         raise UsageError(f"unknown level '{level}' (known: {', '.join(['department', *sorted(report_def.levels)])})")
-    where = db or os.environ.get("QAFLOW_DB") or "qaflow.db"
-    if not where.startswith(("postgresql://", "postgres://")) and where != ":memory:" and not Path(where).is_file():
-        raise UsageError(f"no store at '{where}': give --db with the SQLite file or postgresql:// URL to report on")
-    store: Any = open_store(where)
+    store: Any = open_store(db, create=False)
     try:
         report = compute_report(store, definitions, start=chosen.start, end=chosen.end, level=level,
                                 capacity=capacities or None, report=report_def, trend=not no_trend)

@@ -10,11 +10,13 @@ from .base import Store
 DEFAULT_PATH = "qaflow.db"
 
 
-def open_store(target: str | os.PathLike[str] | None = None) -> Store:
+def open_store(target: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
     """``None``: ``$QAFLOW_DB`` or ``qaflow.db`` in the working directory; ``postgresql://...``:
-    PostgreSQL (needs psycopg); ``:memory:``: an in-memory store; anything else: a SQLite file.
+    PostgreSQL (needs psycopg); ``:memory:``: an in-memory store; anything else: a SQLite file,
+    made if it does not exist unless ``create`` is false (for reading: a mistyped name is then an
+    error rather than a new, empty store).
 
-    A store that cannot be opened (no such folder, a server that does not answer) raises
+    A store that cannot be opened (no such file or folder, a server that does not answer) raises
     UsageError naming it and why.
     """
     if target is None:
@@ -31,6 +33,9 @@ def open_store(target: str | os.PathLike[str] | None = None) -> Store:
             return PostgresStore(text)
         from .sqlite import SQLiteStore
 
+        if not create and not os.path.isfile(text):
+            raise UsageError(f"no store at '{text}': give --db (or set QAFLOW_DB) with the SQLite file or "
+                             f"postgresql:// URL that holds the instances")
         return SQLiteStore(text)
     except QaflowError:
         raise
