@@ -249,11 +249,16 @@ class _Index:
         self.stores = list(stores)
         self.by_id: dict[tuple[int, str], _Item] = {}
         scope: dict[str, list[_Item]] = defaultdict(list)
+        first: dt.datetime | None = None
         for store_no, store in enumerate(self.stores):
             for inst in store.find():
                 item = _Item(store_no, inst, store, self)
                 self.by_id[(store_no, inst.id)] = item
                 scope[inst.workflow].append(item)
+                if first is None or inst.created_at < first:
+                    first = inst.created_at
+        # the day the history starts (go-live, or a simulation's first day): no month before it has data
+        self.first_day: dt.date | None = _day(first)
         for items in scope.values():
             items.sort(key=lambda i: i.sort_key)
         self.scope: dict[str, list[_Item]] = dict(scope)
@@ -866,7 +871,9 @@ def _leaf(value: Any, path: list[str]) -> float | None:
 
 
 def _trend(index: _Index, rdef: ReportDef, period: Period, count: int, capacity: Mapping[str, float] | None) -> dict[str, Any]:
-    months = months_before(period, count)
+    # months before the period that end before the history starts would show nothing but zeros
+    first = index.first_day
+    months = [m for m in months_before(period, count) if first is None or m.end >= first or m.start >= period.start.replace(day=1)]
     needed = []
     for _, path, _, _ in rdef.trend_series:
         head = path.split(".")[0]
@@ -901,7 +908,9 @@ def monthly_trend(
     report: str | Path | ReportDef | None = None,
 ) -> dict[str, Any]:
     """The report's trend series month by month: ``months_before`` whole months before the period
-    (default: the report's ``trend.months_before``) and every month the period touches.
+    (default: the report's ``trend.months_before``) and every month the period touches. Months
+    before the period that end before the first instance in the stores was started are left out:
+    there is no history for them (before go-live, or before a simulation's first day).
 
     Returns ``{"months": ["2026-05", ...], "in_period": [false, ..., true], "series": {name:
     {"title", "metric", "values": [...], "target", "direction"}}}``.

@@ -212,15 +212,20 @@ def test_several_stores_add_up(definitions):
 
 def test_monthly_trend(world, definitions):
     trend = monthly_trend(world.store, definitions, start=dt.date(2026, 11, 1), end=dt.date(2026, 11, 30), months_before=2)
-    assert trend["months"] == ["2026-09", "2026-10", "2026-11"]
-    assert trend["in_period"] == [False, False, True]
-    assert trend["series"]["audits_allocated"]["values"] == [0, 4, 0]
-    assert trend["series"]["audits_on_time_pct"]["values"] == [None, 62.5, None]
+    # the history starts in October: September, before any instance, is left out rather than shown as zeros
+    assert min(i.created_at for i in world.store.find()).date() == dt.date(2026, 10, 1)
+    assert trend["months"] == ["2026-10", "2026-11"]
+    assert trend["in_period"] == [False, True]
+    assert trend["series"]["audits_allocated"]["values"] == [4, 0]
+    assert trend["series"]["audits_on_time_pct"]["values"] == [62.5, None]
     assert trend["series"]["audits_on_time_pct"]["target"] == 90.0
-    assert trend["series"]["good_or_better_pct"]["values"][1] == 33.3
+    assert trend["series"]["good_or_better_pct"]["values"][0] == 33.3
     q = compute_report(world.store, definitions, start=dt.date(2026, 10, 1), end=dt.date(2026, 12, 31))
-    assert q["trend"]["months"][-3:] == ["2026-10", "2026-11", "2026-12"]
-    assert q["trend"]["in_period"][-4:] == [False, True, True, True]
+    assert q["trend"]["months"] == ["2026-10", "2026-11", "2026-12"]
+    assert q["trend"]["in_period"] == [True, True, True]
+    later = compute_report(world.store, definitions, start=dt.date(2027, 1, 1), end=dt.date(2027, 3, 31))
+    assert later["trend"]["months"][:4] == ["2026-10", "2026-11", "2026-12", "2027-01"]
+    assert later["trend"]["in_period"][:4] == [False, False, False, True]
 
 
 def test_compare_reports(world, definitions):
