@@ -240,6 +240,8 @@ def explain_history(history: Iterable[Mapping[str, Any]], definitions: Definitio
 def explain_instance(engine: Any, instance_id: str) -> dict[str, Any]:
     """Why an instance is where it is: its history in plain English and how each deadline was computed."""
     view = engine.get(instance_id)
+    wf = engine.definitions.workflows.get(view.workflow)
+    defs = wf.deadlines if wf is not None and wf.version == view.version else {}  # the shared timescale, if named
     return {
         "instance": view.id,
         "workflow": view.workflow,
@@ -256,6 +258,7 @@ def explain_instance(engine: Any, instance_id: str) -> dict[str, Any]:
                 "status": d.status,
                 "due": d.due.isoformat(),
                 "late": d.late,
+                "timescale": defs[d.name].timescale if d.name in defs else "",
                 "explanation": list(d.explanation),
             }
             for d in view.deadlines
@@ -440,7 +443,10 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     if report.get("deadlines"):
         lines.append("  How the deadlines were worked out:")
         for d in report["deadlines"]:
-            title = f" ({d['title']})" if d.get("title") else ""
+            about = [d["title"]] if d.get("title") else []
+            if d.get("timescale"):
+                about.append(f"timescale '{d['timescale']}' in the rules")
+            title = f" ({'; '.join(about)})" if about else ""
             late = ", late" if d.get("late") else ""
             lines.append(f"    {d['name']}{title}: {d['status']}{late}, due {_date(d['due'])}")
             lines.extend(f"      {line}" for line in d.get("explanation") or ())

@@ -123,3 +123,16 @@ def test_explain_scenarios_returns_load_problems_for_broken_files(tmp_path: Path
     assert reports == [] and problems and all(p.severity == "error" for p in problems)
     result = invoke("explain", str(bad))
     assert result.exit_code == 1 and "bad.yaml:1:" in result.stderr
+
+
+def test_a_deadline_that_names_a_timescale_says_where_to_change_it():
+    bundled = Path(__file__).resolve().parents[2] / "config"
+    result = CliRunner().invoke(main, ["--config", str(bundled), "--format", "json", "explain",
+                                       str(bundled / "scenarios" / "iro_escalation.yaml"),
+                                       "--scenario", "resolved informally with the social worker and team manager"])
+    assert result.exit_code == 0, result.output
+    (instance,) = json.loads(result.stdout)["scenarios"][0]["instances"]
+    assert {d["name"]: d["timescale"] for d in instance["deadlines"]} == {"informal_resolution": "drp_informal"}
+    text = CliRunner().invoke(main, ["--config", str(bundled), "explain", str(bundled / "scenarios" / "iro_escalation.yaml"),
+                                     "--scenario", "resolved informally with the social worker and team manager"]).stdout
+    assert "    informal_resolution (Resolve informally; timescale 'drp_informal' in the rules): met, due Mon 9 Nov 2026\n" in text
