@@ -24,7 +24,7 @@ __all__ = [
     "explain_instance",
     "explain_scenarios",
     "explain_due",
-    "calendars_from_config",
+    "rules_from_config",
     "report_lines",
 ]
 
@@ -360,11 +360,6 @@ def rules_from_config(root: str | Path | None) -> "RulesCompiler":
             except Exception:  # a broken rules file must not stop a date calculation
                 continue
     return rules
-
-
-def calendars_from_config(root: str | Path | None) -> dict[str, Calendar]:
-    """The calendars a configuration defines ('england' always), even when other files have errors."""
-    return rules_from_config(root).calendars()
 
 
 def _anchor(text: str) -> dt.date:
