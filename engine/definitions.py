@@ -283,9 +283,9 @@ class Definitions:
     tables: Mapping[str, DecisionTable]
     alert_groups: Mapping[str, tuple[str, ...]]
     extra: Mapping[str, Any]  # rule sections the engine carries but does not interpret
-    timescales: Mapping[str, Timescale] = field(default_factory=lambda: EMPTY)
     documents: Mapping[str, Any] = field(default_factory=lambda: EMPTY, repr=False, compare=False)
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=lambda: EMPTY, repr=False, compare=False)
+    timescales: Mapping[str, Timescale] = field(default_factory=lambda: EMPTY)  # the rules' shared durations
 
     def workflow(self, name: str) -> WorkflowDef:
         from .errors import UsageError
