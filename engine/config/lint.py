@@ -22,6 +22,7 @@ from ..definitions import (
     SignalParent,
     StartChild,
     TableRow,
+    Timescale,
     TransitionDef,
     WorkflowDef,
 )
@@ -52,6 +53,7 @@ LINT_CODES: Mapping[str, str] = {
     "shadowed-transition": "error: an earlier transition on the same trigger/event has no condition, so this one is never taken",
     "star-self-loop": "warning: from: \"*\" includes the target state itself, so the transition leaves and re-enters it",
     "unused-trigger": "warning: a trigger no transition uses; firing it is always refused",
+    "unused-timescale": "warning: a timescale in the rules that no deadline names, so changing it changes nothing",
     "deadline-never-started": "warning: no action starts this deadline",
     "unhandled-breach": "warning: nothing happens when this deadline passes (no on_breach, no breach transition)",
     "breach-never-applies": "warning: a breach transition from states where its deadline is never running",
@@ -771,6 +773,7 @@ def lint_config(
     documents: Mapping[str, Document] | None = None,
     functions: Mapping[str, Callable[..., Any]] | None = None,
     complete: bool = True,
+    timescales: Mapping[str, Timescale] | None = None,
 ) -> list[Problem]:
     """Every semantic problem in compiled workflows and tables, sorted by file, line and column.
 
@@ -799,9 +802,21 @@ def lint_config(
     run(iter_cross_workflow_problems(workflows, documents), Location("(configuration)", 0, 0))
     for table in tables.values():
         run(iter_table_problems(table), table.location or Location("(rules)", 0, 0))
+    if complete and timescales:
+        run(iter_timescale_problems(timescales, workflows), Location("(rules)", 0, 0))
     unique = list(dict.fromkeys(problems))
     unique.sort(key=lambda p: (p.sort_key(), p.message))
     return unique
+
+
+def iter_timescale_problems(timescales: Mapping[str, Timescale], workflows: Mapping[str, WorkflowDef]) -> Iterator[Problem]:
+    """Timescales no deadline names (only said when every workflow compiled)."""
+    named = {d.timescale for wf in workflows.values() for d in wf.deadlines.values()}
+    for name, timescale in timescales.items():
+        if name not in named:
+            yield Problem(timescale.location or Location("(rules)", 0, 0), "warning", "unused-timescale",
+                          f"no deadline names the timescale '{name}' (write 'timescale: {name}' in a deadline), "
+                          f"so changing it changes nothing")
 
 
 # --------------------------------------------------------------------------- scenarios

@@ -169,7 +169,8 @@ def check_config(root: str | Path | None = None) -> tuple[Definitions | None, li
     from .lint import lint_config  # semantic checks over the compiled graph (engine/config/lint.py)
 
     complete = not any(p.severity == "error" for p in problems)
-    problems += lint_config(workflows, rules.tables, documents=ids, functions=functions, complete=complete)
+    problems += lint_config(workflows, rules.tables, documents=ids, functions=functions, complete=complete,
+                            timescales=rules.timescales)
     if not wf_docs and not any(p.severity == "error" for p in problems):
         problems.append(
             Problem(Location(str(root / "workflows")), "warning", "no-workflows", "no workflow files were found")

@@ -38,7 +38,8 @@ def test_a_scenario_file_is_run_and_every_instance_explained():
             "review-000001 moved from graded to checking.") in out
     assert "On Wed 23 Dec 2026 at 09:00 child check-000001 fired 'child_done' with result=confirmed" in out
     assert "check-000001 (check, version 1), now in state 'done' (finished)\n  started by review-000001" in out
-    assert "  How the deadlines were worked out:\n    response (Reviewer responds): met, due Wed 6 Jan 2027\n" in out
+    assert ("  How the deadlines were worked out:\n    response (Reviewer responds; timescale 'response_time' in the rules): "
+            "met, due Wed 6 Jan 2027\n") in out
     assert "      skipped Fri 25 Dec 2026: Christmas Day\n" in out
 
 

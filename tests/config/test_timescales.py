@@ -74,12 +74,15 @@ def test_deadline_duration_is_readable_in_conditions_before_and_after_the_clock_
                                        "duration": "5 working days"}
 
 
-def test_the_fixture_timescale_is_used_by_a_deadline_that_names_it(tmp_path):
+def test_the_fixture_deadline_follows_its_timescale(tmp_path):
     config = tmp_path / "basic"
     shutil.copytree(BASIC, config)
-    review = config / "workflows" / "review.yaml"
-    text = review.read_text(encoding="utf-8")
-    assert "    due: 10 working days\n" in text
-    review.write_text(text.replace("    due: 10 working days\n", "    timescale: response_time\n"), encoding="utf-8")
     d = load_config(config).workflows["review"].deadlines["response"]
     assert (d.duration.text, d.timescale, d.source) == ("10 working days", "response_time", "local response standard")
+    rules = config / "rules" / "rules.yaml"
+    text = rules.read_text(encoding="utf-8")
+    rules.write_text(text.replace("response_time: {due: 10 working days", "response_time: {due: 3 working days"), encoding="utf-8")
+    eng = Engine(load_config(config))
+    review = eng.start("review", {"case_id": "C-0001", "reviewer": "R-01"}, actor="QA-01", roles=["qa_team"], at="2026-12-18T09:00")
+    (deadline,) = review.deadlines
+    assert deadline.due.isoformat() == "2026-12-23"  # 3 working days after Fri 18 Dec 2026

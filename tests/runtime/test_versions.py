@@ -30,7 +30,7 @@ def test_running_instance_keeps_its_version_after_the_config_changes(tmp_path):
     # version 2 renames the state 'graded' and shortens the deadline
     v2 = edited_config(
         tmp_path,
-        lambda t: t.replace("version: 1", "version: 2").replace("graded", "assessed").replace("10 working days", "5 working days"),
+        lambda t: t.replace("version: 1", "version: 2").replace("graded", "assessed").replace("timescale: response_time", "due: 5 working days"),
     )
     eng = Engine(load_config(v2), store=store)
     new = start(eng)
@@ -74,7 +74,7 @@ def test_migration_refused_when_the_state_no_longer_exists(tmp_path):
 def test_a_changed_file_under_the_same_version_is_refused(tmp_path):
     store = MemoryStore()
     start(Engine(load_config(FIXTURE), store=store))
-    same_version = edited_config(tmp_path, lambda t: t.replace("10 working days", "15 working days"))
+    same_version = edited_config(tmp_path, lambda t: t.replace("timescale: response_time", "due: 15 working days"))
     eng = Engine(load_config(same_version), store=store)
     with pytest.raises(UsageError, match="raise 'version'"):
         start(eng)
@@ -85,3 +85,17 @@ def test_comments_and_layout_do_not_count_as_a_change(tmp_path):
     start(Engine(load_config(FIXTURE), store=store))
     reformatted = edited_config(tmp_path, lambda t: "# a new comment at the top\n" + t.replace("states:\n", "states:   # the states\n"))
     assert start(Engine(load_config(reformatted), store=store)).version == 1
+
+
+def test_a_changed_timescale_in_the_rules_needs_no_new_version_and_leaves_running_clocks_alone(tmp_path):
+    store = MemoryStore()
+    old = start(Engine(load_config(FIXTURE), store=store))
+    changed = tmp_path / "changed"
+    shutil.copytree(FIXTURE, changed)
+    rules = changed / "rules" / "rules.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("{due: 10 working days", "{due: 5 working days"), encoding="utf-8")
+    eng = Engine(load_config(changed), store=store)
+    new = start(eng)  # the workflow file is unchanged: same version, no refusal
+    assert (old.version, new.version) == (1, 1)
+    assert eng.get(old.id).deadline("response").due.isoformat() == "2026-10-15"  # 10 working days, as started
+    assert eng.get(new.id).deadline("response").due.isoformat() == "2026-10-08"  # 5 working days
