@@ -32,3 +32,13 @@ def test_the_bundled_scenario_files_are_valid():
 def test_bundled_scenario(scenario, definitions):
     result = run_scenario(scenario, definitions)
     assert result.passed, "\n".join(str(f) for f in result.failures)
+
+
+def test_the_bundled_scenarios_run_every_transition_deadline_and_breach(definitions):
+    """A path added to the bundled workflows without a scenario that runs it is caught here."""
+    from engine.scenarios import coverage
+
+    report = coverage([run_scenario(s, definitions) for s in SCENARIOS], definitions)
+    missing = {w: {k: v for k, v in r["not_exercised"].items() if v} for w, r in report.items()}
+    assert {w: m for w, m in missing.items() if m} == {}
+    assert set(report) == set(definitions.workflows)
