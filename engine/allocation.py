@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .calendar import LONDON, Calendar, Duration, parse_duration
+from .calendar import LONDON, Calendar, Duration, london_date, parse_duration
 from .errors import UsageError
 from .problems import Location, Problem
 
@@ -313,14 +313,10 @@ class AllocationResult:
 def _as_date(value: Any) -> dt.date | None:
     if value in (None, ""):
         return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise UsageError(f"'{value}' is not a date (YYYY-MM-DD)") from None
+    day = london_date(value)
+    if day is None:
+        raise UsageError(f"'{value}' is not a date (YYYY-MM-DD)")
+    return day
 
 
 def _truthy(value: Any, default: bool = True) -> bool:

@@ -15,6 +15,7 @@ from engine.errors import DurationError
 __all__ = [
     "LONDON",
     "Calendar",
+    "london_date",
     "Due",
     "Duration",
     "DURATION_FORMS",
@@ -24,6 +25,26 @@ __all__ = [
 ]
 
 LONDON = ZoneInfo("Europe/London")
+
+
+def london_date(value: object) -> date | None:
+    """The day ``value`` falls on in England, or None if it is not a date.
+
+    A date is taken as it is; a date-time is read in Europe/London (a naive one is taken as London
+    time already), so 23:30 UTC on a summer evening is the next day; ISO text of either is read
+    the same way.
+    """
+    if isinstance(value, datetime):
+        return (value.astimezone(LONDON) if value.tzinfo else value).date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return date.fromisoformat(text) if len(text) <= 10 else london_date(datetime.fromisoformat(text))
+        except ValueError:
+            return None
+    return None
 
 # The largest N a duration may carry: ten years of days.  Anything bigger is a
 # typo in configuration, not a real timescale.

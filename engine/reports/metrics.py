@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from ..calendar import LONDON
+from ..calendar import london_date
 from ..definitions import Definitions
 from ..errors import EvaluationError, UsageError
 from ..expressions import Expression
@@ -32,24 +32,6 @@ _FAR = dt.date.max
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def _day(value: Any) -> dt.date | None:
-    """The London day of a date, a date-time or ISO text; None for anything else."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, dt.datetime):
-        return (value.astimezone(LONDON) if value.tzinfo else value).date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            if len(value) > 10:
-                return _day(dt.datetime.fromisoformat(value))
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
 
 
 def pct(numerator: float, denominator: float) -> float | None:
@@ -97,8 +79,8 @@ def _deadline_info(ds: DeadlineState) -> dict[str, Any]:
         "duration": ds.duration,
         "on_time": ds.status == "met" and not ds.late,
         "anchor": ds.anchor,
-        "started": _day(ds.started_at),
-        "closed": _day(ds.closed_at),
+        "started": london_date(ds.started_at),
+        "closed": london_date(ds.closed_at),
         "closed_at": ds.closed_at,
         "breached_at": ds.breached_at,
         "breached": ds.breached_at is not None or ds.late,
@@ -163,7 +145,7 @@ class _Item:
             for entry in self.history():
                 to = entry.get("to")
                 if to and to not in out and (entry.get("from") != to or entry.get("trigger") == "(start)"):
-                    day = _day(entry.get("at"))
+                    day = london_date(entry.get("at"))
                     if day is not None:
                         out[to] = day
             self._entered = out
@@ -212,9 +194,9 @@ class _Env(Mapping):
         if key == "instance_id":
             return inst.id
         if key == "created":
-            return _day(inst.created_at)
+            return london_date(inst.created_at)
         if key == "updated":
-            return _day(inst.updated_at)
+            return london_date(inst.updated_at)
         if key == "entered":
             return item.entered()
         if key == "terminal":
@@ -258,7 +240,7 @@ class _Index:
                 if first is None or inst.created_at < first:
                     first = inst.created_at
         # the day the history starts (go-live, or a simulation's first day): no month before it has data
-        self.first_day: dt.date | None = _day(first)
+        self.first_day: dt.date | None = london_date(first)
         for items in scope.values():
             items.sort(key=lambda i: i.sort_key)
         self.scope: dict[str, list[_Item]] = dict(scope)
@@ -315,7 +297,7 @@ Scope = Mapping[str, list[_Item]]
 
 def _in_period(expr: Expression | None, env: _Env, run: _Run, metric: str, default: Any) -> bool:
     value = run.evaluate(expr, env, metric) if expr is not None else default
-    day = _day(value)
+    day = london_date(value)
     return day is not None and day in run.period
 
 
@@ -530,7 +512,7 @@ def _holders(item: _Item, person: Any, env: _Env, run: _Run, metric: str) -> lis
     since: dt.date | None = None
     seen = False
     for entry in item.history():
-        day = _day(entry.get("at"))
+        day = london_date(entry.get("at"))
         if entry.get("trigger") == "(start)":
             payload = entry.get("payload") or {}
             if isinstance(payload, Mapping) and payload.get(field) is not None:
@@ -558,7 +540,7 @@ def _work_end(item: _Item, person: Any) -> dt.date | None:
         entered = item.entered()
         ends += [entered[s] for s in person.until_state if s in entered]
     if item.terminal:
-        day = item.entered().get(item.inst.state) or _day(item.inst.updated_at)
+        day = item.entered().get(item.inst.state) or london_date(item.inst.updated_at)
         if day is not None:
             ends.append(day)
     return min(ends) if ends else None
@@ -572,8 +554,8 @@ def _workload(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[
             env = _Env(item, run.period)
             if m.where is not None and not run.test(m.where, env, m.name):
                 continue
-            start = _day(run.evaluate(m.start, env, m.name)) if m.start is not None else None
-            start = start or _day(item.inst.created_at)
+            start = london_date(run.evaluate(m.start, env, m.name)) if m.start is not None else None
+            start = start or london_date(item.inst.created_at)
             if start is None or start > run.period.end:
                 continue
             busy: set[tuple[str, dt.date]] = set()
@@ -775,7 +757,7 @@ def _new_run(index: _Index, period: Period, capacity: Mapping[str, float] | None
 
 
 def _as_date(value: Any, what: str) -> dt.date:
-    day = _day(value)
+    day = london_date(value)
     if day is None:
         raise UsageError(f"{what} should be a date, found {value!r}")
     return day

@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..calendar import LONDON, Calendar, Duration, parse_duration, remaining, resume
+from ..calendar import (
+    LONDON,
+    Calendar,
+    Duration,
+    london_date,
+    parse_duration,
+    remaining,
+    resume,
+)
 from ..errors import ActionFailed
 from .instance import DeadlineState, due_at
 
@@ -14,17 +22,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def to_date(value: Any, what: str) -> dt.date:
-    """A date from a date, an aware/naive datetime (read in London) or ISO text."""
-    if isinstance(value, dt.datetime):
-        return (value.astimezone(LONDON) if value.tzinfo else value).date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value[:10])
-        except ValueError:
-            pass
-    raise ActionFailed(f"{what}: expected a date, found {value!r}")
+    """A date from a date, an aware/naive datetime (read in London) or ISO text of either."""
+    day = london_date(value)
+    if day is None:
+        raise ActionFailed(f"{what}: expected a date, found {value!r}")
+    return day
 
 
 def start(defn: "DeadlineDef", calendar: Calendar, anchor: dt.date, at: dt.datetime) -> DeadlineState:

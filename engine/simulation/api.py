@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..allocation import load_programmes
+from ..calendar import london_date
 from ..errors import ConfigError, UsageError
 from .model import BehaviourModel, load_model
 from .runner import SimulationResult, simulate
@@ -15,14 +16,10 @@ __all__ = ["run_simulation", "quarter_of", "as_date"]
 
 
 def as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise UsageError(f"'{value}' is not a date (YYYY-MM-DD)") from None
+    day = london_date(value)
+    if day is None:
+        raise UsageError(f"'{value}' is not a date (YYYY-MM-DD)")
+    return day
 
 
 def quarter_of(day: dt.date) -> tuple[dt.date, dt.date]:

@@ -446,3 +446,21 @@ def test_property_anchor_forms_never_raise(anchor: date, text: str):
     if text.endswith("next working day"):
         assert ENGLAND.is_working_day(due.date)
     assert due.summary().startswith("due ")
+
+
+def test_london_date_reads_dates_and_times_as_days_in_england():
+    import datetime as dt
+
+    from engine.calendar import LONDON, london_date
+    from engine.runtime.deadlines import to_date
+
+    # 23:30 UTC on a summer evening is already the next day in London (BST); in winter it is not
+    assert london_date("2026-06-18T23:30:00+00:00") == dt.date(2026, 6, 19)
+    assert london_date("2026-12-18T23:30:00+00:00") == dt.date(2026, 12, 18)
+    assert london_date(dt.datetime(2026, 6, 18, 23, 30, tzinfo=dt.timezone.utc)) == dt.date(2026, 6, 19)
+    assert london_date(dt.datetime(2026, 6, 18, 23, 30)) == dt.date(2026, 6, 18)  # naive: London time already
+    assert london_date(dt.datetime(2026, 6, 19, 0, 30, tzinfo=LONDON)) == dt.date(2026, 6, 19)
+    assert london_date("2026-06-18") == dt.date(2026, 6, 18)
+    assert [london_date(v) for v in (None, True, 20260618, "", "18/06/2026", "2026-02-30")] == [None] * 6
+    # a deadline anchored on such a time counts from the London day
+    assert to_date("2026-06-18T23:30:00+00:00", "anchor") == dt.date(2026, 6, 19)
