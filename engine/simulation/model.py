@@ -599,12 +599,18 @@ class _Compiler:
             staff=tuple(staff),
         )
 
-    def rule(self, item: _Item) -> Rule | None:
-        doc, path, spec = item.doc, item.path, item.data
-        wf = self.defs.workflows.get(spec["workflow"])
+    def workflow(self, doc: Any, path: tuple, name: str) -> Any:
+        """The workflow a rule or stream names, or None with an error at its 'workflow:' key."""
+        wf = self.defs.workflows.get(name)
         if wf is None:
             self.error(doc, path + ("workflow",), "unknown-workflow",
-                       f"no workflow '{spec['workflow']}' (known: {', '.join(sorted(self.defs.workflows))})")
+                       f"no workflow '{name}' (known: {', '.join(sorted(self.defs.workflows))})")
+        return wf
+
+    def rule(self, item: _Item) -> Rule | None:
+        doc, path, spec = item.doc, item.path, item.data
+        wf = self.workflow(doc, path, spec["workflow"])
+        if wf is None:
             return None
         states_spec = spec["state"]
         states_spec = [states_spec] if isinstance(states_spec, str) else list(states_spec)
@@ -671,10 +677,8 @@ class _Compiler:
 
     def stream(self, item: _Item, kind: str) -> Stream | None:
         doc, path, spec = item.doc, item.path, item.data
-        wf = self.defs.workflows.get(spec["workflow"])
+        wf = self.workflow(doc, path, spec["workflow"])
         if wf is None:
-            self.error(doc, path + ("workflow",), "unknown-workflow",
-                       f"no workflow '{spec['workflow']}' (known: {', '.join(sorted(self.defs.workflows))})")
             return None
         names = STREAM_NAMES
         for_each = self.expr(doc, path + ("for_each",), spec["for_each"], names) if "for_each" in spec else None
