@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -62,3 +63,25 @@ def test_installed_copy_loads_its_bundled_config_from_anywhere(wheel, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= 1
+
+
+def test_sdist_carries_the_tests_and_licence_and_builds_without_warnings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "Deprecat" not in output and "warning" not in output.lower(), output
+    (sdist,) = tmp_path.glob("qaflow-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    assert {"LICENSE", "tests/test_packaging.py", "tests/store/start_postgres.sh", "docs/workflow-language.md"} <= names
+    assert not [n for n in names if "__pycache__" in n]
+    assert "PKG-INFO" in names
+
+
+def test_licence_metadata_uses_an_spdx_expression():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]

@@ -179,7 +179,7 @@ def check_config(root: str | Path | None = None) -> tuple[Definitions | None, li
     if any(p.severity == "error" for p in problems):
         return None, problems
 
-    from ..runtime.machine import build_machine
+    from ..machine import build_machine
 
     workflows = {wid: dataclasses.replace(wf, machine=build_machine(wf)) for wid, wf in workflows.items()}
     definitions = Definitions(
@@ -210,7 +210,7 @@ def compile_stored_workflow(source: str, definitions: Definitions, *, label: str
     Running instances keep the version they started on; the store keeps that version's text.
     """
     from ..errors import UsageError
-    from ..runtime.machine import build_machine
+    from ..machine import build_machine
     from .yamlsource import load_yaml
 
     doc, problems = load_yaml(source, label)

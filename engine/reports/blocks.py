@@ -19,6 +19,7 @@ __all__ = [
     "Table",
     "fmt_number",
     "fmt_pct",
+    "heading_line",
     "layout_for",
     "metric_blocks",
     "scalar_metrics",
@@ -559,3 +560,11 @@ def flatten(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
         yield prefix, value
 
 
+def heading_line(report: Mapping[str, Any], title: str | None, layout_title: str | None = None) -> tuple[str, str]:
+    period = report.get("period") or {}
+    name = title or layout_title or report.get("title") or "Report"
+    sub = f"{period.get('label', '')} ({period.get('from')} to {period.get('to')})"
+    level = report.get("level", "department")
+    source = report.get("source") or {}
+    detail = f"level: {level}; {fmt_number(source.get('instances', 0))} instances read from {source.get('stores', 1)} store(s), {fmt_number(source.get('instances_in_period', 0))} counted in the period"
+    return f"{name}: {sub}", detail

@@ -16,6 +16,7 @@ from .blocks import (
     document_blocks,
     fmt_number,
     fmt_pct,
+    heading_line,
     scalar_metrics,
 )
 from .charts import build_chart
@@ -138,8 +139,6 @@ def _tiles(report: Mapping[str, Any]) -> str:
 
 
 def render_html(report: Mapping[str, Any], *, title: str | None = None, comparison: Mapping[str, Any] | None = None) -> str:
-    from .render import heading_line
-
     labels = Labels(report)
     layout_title, sections = document_blocks(report, comparison)
     head, detail = heading_line(report, title, layout_title)

@@ -21,6 +21,7 @@ from .blocks import (
     fmt_number,
     fmt_pct,
     get_path,
+    heading_line,
     group_table,
     kpi_blocks,
     scalar_metrics,
@@ -55,16 +56,6 @@ def render(report: Mapping[str, Any], fmt: str, *, title: str | None = None, com
     if fmt == "text":
         return _text(report, title, comparison)
     raise ValueError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
-
-
-def heading_line(report: Mapping[str, Any], title: str | None, layout_title: str | None = None) -> tuple[str, str]:
-    period = report.get("period") or {}
-    name = title or layout_title or report.get("title") or "Report"
-    sub = f"{period.get('label', '')} ({period.get('from')} to {period.get('to')})"
-    level = report.get("level", "department")
-    source = report.get("source") or {}
-    detail = f"level: {level}; {fmt_number(source.get('instances', 0))} instances read from {source.get('stores', 1)} store(s), {fmt_number(source.get('instances_in_period', 0))} counted in the period"
-    return f"{name}: {sub}", detail
 
 
 # --------------------------------------------------------------------------- CSV

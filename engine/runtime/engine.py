@@ -26,7 +26,7 @@ from ..store.memory import MemoryStore
 from . import deadlines as clocks
 from .context import Context
 from .instance import Instance
-from .machine import fire_event
+from ..machine import fire_event
 from .unit import UnitOfWork
 from .view import InstanceView
 

@@ -10,7 +10,7 @@ from report_world import CONFIG, build_world
 
 from engine import UsageError
 from engine.cli import main
-from engine.reports.cli import parse_capacity
+from engine.cli.report import parse_capacity
 from engine.reports.period import parse_period
 from engine.store.open import open_store
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from ..cli import Settings, _config_only, _store, common_options, main, pass_settings
+from .app import Settings, _config_only, _store, common_options, main, pass_settings
 from ..errors import ConfigError, UsageError
 
 SIM_FORMATS = ("text", "json", "csv", "html", "markdown")
@@ -57,9 +57,9 @@ def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str
     escalation happens in the engine. Without --from/--to: the current quarter.
     """
     from ..clock import SystemClock
-    from .api import as_date, quarter_of, run_simulation
-    from .model import load_model
-    from .report import compare_simulations, render_simulation, simulation_report
+    from ..simulation.api import as_date, quarter_of, run_simulation
+    from ..simulation.model import load_model
+    from ..simulation.report import compare_simulations, render_simulation, simulation_report
 
     if scenario is not None and not scenario.is_file():
         raise UsageError(f"--scenario '{scenario}' does not exist")
@@ -79,7 +79,7 @@ def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str
     chosen = None if not programmes or "all" in programmes else list(programmes)
     definitions = settings.definitions()
     model = load_model(definitions, settings.config_dir, scenario)
-    from .runner import simulation_window
+    from ..simulation.runner import simulation_window
 
     sim_start, stop = simulation_window(model, first, last)
     if compare is not None:  # checked before anything runs: a broken other configuration stops here

@@ -1,212 +1,15 @@
-"""The qaflow command line: thin click commands that parse, call the Python API and print.
-
-Shared plumbing for every command lives here:
-
-- ``Settings`` (``ctx.obj``): ``--config``, ``--format`` and ``--color``, given before the command
-  (``qaflow --format json test``) or after it (``qaflow test --format json``), see ``common_options``;
-- ``QaflowGroup.invoke`` turns errors into exit codes, so commands just raise: ``QaflowError`` ->
-  its ``exit_code`` (``ConfigError`` printed as ``FILE:LINE:COL: error: message [code]``), click's
-  usage errors -> 2, anything else -> a one-line message and 3. Never a traceback
-  (set ``QAFLOW_DEBUG=1`` to see one on stderr);
-- ``Settings.echo`` / ``Settings.style`` / ``Settings.emit_json`` / ``Settings.note`` for output:
-  data on stdout, notes and errors on stderr, colour only when wanted.
-
-Exit codes: 0 ok, 1 findings (invalid config, failed tests), 2 usage, 3 internal error.
-"""
+"""Commands for configuration editors: test, validate, schema, diagram, when, explain."""
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import sys
-import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from .errors import ConfigError, QaflowError, UsageError
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-
-
-# --------------------------------------------------------------------------- plumbing
-
-
-@dataclass
-class Settings:
-    """Global options, shared by every command through ``ctx.obj``."""
-
-    config: Path | None = None  # None: ./config if it exists, else the bundled configuration
-    format: str = "text"
-    color: str = "auto"
-
-    # -- configuration
-
-    @property
-    def config_dir(self) -> Path:
-        from .config.loader import default_config_dir
-
-        return self.config if self.config is not None else default_config_dir()
-
-    def definitions(self) -> Any:
-        """Load the configuration; a ConfigError (exit 1, every problem printed) if it has errors."""
-        from .config.loader import check_config
-
-        definitions, problems = check_config(self.config_dir)
-        if definitions is None:
-            raise ConfigError(problems)
-        self.warn(problems)
-        return definitions
-
-    # -- output
-
-    @property
-    def json(self) -> bool:
-        return self.format == "json"
-
-    def use_color(self) -> bool | None:
-        """For ``click.echo(color=...)``: None lets click decide (only on a terminal)."""
-        if self.color == "always":
-            return True
-        if self.color == "never" or os.environ.get("NO_COLOR"):
-            return False
-        return None
-
-    def style(self, text: str, **styles: Any) -> str:
-        """Styled text; ``echo`` strips the styling when colour is off."""
-        return click.style(text, **styles)
-
-    def echo(self, text: str = "", *, err: bool = False) -> None:
-        click.echo(text, err=err, color=self.use_color())
-
-    def note(self, text: str) -> None:
-        """Progress and remarks: always on stderr, so stdout stays data."""
-        self.echo(text, err=True)
-
-    def write(self, path: Path, text: str) -> None:
-        """Write an output file (making its folder), and say so; a place that cannot be written is a UsageError."""
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write '{path}': {exc.strerror or exc}") from None
-        self.note(f"wrote {path}")
-
-    def emit_json(self, value: Any) -> None:
-        click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-    def warn(self, problems: list[Any]) -> None:
-        """Print warnings (problems that do not stop anything) on stderr."""
-        for problem in problems:
-            if getattr(problem, "severity", "error") == "warning":
-                self.note(self.style(str(problem), fg="yellow"))
-
-    def report_error(self, exc: QaflowError) -> None:
-        """How a QaflowError is shown: JSON on stdout, or plain lines on stderr."""
-        if self.json:
-            self.emit_json(exc.to_dict())
-            return
-        if isinstance(exc, ConfigError):
-            for problem in exc.problems:
-                colour = "red" if problem.severity == "error" else "yellow"
-                self.note(self.style(str(problem), fg=colour))
-            return
-        self.note(self.style(f"error: {exc.message}", fg="red"))
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.ensure_object(Settings)
-
-
-def _store(name: str, convert: Callable[[Any], Any] = lambda v: v) -> Callable[[click.Context, Any, Any], Any]:
-    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        if value is not None:
-            setattr(_settings(ctx), name, convert(value))
-        return value
-
-    return callback
-
-
-def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--config``, ``--format``, ``--color`` on a command or group (None: keep the outer value)."""
-    options = [
-        click.option(
-            "--config",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            expose_value=False,
-            callback=_store("config"),
-            help="Configuration folder (default: ./config if it exists, else the bundled one).",
-        ),
-        click.option(
-            "--format",
-            type=click.Choice(["text", "json"]),
-            default=None,
-            expose_value=False,
-            callback=_store("format"),
-            help="Output format (default: text).",
-        ),
-        click.option(
-            "--color",
-            type=click.Choice(["auto", "always", "never"]),
-            default=None,
-            expose_value=False,
-            callback=_store("color"),
-            help="Colour output (default: auto; NO_COLOR turns auto off).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-class QaflowGroup(click.Group):
-    """A click group whose commands only raise: errors become exit codes here, never tracebacks."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise  # click prints usage errors itself and exits 2
-        except QaflowError as exc:
-            _settings(ctx).report_error(exc)
-            ctx.exit(exc.exit_code)
-        except Exception as exc:  # a bug: say so in one line, exit 3
-            settings = _settings(ctx)
-            if os.environ.get("QAFLOW_DEBUG"):
-                traceback.print_exc(file=sys.stderr)
-            message = f"{type(exc).__name__}: {exc}"
-            if settings.json:
-                settings.emit_json({"error": "InternalError", "message": message})
-            else:
-                settings.note(settings.style(f"qaflow: internal error: {message}", fg="red"))
-                settings.note("(set QAFLOW_DEBUG=1 to see where it happened)")
-            ctx.exit(EXIT_INTERNAL)
-
-
-def pass_settings(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command the ``Settings`` as its first argument."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return command(_settings(click.get_current_context()), *args, **kwargs)
-
-    return wrapper
-
-
-@click.group(cls=QaflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@common_options
-@click.version_option(package_name="qaflow", prog_name="qaflow")
-@click.pass_context
-def main(ctx: click.Context) -> None:
-    """qaflow: a declarative engine for children's-services QA workflows.
-
-    Exit codes: 0 ok, 1 findings (invalid config, failed tests), 2 usage, 3 internal error.
-    """
-    _settings(ctx)
+from ..errors import ConfigError, UsageError
+from .app import EXIT_FINDINGS, EXIT_OK, Settings, _config_only, common_options, main, pass_settings
 
 
 # --------------------------------------------------------------------------- qaflow test
@@ -224,7 +27,7 @@ def test_command(settings: Settings, paths: tuple[Path, ...], verbose: bool) -> 
     FILE:LINE:COL, then which transitions, deadlines and breaches no scenario exercised, then
     'N passed, M failed'. Exit 0 if all pass, 1 otherwise.
     """
-    from .scenarios import coverage, load_scenarios, run_scenarios
+    from ..scenarios import coverage, load_scenarios, run_scenarios
 
     definitions = settings.definitions()
     scenarios, problems = load_scenarios(list(paths) if paths else settings.config_dir)
@@ -291,18 +94,6 @@ def _print_coverage(settings: Settings, report: dict[str, dict[str, Any]]) -> No
 # --------------------------------------------------------------------------- qaflow validate, schema, diagram, when, explain
 
 
-def _config_only(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--config`` alone, for commands whose own ``--format`` is not text|json (diagram)."""
-    return click.option(
-        "--config",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        expose_value=False,
-        callback=_store("config"),
-        help="Configuration folder (default: ./config if it exists, else the bundled one).",
-    )(command)
-
-
 @main.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @common_options
@@ -315,7 +106,7 @@ def validate_command(settings: Settings, paths: tuple[Path, ...]) -> None:
     together with the rest of its configuration. Each problem is printed as
     FILE:LINE:COL: error|warning: message [code]. Exit 0 if there are no errors, 1 otherwise.
     """
-    from .config.validate import validate_paths
+    from ..config.validate import validate_paths
 
     problems = validate_paths(list(paths), settings.config_dir)
     errors = sum(1 for p in problems if p.severity == "error")
@@ -341,7 +132,7 @@ def schema_command(settings: Settings, kind: str | None) -> None:
     """
     import difflib
 
-    from .config.loader import bundled_config_dir
+    from ..config.loader import bundled_config_dir
 
     folder = bundled_config_dir() / "schemas"
     kinds = {p.name[: -len(".schema.json")]: p for p in sorted(folder.glob("*.schema.json"))}
@@ -374,7 +165,7 @@ def diagram_command(settings: Settings, workflow: str | None, all_: bool, fmt: s
     Edges are labelled with the trigger, 'auto: CONDITION' or 'breach: DEADLINE'; deadlines are
     notes on the states that start them. 'qaflow diagram --all --out DIR' writes one file per workflow.
     """
-    from .diagram import FORMATS, render
+    from ..diagram import FORMATS, render
 
     if all_ == (workflow is not None):
         raise UsageError("give a WORKFLOW, or --all (with --out DIR)")
@@ -402,7 +193,7 @@ def when_command(settings: Settings, duration: str, start: str, calendar: str) -
     'end of week 4', '1st of next month', '..., next working day'; see docs/durations.md), or is
     the name of a timescale in the rules ('drp_stage').
     """
-    from .explain import explain_due, rules_from_config
+    from ..explain import explain_due, rules_from_config
 
     rules = rules_from_config(settings.config_dir)
     result = explain_due(duration, start, calendar, rules.calendars(), rules.timescales)
@@ -426,7 +217,7 @@ def explain_command(settings: Settings, target: str, db: str | None, scenario_na
     INSTANCE_OR_SCENARIO is a scenario file (its scenarios are run and every instance they start is
     explained) or the id of an instance in the store (--db).
     """
-    from .explain import explain_instance, explain_scenarios, report_lines
+    from ..explain import explain_instance, explain_scenarios, report_lines
 
     path = Path(target)
     if path.is_file() or path.suffix in (".yaml", ".yml"):
@@ -449,8 +240,8 @@ def explain_command(settings: Settings, target: str, db: str | None, scenario_na
                     settings.echo(line)
             settings.echo()
         return
-    from .runtime.engine import Engine
-    from .store.open import open_store
+    from ..runtime.engine import Engine
+    from ..store.open import open_store
 
     store = open_store(db, create=False)
     try:
@@ -464,9 +255,3 @@ def explain_command(settings: Settings, target: str, db: str | None, scenario_na
     else:
         for line in report_lines(report):
             settings.echo(line)
-
-
-# Commands that run instances in a store live in their own module; importing it registers them.
-from . import cli_instances  # noqa: E402,F401
-from .reports import cli as _report_cli  # noqa: E402,F401  (qaflow report)
-from .simulation import cli as _simulation_cli  # noqa: E402,F401  (qaflow simulate, qaflow allocate)

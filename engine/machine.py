@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from transitions import Machine, State
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..definitions import TransitionDef, WorkflowDef
-    from .context import Context
+    from .definitions import TransitionDef, WorkflowDef
+    from .runtime.context import Context
 
 # At INFO transitions logs every state entry, tripling the cost of an event.
 logging.getLogger("transitions").setLevel(logging.WARNING)

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from ..cli import Settings, _config_only, _store, main, pass_settings
+from .app import Settings, _config_only, _store, main, pass_settings
 from ..errors import UsageError
-from .period import PERIOD_HELP
-from .render import FORMATS
+from ..reports.period import PERIOD_HELP
+from ..reports.render import FORMATS
 
 
 def parse_capacity(values: tuple[str, ...]) -> dict[str, float]:
@@ -67,10 +67,10 @@ def report_command(settings: Settings, period: str, level: str, db: str | None, 
       qaflow report --period 2026-10-01..2026-12-31 --format csv --db sim.db
     """
     from ..store.open import open_store
-    from .definition import load_report
-    from .metrics import compute_report
-    from .period import parse_period
-    from .render import render
+    from ..reports.definition import load_report
+    from ..reports.metrics import compute_report
+    from ..reports.period import parse_period
+    from ..reports.render import render
 
     chosen = parse_period(period)
     capacities = parse_capacity(capacity)

@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 import click
 
-from .cli import Settings, common_options, main, pass_settings
-from .errors import UsageError
+from .app import Settings, common_options, main, pass_settings
+from ..errors import UsageError
 
 
 def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,9 +41,9 @@ def _actor_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _engine(settings: Settings, db: str | None, *, create: bool = False) -> Any:
     """An engine on the store --db names; only ``start`` may make a new store."""
-    from .clock import SystemClock
-    from .runtime.engine import Engine
-    from .store.open import open_store
+    from ..clock import SystemClock
+    from ..runtime.engine import Engine
+    from ..store.open import open_store
 
     # the command line is where "now" may come from the wall clock, and only when --at is not given
     return Engine(settings.definitions(), store=open_store(db, create=create), clock=SystemClock())
