@@ -52,6 +52,7 @@ _EXPORTS = {
     "DataInvalid": "engine.errors",
     "GuardFailed": "engine.errors",
     "ActionFailed": "engine.errors",
+    "OutOfOrder": "engine.errors",
     "ConcurrencyConflict": "engine.errors",
 }
 

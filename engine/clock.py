@@ -39,15 +39,58 @@ class FixedClock:
         return self._now
 
 
+#: The years times may fall in: those the calendars cover by default (working days are known for them).
+FIRST_YEAR, LAST_YEAR = 1990, 2080
+
+
 def as_time(value: Any) -> dt.datetime:
-    """An aware datetime in Europe/London from a datetime (naive means London), a date (its start) or ISO text."""
+    """An aware datetime in Europe/London from a datetime (naive means London), a date (its start) or ISO text.
+
+    A naive local time that does not exist in London (the hour the clocks go forward) or that happens
+    twice (the hour they go back) is refused: give its UTC offset. So is a time outside FIRST_YEAR to
+    LAST_YEAR.
+    """
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=LONDON) if value.tzinfo is None else value.astimezone(LONDON)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=LONDON)
-    if isinstance(value, str):
+        if value.tzinfo is None:
+            result = _local(value)
+        else:
+            if not FIRST_YEAR <= value.year <= LAST_YEAR:
+                raise _out_of_range(value)
+            result = value.astimezone(LONDON)
+    elif isinstance(value, dt.date):
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise _out_of_range(value)
+        result = dt.datetime(value.year, value.month, value.day, tzinfo=LONDON)
+    elif isinstance(value, str):
         return _parse_time(value)
-    raise UsageError(f"expected a date or time, got {type(value).__name__}")
+    else:
+        raise UsageError(f"expected a date or time, got {type(value).__name__}")
+    if not FIRST_YEAR <= result.year <= LAST_YEAR:
+        raise _out_of_range(value)
+    return result
+
+
+def _out_of_range(value: Any) -> UsageError:
+    return UsageError(f"{value} is outside the years qaflow works with ({FIRST_YEAR}-{LAST_YEAR})")
+
+
+def _local(value: dt.datetime) -> dt.datetime:
+    """A naive wall-clock time read in London, refused where it is not one moment."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise _out_of_range(value)
+    first, second = value.replace(tzinfo=LONDON, fold=0), value.replace(tzinfo=LONDON, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    shown = value.isoformat(timespec="minutes")
+    if first.astimezone(dt.timezone.utc).astimezone(LONDON).replace(tzinfo=None) != value:
+        raise UsageError(
+            f"{shown} does not exist in Europe/London: the clocks go forward an hour that night; "
+            f"give the UTC offset (e.g. {shown}+00:00) or a time outside the gap"
+        )
+    raise UsageError(
+        f"{shown} happens twice in Europe/London: the clocks go back an hour that night; "
+        f"give the UTC offset: {shown}+01:00 (the first, BST) or {shown}+00:00 (the second, GMT)"
+    )
 
 
 @lru_cache(maxsize=4096)

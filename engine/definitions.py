@@ -93,6 +93,7 @@ class FieldDef:
     description: str = ""
     enum: tuple[Any, ...] | None = None
     default: Any = None
+    owned: bool = False  # set only by the workflow's own actions: a caller's start data may not give it
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,9 @@ class WorkflowDef:
     # a fingerprint of what the YAML says (not its comments or layout): catches a changed
     # definition whose version was not raised
     digest: str = field(default="", compare=False)
+    # who may start it (`start: roles:`, roles the host asserts); None: anyone (a warning in validate).
+    # The engine's own starts (children, schedules checked when they were made) are not limited by it.
+    start_roles: frozenset[str] | None = None
 
     @cached_property
     def terminals(self) -> frozenset[str]:

@@ -13,6 +13,7 @@
         ├── DataInvalid              start data lacks a required field or has a wrong type
         ├── GuardFailed              no transition's guard held
         ├── ActionFailed             an action raised while being applied
+        ├── OutOfOrder               dated before the instance's last event, with no reason to backdate it
         └── ConcurrencyConflict      another writer changed the instance first
 """
 
@@ -116,6 +117,10 @@ class GuardFailed(Refused):
 
 class ActionFailed(Refused):
     """An action raised while being applied; everything was rolled back."""
+
+
+class OutOfOrder(Refused):
+    """The event is dated before the instance's last recorded event and no backdating reason was given."""
 
 
 class ConcurrencyConflict(Refused):

@@ -16,7 +16,8 @@ from .config.yamlsource import Document
 from .definitions import Definitions, TransitionDef, WorkflowDef
 from .errors import QaflowError, Refused
 from .problems import Location, Problem
-from .runtime.engine import Engine
+from .runtime.engine import Engine, start_as_engine
+from .runtime.inputs import SYSTEM_ACTOR
 
 __all__ = [
     "Scenario",
@@ -364,13 +365,16 @@ class _Run:
             self.fail(0, self.sc.location("given", "at"), "a start time", _describe_error(exc), exc.message)
             raise _Stop from None
         try:
-            view = self.engine.start(
-                self.sc.workflow,
-                dict(self.given.get("data") or {}),
-                actor=self.actor,
-                roles=list(self.given.get("roles") or ()),
-                at=self.now,
-            )
+            if self.actor == SYSTEM_ACTOR:  # started as the engine starts a child: no start roles
+                view = start_as_engine(self.engine, self.sc.workflow, dict(self.given.get("data") or {}), at=self.now)
+            else:
+                view = self.engine.start(
+                    self.sc.workflow,
+                    dict(self.given.get("data") or {}),
+                    actor=self.actor,
+                    roles=list(self.given.get("roles") or ()),
+                    at=self.now,
+                )
         except errors.UsageError as exc:
             self.fail(0, self.sc.location("workflow"), f"workflow '{self.sc.workflow}' to start", _describe_error(exc), exc.message)
             raise _Stop from None

@@ -12,7 +12,7 @@ PUBLIC = {
     "Definitions", "Calendar", "Duration", "Due", "parse_duration", "compile_expression", "Clock", "FixedClock",
     "SystemClock", "Store", "MemoryStore", "Problem", "Location", "QaflowError", "ConfigError", "ExpressionError",
     "EvaluationError", "DurationError", "UsageError", "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused",
-    "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "ConcurrencyConflict",
+    "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "OutOfOrder", "ConcurrencyConflict",
 }
 
 
@@ -23,7 +23,7 @@ def test_exports_are_exactly_the_public_api():
 
 
 def test_refusals_share_a_base_and_carry_exit_codes():
-    for name in ("UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "ConcurrencyConflict"):
+    for name in ("UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "OutOfOrder", "ConcurrencyConflict"):
         cls = getattr(engine, name)
         assert issubclass(cls, engine.Refused) and cls.exit_code == 1
     assert engine.UsageError.exit_code == 2

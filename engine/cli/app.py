@@ -117,6 +117,17 @@ class Settings:
         self.note(self.style(f"error: {exc.message}", fg="red"))
 
 
+# C0 and C1 control characters and the Unicode line separators, shown escaped in text output so that
+# text from the data (a payload, an alert message, an old record's actor) cannot forge or hide lines
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]} | {
+    0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def printable(text: str) -> str:
+    """``text`` for one line of terminal output: control characters and line breaks escaped."""
+    return text.translate(_CONTROL)
+
+
 def _settings(ctx: click.Context) -> Settings:
     return ctx.ensure_object(Settings)
 
@@ -183,6 +194,8 @@ class QaflowGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise  # click prints usage errors itself and exits 2
+        except BrokenPipeError:
+            raise  # the reader went away (`qaflow show ... | head`): click's main exits quietly
         except QaflowError as exc:
             _settings(ctx).report_error(exc)
             ctx.exit(exc.exit_code)

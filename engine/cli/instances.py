@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import click
 
-from .app import Settings, common_options, main, pass_settings
+from .app import Settings, common_options, main, pass_settings, printable
 from ..errors import UsageError
 
 
@@ -49,13 +49,43 @@ def _engine(settings: Settings, db: str | None, *, create: bool = False) -> Any:
     return Engine(settings.definitions(), store=open_store(db, create=create), clock=SystemClock())
 
 
+MAX_JSON_BYTES = 16 * 1024 * 1024  # a --data or --payload file larger than this is surely a mistake
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def _json_arg(text: str | None, what: str) -> dict[str, Any]:
+    """The JSON object of --data/--payload: written inline, '@FILE' to read a file, or '-' for stdin."""
     if text is None:
         return {}
+    source = what
+    if text == "-" or text.startswith("@"):
+        source = "standard input" if text == "-" else text[1:]
+        try:
+            if text == "-":
+                raw = click.get_binary_stream("stdin").read(MAX_JSON_BYTES + 1)
+            else:
+                with open(text[1:], "rb") as handle:
+                    raw = handle.read(MAX_JSON_BYTES + 1)
+        except OSError as exc:
+            raise UsageError(f"{what}: cannot read '{source}': {exc.strerror or exc}") from None
+        if len(raw) > MAX_JSON_BYTES:
+            raise UsageError(f"{what}: '{source}' is larger than {MAX_JSON_BYTES // (1024 * 1024)} MB")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{what}: '{source}' is not UTF-8 text (byte {exc.start + 1})") from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{what} is not valid JSON: {exc.msg} at character {exc.pos + 1}") from None
+    except RecursionError:
+        raise UsageError(f"{what} is nested too deeply to read") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer with thousands of digits
+        reason = "a number in it has thousands of digits" if "digits" in str(exc) else str(exc)
+        raise UsageError(f"{what} cannot be read: {reason}") from None
     if not isinstance(value, dict):
         raise UsageError(f"{what} must be a JSON object, e.g. '{{\"key\": \"value\"}}'")
     return value
@@ -95,7 +125,7 @@ def _print_mapping(settings: Settings, value: dict[str, Any]) -> None:
 
 @main.command("start")
 @click.argument("workflow")
-@click.option("--data", default=None, metavar="JSON", help="The instance's data as a JSON object.")
+@click.option("--data", default=None, metavar="JSON", help="The instance's data as a JSON object (@FILE reads a file, - reads stdin).")
 @_actor_options
 @common_options
 @pass_settings
@@ -109,14 +139,17 @@ def start_command(settings: Settings, workflow: str, data: str | None, actor: st
 @main.command("fire")
 @click.argument("instance")
 @click.argument("trigger")
-@click.option("--payload", default=None, metavar="JSON", help="The trigger's payload as a JSON object.")
+@click.option("--payload", default=None, metavar="JSON", help="The trigger's payload as a JSON object (@FILE reads a file, - reads stdin).")
+@click.option("--backdate-reason", default=None, metavar="TEXT",
+              help="Why the event is dated (--at) before the instance's last event; kept in the history.")
 @_actor_options
 @common_options
 @pass_settings
-def fire_command(settings: Settings, instance: str, trigger: str, payload: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
+def fire_command(settings: Settings, instance: str, trigger: str, payload: str | None, backdate_reason: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
     """Fire TRIGGER on INSTANCE; prints the new state, or exits 1 with the reason and changes nothing."""
     eng = _engine(settings, db)
-    view = eng.fire(instance, trigger, _json_arg(payload, "--payload"), actor=actor, roles=roles, at=at, request_id=request_id)
+    view = eng.fire(instance, trigger, _json_arg(payload, "--payload"), actor=actor, roles=roles, at=at, request_id=request_id,
+                    backdate_reason=backdate_reason)
     _print_mapping(settings, _brief(view))
 
 
@@ -161,7 +194,7 @@ def show_command(settings: Settings, instance: str, db: str | None) -> None:
     if view.children:
         settings.echo(f"children: {', '.join(view.children)}")
     for h in shown["history"]:
-        settings.echo(f"{h['at']}  {h['actor']}  {h['trigger']}  {h['from']} -> {h['to']}")
+        settings.echo(printable(f"{h['at']}  {h['actor']}  {h['trigger']}  {h['from']} -> {h['to']}"))
 
 
 @main.command("list")
@@ -202,7 +235,7 @@ def outbox_command(settings: Settings, acks: tuple[str, ...], show_all: bool, db
     for a in alerts:
         to = ", ".join(r.get("person") or r.get("role", "?") for r in a["recipients"])
         done = "  [acknowledged]" if a["acknowledged_at"] else ""
-        settings.echo(f"{a['id']}  {a['at']}  {a['name']} -> {to}{done}\n    {a['message']}")
+        settings.echo(printable(f"{a['id']}  {a['at']}  {a['name']} -> {to}{done}") + "\n    " + printable(a["message"]))
 
 
 @main.command("instances")

@@ -33,8 +33,9 @@ def _progress(settings: Settings, quiet: bool, total: int) -> tuple[Any, Callabl
 @click.option("--seed", type=int, default=1, show_default=True, help="The same seed gives the same output, byte for byte.")
 @click.option("--scenario", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="An alternative behaviour model file (docs/simulation.md; 'extends: config' to change only some rules).")
-@click.option("--format", "fmt", type=click.Choice(SIM_FORMATS), default="text", show_default=True,
-              help="The report's format (from engine.reports): text, json, csv, html or markdown.")
+@click.option("--format", "fmt", type=click.Choice(SIM_FORMATS), default=None,
+              help="The report's format (from engine.reports): text, json, csv, html or markdown "
+                   "(default: text, or json after 'qaflow --format json').")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the report to this file.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Processes to spread the authorities over (the results do not depend on it).")
@@ -47,7 +48,7 @@ def _progress(settings: Settings, quiet: bool, total: int) -> tuple[Any, Callabl
 @_config_only
 @pass_settings
 def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str | None, end: str | None, seed: int,
-                     scenario: Path | None, fmt: str, out: Path | None, workers: int, compare: Path | None, level: str,
+                     scenario: Path | None, fmt: str | None, out: Path | None, workers: int, compare: Path | None, level: str,
                      quiet: bool) -> None:
     """Simulate a quarter of the QA programme on the real engine and print its report.
 
@@ -58,6 +59,8 @@ def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str
     """
     from ..clock import SystemClock
     from ..simulation.api import as_date, quarter_of, run_simulation
+
+    fmt = fmt or settings.format
     from ..simulation.model import load_model
     from ..simulation.report import compare_simulations, render_simulation, simulation_report
 

@@ -158,6 +158,7 @@ class WorkflowCompiler:
             deadlines=MappingProxyType(deadlines),
             by_event=MappingProxyType({k: tuple(v) for k, v in by_event.items()}),
             source=self.doc.source,
+            start_roles=self._start_roles(),
             digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16],
         )
 
@@ -173,13 +174,56 @@ class WorkflowCompiler:
                 description=spec.get("description", ""),
                 enum=tuple(enum) if enum is not None else None,
                 default=spec.get("default"),
+                owned=bool(spec.get("owned", False)),
             )
+            if out[name].owned and out[name].required:
+                self.error(
+                    ("data", name, "owned"),
+                    "owned-required",
+                    f"field '{name}' is owned by the workflow, so start data may not give it, yet it is required at the start",
+                )
         return out
+
+    def _start_roles(self) -> frozenset[str] | None:
+        spec = self.raw.get("start")
+        if spec is None:
+            self.warning(
+                ("workflow",),
+                "open-start",
+                f"workflow '{self.raw['workflow']}' does not say who may start it, so anyone may: "
+                "add 'start: {roles: [...]}' ([system] if only the engine starts it)",
+            )
+            return None
+        roles = spec.get("roles") or []
+        for i, role in enumerate(roles):
+            if role != SYSTEM_ROLE and role not in self.roles:
+                self.error(
+                    ("start", "roles", i),
+                    "unknown-role",
+                    f"start names role '{role}', which is not in this workflow's roles"
+                    + _did_you_mean(role, list(self.roles) + [SYSTEM_ROLE]),
+                )
+            elif role in self.roles and self.roles[role].from_data:
+                self.error(
+                    ("start", "roles", i),
+                    "bound-start-role",
+                    f"role '{role}' is bound to data.{self.roles[role].from_data}, which the starter fills in "
+                    "themselves, so it would let anyone start: name a role the host asserts",
+                )
+        return frozenset(roles)
 
     def _roles(self) -> dict[str, RoleDef]:
         out = {}
         for name, spec in (self.raw.get("roles") or {}).items():
             spec = spec or {}
+            if name == SYSTEM_ROLE:
+                self.error(
+                    ("roles", name),
+                    "reserved-role",
+                    f"the role '{SYSTEM_ROLE}' is reserved for the engine itself; name the role another way",
+                    key=True,
+                )
+                continue
             bound = spec.get("from_data")
             if bound and self.fields and bound not in self.fields:
                 self.error(

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..clock import FIRST_YEAR, LAST_YEAR
 from ..errors import UsageError
 
 __all__ = ["Period", "month_periods", "months_before", "parse_period"]
@@ -66,6 +67,10 @@ def month_period(year: int, month: int) -> Period:
 
 def parse_period(text: str) -> Period:
     """Read a period as people write it; raise UsageError (exit 2) saying what is accepted."""
+    return _checked(_parse_period(text), text)
+
+
+def _parse_period(text: str) -> Period:
     value = (text or "").strip()
     try:
         if m := _MONTH.match(value):
@@ -97,6 +102,12 @@ def parse_period(text: str) -> Period:
     except ValueError as exc:
         raise UsageError(f"bad period '{text}': {exc}; write {PERIOD_HELP}") from None
     raise UsageError(f"bad period '{text}': write {PERIOD_HELP}")
+
+
+def _checked(period: Period, text: str) -> Period:
+    if not (FIRST_YEAR <= period.start.year and period.end.year <= LAST_YEAR):
+        raise UsageError(f"bad period '{text}': it is outside the years qaflow works with ({FIRST_YEAR}-{LAST_YEAR})")
+    return period
 
 
 def period_between(start: dt.date, end: dt.date) -> Period:

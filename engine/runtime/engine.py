@@ -14,6 +14,7 @@ from ..errors import (
     ConcurrencyConflict,
     DataInvalid,
     GuardFailed,
+    OutOfOrder,
     PayloadInvalid,
     Refused,
     RoleRefused,
@@ -25,15 +26,18 @@ from ..store.base import Store
 from ..store.memory import MemoryStore
 from . import deadlines as clocks
 from .context import Context
-from .instance import Instance
+from .inputs import SYSTEM_ACTOR, check_actor, check_id, check_roles, json_problem
+from .instance import Instance, clone_json
 from ..machine import fire_event
 from .unit import UnitOfWork
 from .view import InstanceView
 
-SYSTEM_ACTOR = "system"
-SYSTEM_ROLES = frozenset({"system"})
+SYSTEM_ROLES = frozenset({SYSTEM_ACTOR})
 MAX_AUTO_STEPS = 100  # automatic transitions in a row before we call it a loop
 MAX_QUEUED = 1000  # child starts and parent signals in one call
+# An event dated up to this much before the instance's last one is taken as it is: the clocks of the
+# hosts that share a store differ a little. Anything earlier needs a backdating reason.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +190,14 @@ class Engine:
 
     @staticmethod
     def effective_roles(wf: WorkflowDef, data: dict[str, Any], actor: str, roles: Iterable[str]) -> frozenset[str]:
-        """The roles asserted by the caller plus the roles bound to ``actor`` through the instance's data."""
-        result = set(roles)
+        """The roles asserted by the caller plus the roles bound to ``actor`` through the instance's data.
+
+        A bound role is held only through the data: a caller asserting its name gains nothing.
+        """
+        bound = wf.bound_roles
+        result = set(roles).difference(bound) if bound else set(roles)
+        if not actor:  # nobody: an empty field must not make them its holder
+            return frozenset(result)
         for name, field in wf.bound_roles.items():
             named = data.get(field)
             if named == actor or (isinstance(named, list) and actor in named):
@@ -224,16 +234,29 @@ class Engine:
         at: Any = None,
         request_id: str | None = None,
     ) -> InstanceView:
-        """Start an instance of ``workflow`` with ``data``; returns the new instance."""
+        """Start an instance of ``workflow`` with ``data``; returns the new instance.
+
+        Refused (``RoleRefused``) unless ``roles`` holds one of the workflow's start roles, and
+        (``DataInvalid``) when ``data`` gives a field the workflow owns or is not JSON.
+        """
+        held = check_roles(roles, check_actor(actor))
+        check_id(workflow, "the workflow")
+        data = self._input(data, "data", DataInvalid)
         when = self._time(at)
         if request_id:
+            check_id(request_id, "request_id")
             prior = self.store.request_result(request_id)
             if prior is not None:
                 return self.get(prior["id"])
         wf = self.definitions.workflow(workflow)
+        self._may_start(wf, actor, held, data)
+        return self._start(wf, data, actor=actor, roles=held, at=when, request_id=request_id)
+
+    def _start(self, wf: WorkflowDef, data: dict[str, Any], *, actor: str, roles: frozenset[str], at: dt.datetime, request_id: str | None = None) -> InstanceView:
         uow = UnitOfWork(self.store)
         iid = self.store.next_id(wf.id)
-        self._create(uow, wf, iid, dict(data or {}), at=when, actor=actor, roles=frozenset(roles), parent_id=None, request_id=request_id)
+        when = at
+        self._create(uow, wf, iid, data, at=when, actor=actor, roles=roles, parent_id=None, request_id=request_id)
         self._drain(uow)
         if request_id:
             uow.changes.request = (request_id, {"id": iid, "state": uow.working[iid].state})
@@ -257,14 +280,43 @@ class Engine:
         if problems:
             raise DataInvalid(f"cannot start {wf.id}: " + "; ".join(problems), problems=problems)
 
+    @staticmethod
+    def _input(value: Any, what: str, error: type[Refused], **details: Any) -> dict[str, Any]:
+        """Start data or a payload as the caller gave it: a JSON object every store can keep, or refused."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise error(f"{what} must be an object (a dict), not {type(value).__name__}", **details)
+        problem = json_problem(value, what)
+        if problem:
+            raise error(f"{what} cannot be accepted: {problem}", **details)
+        return value
+
+    @staticmethod
+    def _may_start(wf: WorkflowDef, actor: str, roles: frozenset[str], data: dict[str, Any]) -> None:
+        """A caller's start: one of the workflow's start roles, and no field the workflow owns."""
+        if wf.start_roles is not None and not (wf.start_roles & roles):
+            needed = " or ".join(sorted(wf.start_roles - SYSTEM_ROLES)) or "none a caller can hold (only the engine starts it)"
+            raise RoleRefused(f"{actor} may not start {wf.id}: it needs the role {needed}", workflow=wf.id)
+        owned = sorted(name for name in data if name in wf.fields and wf.fields[name].owned)
+        if owned:
+            fields = ", ".join(f"'{n}'" for n in owned)
+            raise DataInvalid(
+                f"cannot start {wf.id}: {fields} {'is' if len(owned) == 1 else 'are'} set by the workflow itself, "
+                "not given at the start",
+                problems=[f"'{n}' is set by the workflow" for n in owned],
+            )
+
     def _create(self, uow: UnitOfWork, wf: WorkflowDef, iid: str, data: dict[str, Any], *, at: dt.datetime, actor: str, roles: frozenset[str], parent_id: str | None, request_id: str | None = None) -> Instance:
+        given = clone_json(data)  # what the starter gave, before defaults and on_enter change it
+        data = dict(data)
         self._check_data(wf, data)
         self._record_definition(uow, wf)
         inst = Instance(iid, wf.id, wf.version, wf.initial, data, created_at=at, parent_id=parent_id)
         uow.add(inst)
         ctx = Context(self, uow, inst, wf, at=at, actor=actor, roles=roles, payload=None)
         ctx.run_actions(wf.states[wf.initial].on_enter, f"on_enter {wf.initial}")
-        uow.record(self._entry(inst, wf, ctx, trigger="(start)", from_state=None, payload=data, request_id=request_id))
+        uow.record(self._entry(inst, wf, ctx, trigger="(start)", from_state=None, payload=given, request_id=request_id))
         self._settle(uow, inst, wf, at)
         return inst
 
@@ -279,15 +331,26 @@ class Engine:
         roles: Iterable[str] = (),
         at: Any = None,
         request_id: str | None = None,
+        backdate_reason: str | None = None,
     ) -> InstanceView:
-        """Fire ``trigger`` on an instance as ``actor`` holding ``roles``; returns the instance after it."""
+        """Fire ``trigger`` on an instance as ``actor`` holding ``roles``; returns the instance after it.
+
+        ``at`` may not be earlier than the instance's last recorded event unless ``backdate_reason``
+        says why (it is kept in the history entry).
+        """
+        roles = check_roles(roles, check_actor(actor))
+        check_id(instance_id, "the instance id")
+        check_id(trigger, "the trigger")
+        payload = self._input(payload, "payload", PayloadInvalid, instance=instance_id, trigger=trigger) if payload is not None else None
         when = self._time(at)
         if request_id:
+            check_id(request_id, "request_id")
             prior = self.store.request_result(request_id)
             if prior is not None:
                 return self.get(prior["id"])
         uow = UnitOfWork(self.store)
         inst = uow.get(instance_id)
+        backdated = self._backdating(inst, when, backdate_reason)
         wf = self._wf(inst)
         trig = wf.triggers.get(trigger)
         if trig is None:
@@ -328,14 +391,38 @@ class Engine:
                 trigger=trigger,
                 conditions=ctx.conditions,
             )
-        inst.updated_at = when
-        uow.record(self._entry(inst, wf, ctx, trigger=trigger, from_state=from_state, payload=payload, request_id=request_id))
+        if when > inst.updated_at:
+            inst.updated_at = when
+        entry = self._entry(inst, wf, ctx, trigger=trigger, from_state=from_state, payload=payload, request_id=request_id)
+        if backdated is not None:
+            entry["backdated"] = backdated
+        uow.record(entry)
         self._settle(uow, inst, wf, when)
         self._drain(uow)
         if request_id:
             uow.changes.request = (request_id, {"id": instance_id, "state": inst.state})
         uow.commit()
         return self.get(instance_id)
+
+    @staticmethod
+    def _backdating(inst: Instance, when: dt.datetime, reason: str | None) -> dict[str, str] | None:
+        """An event dated before the instance's last one needs a reason; what the history keeps of it."""
+        last = inst.updated_at
+        if when >= last:
+            return None
+        if reason is None and last - when <= CLOCK_SKEW:
+            return None  # hosts' clocks differ a little: not a backdated event
+        if reason is None or not str(reason).strip():
+            raise OutOfOrder(
+                f"{when.isoformat()} is before the last event recorded on {inst.id} ({last.isoformat()}): "
+                "events are recorded in time order; to record one late, give the reason it is backdated "
+                "(backdate_reason=..., or --backdate-reason on the command line)",
+                instance=inst.id,
+            )
+        problem = json_problem(reason, "backdate_reason") if isinstance(reason, str) else "backdate_reason must be text"
+        if problem:
+            raise UsageError(problem, instance=inst.id)
+        return {"reason": reason, "last_event": last.isoformat()}
 
     def _role_message(self, wf: WorkflowDef, inst: Instance, trigger: str, needed: frozenset[str], actor: str) -> str:
         parts = []
@@ -374,7 +461,8 @@ class Engine:
                 if uow.changes.history and uow.changes.history[-1]["instance_id"] == inst.id:
                     uow.changes.history[-1]["conditions"] = uow.changes.history[-1]["conditions"] + ctx.conditions
                 return
-            inst.updated_at = at
+            if at > inst.updated_at:
+                inst.updated_at = at
             uow.record(self._entry(inst, wf, ctx, trigger="(auto)", from_state=from_state, payload=None))
         raise ActionFailed(f"automatic transitions of {inst.id} did not settle after {MAX_AUTO_STEPS} steps (a loop?)")
 
@@ -417,14 +505,22 @@ class Engine:
                 self._settle(uow, parent, wf, at)
 
     # ------------------------------------------------------------------ clock
-    def schedule_start(self, workflow: str, data: dict[str, Any] | None = None, *, at: Any, actor: str = SYSTEM_ACTOR, roles: Iterable[str] = ()) -> str:
-        """Start ``workflow`` when the clock reaches ``at`` (fired by ``advance``); returns the schedule id."""
+    def schedule_start(self, workflow: str, data: dict[str, Any] | None = None, *, at: Any, actor: str, roles: Iterable[str] = ()) -> str:
+        """Start ``workflow`` when the clock reaches ``at`` (fired by ``advance``); returns the schedule id.
+
+        Checked now as ``start`` would be: the caller's start roles, and the data.
+        """
+        held = check_roles(roles, check_actor(actor))
+        check_id(workflow, "the workflow")
+        data = self._input(data, "data", DataInvalid)
+        when = self._time(at)
         wf = self.definitions.workflow(workflow)
-        self._check_data(wf, dict(data or {}))
+        self._may_start(wf, actor, held, data)
+        self._check_data(wf, dict(data))
         uow = UnitOfWork(self.store)
         sid = self.store.next_id("schedule")
         uow.changes.schedules_added.append(
-            {"id": sid, "at": self._time(at), "workflow": wf.id, "data": dict(data or {}), "actor": actor, "roles": sorted(roles)}
+            {"id": sid, "at": when, "workflow": wf.id, "data": clone_json(data), "actor": actor, "roles": sorted(held)}
         )
         uow.commit()
         return sid
@@ -519,6 +615,8 @@ class Engine:
 
         Refused when its current state, or a running deadline, no longer exists in the new version.
         """
+        check_actor(actor)
+        check_id(instance_id, "the instance id")
         when = self._time(at)
         uow = UnitOfWork(self.store)
         inst = uow.get(instance_id)
@@ -575,6 +673,7 @@ class Engine:
 
         Guards that read the payload cannot be judged before it is given, so such triggers are listed.
         """
+        roles = check_roles(roles, check_actor(actor))
         inst = self.store.load(instance_id)
         if inst is None:
             raise UnknownInstance(f"no instance '{instance_id}'", instance=instance_id)
@@ -607,3 +706,12 @@ class Engine:
         """Mark an alert as delivered."""
         if not self.store.acknowledge(alert_id, self._time(at)):
             raise UsageError(f"no alert '{alert_id}'")
+
+
+def start_as_engine(engine: Engine, workflow: str, data: dict[str, Any], *, at: Any) -> InstanceView:
+    """Start ``workflow`` the way the engine starts a child or a scheduled start: no start roles, and the
+    data may give fields the workflow owns. For scenario tests of workflows only the engine starts;
+    never expose it to the people a host serves.
+    """
+    data = engine._input(data, "data", DataInvalid)
+    return engine._start(engine.definitions.workflow(workflow), data, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, at=engine._time(at))

@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 
 from ..allocation import load_programmes
 from ..calendar import london_date
+from ..clock import FIRST_YEAR, LAST_YEAR
 from ..errors import ConfigError, UsageError
 from .model import BehaviourModel, load_model
 from .runner import SimulationResult, simulate
@@ -15,10 +16,17 @@ from .runner import SimulationResult, simulate
 __all__ = ["run_simulation", "quarter_of", "as_date"]
 
 
+#: The longest period one simulation covers; longer runs are better split (and compared) by year.
+MAX_YEARS = 10
+
+
 def as_date(value: Any) -> dt.date:
+    """A date the simulator can run on: within the years qaflow works with."""
     day = london_date(value)
     if day is None:
         raise UsageError(f"'{value}' is not a date (YYYY-MM-DD)")
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise UsageError(f"{day} is outside the years qaflow works with ({FIRST_YEAR}-{LAST_YEAR})")
     return day
 
 
@@ -62,5 +70,7 @@ def run_simulation(
     start_d, end_d = as_date(start), as_date(end)
     if end_d < start_d:
         raise UsageError(f"--to {end_d} is before --from {start_d}")
+    if (end_d - start_d).days > 366 * MAX_YEARS:
+        raise UsageError(f"{start_d} to {end_d} is longer than {MAX_YEARS} years: simulate a shorter period")
     return simulate(definitions, model, progs, start=start_d, end=end_d, seed=seed, workers=workers,
                     keep_stores=keep_stores, trace=trace, progress=progress, authorities=authorities, on_result=on_result)

@@ -34,7 +34,7 @@ def test_deadlines_that_name_a_timescale_take_its_duration_and_source(bundled):
 
 
 def _raise_escalation(eng: Engine, wid: str, at: str) -> str:
-    raiser_role = "iro" if wid == "iro_escalation" else "cp_chair"
+    raiser_role = "iro_service" if wid == "iro_escalation" else "cp_chair_service"
     data = {"case_id": "C-0001", "raised_by": "R-01", "concern": "no plan", "concern_type": "other",
             "social_worker": "SW-01", "team_manager": "TM-01"}
     return eng.start(wid, data, actor="R-01", roles=[raiser_role], at=at).id

@@ -101,15 +101,15 @@ def build_world(definitions, store=None) -> Engine:
 
     # escalations
     e1 = eng.start("iro_escalation", {"case_id": "C-0201", "raised_by": "IRO-1", "concern": "The care plan is late"},
-                   at="2026-10-01T09:00", actor="IRO-1").id
+                   at="2026-10-01T09:00", actor="IRO-1", roles=["iro_service"]).id
     eng.fire(e1, "escalate", {"to": "team_manager", "reason": "No reply from the worker"}, actor="IRO-1", at="2026-10-05T09:00")
     eng.fire(e1, "record_response", {"response": "Plan will be done this week"}, actor="TM-1", roles=["team_manager"], at="2026-10-08T09:00")
     eng.fire(e1, "resolve", {"resolution": "The plan is now in place"}, actor="IRO-1", at="2026-10-09T09:00")
     e2 = eng.start("cp_chair_escalation", {"case_id": "C-0202", "raised_by": "CPC-1", "concern": "Core group not held"},
-                   at="2026-10-02T09:00", actor="CPC-1").id
+                   at="2026-10-02T09:00", actor="CPC-1", roles=["cp_chair_service"]).id
     eng.fire(e2, "resolve", {"resolution": "Core group booked"}, actor="CPC-1", at="2026-10-06T09:00")
     e3 = eng.start("iro_escalation", {"case_id": "C-0203", "raised_by": "IRO-2", "concern": "Placement unstable"},
-                   at="2026-10-05T09:00", actor="IRO-2").id
+                   at="2026-10-05T09:00", actor="IRO-2", roles=["iro_service"]).id
     eng.fire(e3, "escalate", {"to": "service_manager", "reason": "Urgent: placement at risk"}, actor="IRO-2", at="2026-10-06T09:00")
 
     # surveys

@@ -68,7 +68,7 @@ def test_start_enters_initial_state_and_starts_deadline_with_explanation(eng):
 def test_start_applies_defaults_and_refuses_bad_data(eng):
     assert start_review(eng).data["urgent"] is False
     with pytest.raises(DataInvalid, match="'reviewer' is required"):
-        eng.start("review", {"case_id": "C-1"}, actor="QA-01", at="2026-12-18")
+        eng.start("review", {"case_id": "C-1"}, actor="QA-01", roles=["qa_team"], at="2026-12-18")
     with pytest.raises(DataInvalid, match="'urgent' should be boolean"):
         start_review(eng, urgent="yes")
     assert eng.instances() == [] or all(i.data.get("urgent") is False for i in eng.instances())
@@ -143,7 +143,7 @@ def test_unknown_trigger_and_trigger_not_available_in_state(eng):
     with pytest.raises(UnknownTrigger, match="has no trigger 'grde'"):
         eng.fire(review.id, "grde", {}, actor="R-01", at="2026-12-21")
     with pytest.raises(UnknownTrigger, match="while it is in state 'open'"):
-        eng.fire(review.id, "child_done", {"result": "x"}, actor="sys", roles=["system"], at="2026-12-21")
+        eng.fire(review.id, "child_done", {"result": "x"}, actor="MGR-1", roles=["manager"], at="2026-12-21")
     with pytest.raises(UnknownInstance):
         eng.fire("review-999999", "grade", {}, actor="R-01", at="2026-12-21")
 
@@ -172,8 +172,8 @@ def test_request_id_makes_a_retry_a_no_op(eng):
     again = eng.fire(review.id, "note", {"text": "once", "ok": True}, actor="R-01", at="2026-12-21", request_id="req-1")
     assert again.rev == first.rev
     assert eng.get(review.id).data["notes"] == ["once"]
-    s1 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", at="2026-12-18", request_id="s-1")
-    s2 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", at="2026-12-18", request_id="s-1")
+    s1 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at="2026-12-18", request_id="s-1")
+    s2 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at="2026-12-18", request_id="s-1")
     assert s1.id == s2.id
     assert len(eng.instances(workflow="review")) == 2
 
@@ -265,7 +265,7 @@ def test_pause_stops_the_clock_and_resume_keeps_the_time_left(eng):
 
 def test_scheduled_start_fires_in_order_with_deadlines(eng):
     start_review(eng, at="2026-12-18T09:00")
-    eng.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-01-04T09:00", actor="QA-01")
+    eng.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-01-04T09:00", actor="QA-01", roles=["qa_team"])
     fired = eng.advance("2027-01-10")
     assert [(o.kind, o.at.date().isoformat()) for o in fired] == [("start", "2027-01-04"), ("breach", "2027-01-07")]
     started = eng.get(fired[0].instance_id)

@@ -70,7 +70,7 @@ def test_engine_keeps_one_machine_per_definition_and_registers_no_models():
     eng = Engine(definitions)
     machine = definitions.workflows["review"].machine
     for i in range(20):
-        eng.start("review", {"case_id": f"C-{i}", "reviewer": "R-01"}, actor="QA", at="2026-12-18")
+        eng.start("review", {"case_id": f"C-{i}", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at="2026-12-18")
     assert definitions.workflows["review"].machine is machine
     assert machine.models == []
     assert machine.auto_transitions is False

@@ -197,7 +197,7 @@ def test_simulate_compare_refuses_a_broken_or_missing_configuration_before_runni
     broken = tmp_path / "broken"
     shutil.copytree(CONFIG, broken)
     wf = broken / "workflows" / "moderation.yaml"
-    wf.write_text(wf.read_text(encoding="utf-8").replace("version: 1", "version: one", 1), encoding="utf-8")
+    wf.write_text(wf.read_text(encoding="utf-8").replace("version: 2", "version: one", 1), encoding="utf-8")
     result = run("simulate", "--config", str(CONFIG), "--compare", str(broken), "--from", "2026-10-01", "--to", "2026-10-31")
     assert result.exit_code == 1
     assert result.stdout == ""  # nothing simulated, no report

@@ -181,8 +181,8 @@ def test_request_id_makes_a_retry_a_no_op(eng):
     first = eng.fire(review.id, "note", {"text": "once", "ok": True}, actor="R-01", at="2026-12-21", request_id="req-1")
     again = eng.fire(review.id, "note", {"text": "once", "ok": True}, actor="R-01", at="2026-12-21", request_id="req-1")
     assert again.rev == first.rev and eng.get(review.id).data["notes"] == ["once"]
-    s1 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", at="2026-12-18", request_id="s-1")
-    s2 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", at="2026-12-18", request_id="s-1")
+    s1 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at="2026-12-18", request_id="s-1")
+    s2 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at="2026-12-18", request_id="s-1")
     assert s1.id == s2.id and len(eng.instances(workflow="review")) == 2
     assert eng.store.request_result("s-1") == {"id": s1.id, "state": "open"}
     assert eng.store.request_result("nope") is None
@@ -229,7 +229,7 @@ def test_summer_time_deadlines_come_back_in_london_time(eng):
 
 def test_scheduled_starts_fire_in_order_with_breaches_once(eng):
     start_review(eng, at="2026-12-18T09:00")
-    sid = eng.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-01-04T09:00", actor="QA-01")
+    sid = eng.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-01-04T09:00", actor="QA-01", roles=["qa_team"])
     assert eng.store.schedule(sid)["at"] == as_time("2027-01-04T09:00")
     fired = eng.advance("2027-01-10")
     assert [(o.kind, o.at.date().isoformat()) for o in fired] == [("start", "2027-01-04"), ("breach", "2027-01-07")]
@@ -241,7 +241,7 @@ def test_scheduled_starts_fire_in_order_with_breaches_once(eng):
 def test_same_instant_orders_breach_before_start_then_by_id(eng):
     a = start_review(eng, at="2026-12-18T09:00")
     b = start_review(eng, at="2026-12-18T10:00")  # same due day: 2027-01-07T00:00
-    eng.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-01-07T00:00", actor="QA-01")
+    eng.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-01-07T00:00", actor="QA-01", roles=["qa_team"])
     fired = eng.advance("2027-01-07T00:00")
     assert [(o.kind, o.instance_id if o.kind == "breach" else "") for o in fired] == [
         ("breach", a.id), ("breach", b.id), ("start", ""),
@@ -261,7 +261,7 @@ def test_every_store_gives_the_memory_store_transcript(definitions, backend):
             if k % 4 == 0:
                 ids.append(start_review(eng, at=day, case_id=f"C-{k:04d}").id)
             elif k % 9 == 0:
-                eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-03"}, at=day + dt.timedelta(days=3), actor="QA")
+                eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-03"}, at=day + dt.timedelta(days=3), actor="QA", roles=["qa_team"])
             else:
                 iid = rng.choice(ids)
                 op = rng.choice(["note", "grade", "pause", "resume", "extend", "ack"])
@@ -294,7 +294,7 @@ def test_data_survives_reopening(definitions, durable):
     first = Engine(definitions, durable.open())
     review = start_review(first)
     first.fire(review.id, "note", {"text": "kept", "ok": True}, actor="R-01", at="2026-12-21", request_id="r-1")
-    sid = first.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-03-01", actor="QA")
+    sid = first.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-03-01", actor="QA", roles=["qa_team"])
     first.advance("2027-01-08")
     before = transcript(first)
     ids_before = {first.store.next_id("alert") for _ in range(3)}
@@ -388,7 +388,7 @@ def test_concurrent_update_loser_gets_conflict_and_winner_stands(definitions, ba
 def test_conflicting_commits_are_rolled_back_whole(definitions, backend):
     eng = Engine(definitions, backend.open())
     review = start_review(eng)
-    sid = eng.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-03-01", actor="QA")
+    sid = eng.schedule_start("review", {"case_id": "C-9", "reviewer": "R-02"}, at="2027-03-01", actor="QA", roles=["qa_team"])
     eng.fire(review.id, "note", {"text": "x", "ok": True}, actor="R-01", at="2026-12-21", request_id="done")
     store = backend.open()
     before = transcript(eng)
@@ -491,9 +491,9 @@ def test_a_month_of_downtime_fires_every_missed_deadline_once_in_time_order(defi
         for k in range(30):  # staggered starts: deadlines fall due all through March
             ids.append(start_review(eng, at=at + dt.timedelta(hours=17 * k), case_id=f"C-{k}").id)
         for k in range(5):
-            eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-02"}, at=dt.datetime(2027, 3, 1 + 5 * k, 8), actor="QA")
+            eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-02"}, at=dt.datetime(2027, 3, 1 + 5 * k, 8), actor="QA", roles=["qa_team"])
         for iid in rng.sample(ids, 8):  # some are answered in time and must not breach
-            eng.fire(iid, "grade", {"grade": "good"}, actor="R-01", at="2027-02-10")
+            eng.fire(iid, "grade", {"grade": "good"}, actor="R-01", at=eng.get(iid).updated_at + dt.timedelta(days=2))
         graded = {i.id for i in eng.instances(state="closed")}
 
         fired = eng.advance("2027-04-30")  # the host was down for the whole of March and April

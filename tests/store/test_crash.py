@@ -155,7 +155,7 @@ def check(db: str, log: str) -> int:
 def test_killed_writer_leaves_a_whole_store_and_the_run_goes_on(tmp_path):
     definitions = load_config(FIXTURE)
     warm = Engine(definitions)  # fill lazy caches (calendars, validators) once, before forking
-    view = warm.start("review", {"case_id": "C", "reviewer": "R-01"}, actor="QA", at=DAY0)
+    view = warm.start("review", {"case_id": "C", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at=DAY0)
     warm.fire(view.id, "grade", {"grade": "bad"}, actor="R-01", at=DAY0)
     warm.advance(DAY0 + dt.timedelta(days=400))
     db, log = str(tmp_path / "crash.db"), str(tmp_path / "calls.log")

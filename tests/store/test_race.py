@@ -56,7 +56,7 @@ def worker(kind: str, target: str, number: int, ids: list[str], definitions: Any
     conflicts = refused = 0
     barrier.wait()
     for day in range(ROUNDS):
-        at = DAY0 + dt.timedelta(days=day, minutes=number)
+        at = DAY0 + dt.timedelta(days=day)  # one clock: events are recorded in time order
         for k in range(FIRES_PER_ROUND):
             iid, text = rng.choice(ids), f"w{number}-d{day}-{k}"
             for _ in range(200):
@@ -103,12 +103,12 @@ def test_racing_workers_lose_no_update_and_fire_each_breach_once(target, tmp_pat
     setup = open_target(kind, where)
     eng = Engine(definitions, setup)
     ids = [
-        eng.start("review", {"case_id": f"C-{k}", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at=DAY0 + dt.timedelta(days=k % 5)).id
+        eng.start("review", {"case_id": f"C-{k}", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at=DAY0 - dt.timedelta(days=k % 5)).id
         for k in range(INSTANCES)
     ]
     schedules = 6
     for k in range(schedules):
-        eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-02"}, at=DAY0 + dt.timedelta(days=2 * k, hours=3), actor="QA")
+        eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-02"}, at=DAY0 + dt.timedelta(days=2 * k, hours=3), actor="QA", roles=["qa_team"])
     setup.close()
 
     ctx = multiprocessing.get_context("fork")  # the workers inherit the loaded definitions
