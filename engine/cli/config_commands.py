@@ -96,19 +96,29 @@ def _print_coverage(settings: Settings, report: dict[str, dict[str, Any]]) -> No
 
 @main.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--db", default=None, metavar="TARGET",
+              help="Also check the configuration against the instances, schedules and stored versions running in "
+                   "this store (a SQLite file or postgresql://...): what it would strand is an error.")
 @common_options
 @pass_settings
-def validate_command(settings: Settings, paths: tuple[Path, ...]) -> None:
+def validate_command(settings: Settings, paths: tuple[Path, ...], db: str | None) -> None:
     """Check configuration and report every problem, sorted by file, line and column.
 
     PATH is a configuration folder (default: --config) or a single file (its kind comes from its
     folder, workflows/ rules/ scenarios/ programmes/, or its content); a single file is checked
     together with the rest of its configuration. Each problem is printed as
     FILE:LINE:COL: error|warning: message [code]. Exit 0 if there are no errors, 1 otherwise.
+
+    With --db, a configuration that is valid on its own is also checked against a running store:
+    versions of workflows that running instances use and that no longer compile (a renamed
+    timescale, say), workflows removed while instances or scheduled starts need them, and files
+    changed without raising their version. Nothing in the store is changed.
     """
     from ..config.validate import validate_paths
 
     problems = validate_paths(list(paths), settings.config_dir)
+    if db is not None and not any(p.severity == "error" for p in problems):
+        problems = sorted(problems + _against_store(settings, db), key=lambda p: p.sort_key())
     errors = sum(1 for p in problems if p.severity == "error")
     if settings.json:
         settings.emit_json({"ok": not errors, "problems": [p.to_dict() for p in problems]})
@@ -119,6 +129,23 @@ def validate_command(settings: Settings, paths: tuple[Path, ...]) -> None:
         summary = f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
         settings.note(summary if problems else "no problems found")
     click.get_current_context().exit(EXIT_FINDINGS if errors else EXIT_OK)
+
+
+def _against_store(settings: Settings, db: str) -> list[Any]:
+    from ..config.loader import check_config
+    from ..runtime.preflight import check_against_store
+    from ..store.open import display_target, open_store
+
+    definitions, problems = check_config(settings.config_dir)
+    if definitions is None:
+        return problems
+    store = open_store(db, create=False)
+    try:
+        return check_against_store(definitions, store, label=display_target(db))
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
 
 
 @main.command("schema")

@@ -1,4 +1,4 @@
-"""Commands that run workflow instances in a store: start, fire, advance, show, list, outbox, instances, migrate."""
+"""Commands that run workflow instances in a store: start, fire, advance, held, show, list, outbox, instances, migrate."""
 
 from __future__ import annotations
 
@@ -168,9 +168,43 @@ def advance_command(settings: Settings, to: str | None, db: str | None) -> None:
     for o in fired:
         what = f"deadline {o.name} breached" if o.kind == "breach" else f"started {o.workflow}"
         move = f" ({o.from_state} -> {o.to_state})" if o.from_state and o.from_state != o.to_state else ""
-        error = settings.style(f"  error: {o.error}", fg="red") if o.error else ""
-        settings.echo(f"{o.at.isoformat()}  {o.instance_id}  {what}{move}{error}")
+        if o.set_aside:
+            what = (f"deadline {o.name}" if o.kind == "breach" else f"scheduled start of {o.workflow}") + \
+                " could not be fired: set aside (qaflow held)"
+        error = settings.style(f"  error: {printable(o.error)}", fg="red") if o.error else ""
+        settings.echo(f"{o.at.isoformat()}  {o.instance_id or '-'}  {what}{move}{error}")
     settings.note(f"{len(fired)} fired")
+
+
+@main.command("held")
+@click.option("--release", "releases", multiple=True, metavar="ID", help="Put a set-aside item back, to be tried by the next advance (repeatable).")
+@click.option("--release-all", is_flag=True, help="Put every set-aside item back.")
+@_db_option
+@common_options
+@pass_settings
+def held_command(settings: Settings, releases: tuple[str, ...], release_all: bool, db: str | None) -> None:
+    """List the deadlines and scheduled starts advance could not fire and set aside, with why.
+
+    Fix the cause (usually the configuration: qaflow validate --db checks it against the store), then
+    release them: the next advance fires them in time order.
+    """
+    eng = _engine(settings, db)
+    items = eng.held()
+    if releases or release_all:
+        wanted = [h["id"] for h in items] if release_all else list(releases)
+        unknown = [i for i in wanted if not eng.release(i)]
+        if unknown:
+            raise UsageError(f"nothing set aside as {', '.join(unknown)} (qaflow held lists what is)")
+        settings.note(f"{len(wanted)} released")
+        return
+    if settings.json:
+        settings.emit_json([{**h, "at": h["at"].isoformat()} for h in items])
+        return
+    for h in items:
+        what = "deadline" if h["kind"] == "breach" else "scheduled start of"
+        settings.echo(printable(f"{h['id']}  {what} {h['name']} due {h['at'].isoformat()}  set aside {h['held_at']}"))
+        settings.echo("    " + printable(h["error"]))
+    settings.note(f"{len(items)} set aside")
 
 
 @main.command("show")

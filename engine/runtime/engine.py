@@ -15,6 +15,7 @@ from ..errors import (
     DataInvalid,
     GuardFailed,
     OutOfOrder,
+    QaflowError,
     PayloadInvalid,
     Refused,
     RoleRefused,
@@ -52,6 +53,7 @@ class Occurrence:
     from_state: str | None
     to_state: str
     error: str | None = None
+    set_aside: bool = False  # it could not be fired at all: see Engine.held() and Engine.release()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,7 @@ class Occurrence:
             "from": self.from_state,
             "to": self.to_state,
             **({"error": self.error} if self.error else {}),
+            **({"set_aside": True} if self.set_aside else {}),
         }
 
 
@@ -114,6 +117,23 @@ def _iso(at: dt.datetime) -> str:
 
 
 _AUTO_KEY = event_key("auto", "")
+
+#: The alert group told when ``advance`` sets an item aside, and who is told when the rules have none.
+ENGINE_ALERTS = "engine_alerts"
+DEFAULT_ENGINE_ALERTS = ("qa_team",)
+
+
+def _held_id(kind: str, key: str, name: str) -> str:
+    """How people name a set-aside item: INSTANCE/DEADLINE for a breach, the schedule id for a start."""
+    return f"{key}/{name}" if kind == "breach" else key
+
+
+def _item_error(exc: BaseException) -> bool:
+    """Whether ``exc`` belongs to the item being fired (set it aside) rather than to the store (stop)."""
+    if isinstance(exc, QaflowError):
+        return True
+    module = type(exc).__module__
+    return not (isinstance(exc, (OSError, MemoryError)) or module.startswith(("sqlite3", "psycopg")))
 
 
 def _is_iso(text: str, kind: type) -> bool:
@@ -526,7 +546,12 @@ class Engine:
         return sid
 
     def advance(self, to: Any) -> list[Occurrence]:
-        """Fire every deadline breach and scheduled start due up to ``to``, in time order, each once."""
+        """Fire every deadline breach and scheduled start due up to ``to``, in time order, each once.
+
+        An item that cannot be fired at all (its instance's definition no longer compiles, its workflow
+        was removed) is set aside with its error and alerted (alert group ``engine_alerts``), and the
+        rest go on firing: see ``held()`` and ``release()``.
+        """
         until = self._time(to)
         fired: list[Occurrence] = []
         while (item := self.store.next_due(until)) is not None:
@@ -537,7 +562,55 @@ class Engine:
                     fired.append(self._breach(item))
             except ConcurrencyConflict:
                 continue  # another worker fired it first (or changed the instance): look again
+            except Exception as exc:
+                if not _item_error(exc):
+                    raise  # the store itself failed: nothing can be fired, so say so
+                try:
+                    fired.append(self._set_aside(item, exc, until))
+                except ConcurrencyConflict:
+                    continue
         return fired
+
+    def _set_aside(self, item: Any, exc: BaseException, now: dt.datetime) -> Occurrence:
+        message = exc.message if isinstance(exc, QaflowError) else f"{type(exc).__name__}: {exc}"
+        if item.kind == "start":
+            workflow, what = item.name, f"The scheduled start {item.key} of {item.name} due {item.at.isoformat()}"
+        else:
+            inst = self.store.load(item.key)
+            workflow = inst.workflow if inst is not None else ""
+            what = f"Deadline {item.name} of {item.key} due {item.at.isoformat()}"
+        uow = UnitOfWork(self.store)
+        uow.changes.held.append(
+            {"kind": item.kind, "key": item.key, "name": item.name, "at": item.at, "error": message, "held_at": now.isoformat()}
+        )
+        groups = self.definitions.alert_groups
+        recipients = [{"role": r} for r in groups.get(ENGINE_ALERTS, DEFAULT_ENGINE_ALERTS)]
+        uow.changes.alerts.append({
+            "id": self.store.next_id("alert"),
+            "at": now.isoformat(),
+            "instance_id": item.key,
+            "workflow": workflow,
+            "name": "set_aside",
+            "severity": "error",
+            "recipients": recipients,
+            "message": f"{what} could not be fired and was set aside: {message}. Everything else goes on firing. "
+                       "Fix the configuration, then release it (qaflow held --release).",
+            "acknowledged_at": None,
+        })
+        uow.commit()
+        return Occurrence(item.at, item.kind, item.key if item.kind == "breach" else "", workflow, item.name, None, "",
+                          message, set_aside=True)
+
+    def held(self) -> list[dict[str, Any]]:
+        """Due items ``advance`` set aside, each with ``id`` (for ``release``), kind, due time and error."""
+        return [{"id": _held_id(h["kind"], h["key"], h["name"]), **h} for h in self.store.held()]
+
+    def release(self, item_id: str) -> bool:
+        """Put a set-aside item back (by the ``id`` that ``held`` gives), to be tried by the next ``advance``."""
+        for h in self.store.held():
+            if _held_id(h["kind"], h["key"], h["name"]) == item_id:
+                return self.store.release(h["kind"], h["key"], h["name"])
+        return False
 
     def _scheduled_start(self, item: Any) -> Occurrence:
         sched = self.store.schedule(item.key)
@@ -606,7 +679,11 @@ class Engine:
             current = self.definitions.workflows.get(inst.workflow)
             if current is None or current.version == inst.version:
                 continue
-            if not self._wf(inst).states[inst.state].terminal:
+            try:
+                finished = self._wf(inst).states[inst.state].terminal
+            except UsageError:  # its version no longer compiles: certainly not finished with
+                finished = False
+            if not finished:
                 result.append(InstanceView(self, inst))
         return result
 

@@ -31,6 +31,8 @@ class Changes:
     schedules_done: list[str] = field(default_factory=list)
     request: tuple[str, dict[str, Any]] | None = None  # (request_id, result)
     definitions: list[dict[str, Any]] = field(default_factory=list)  # {workflow, version, digest, source} first used
+    # due items ``advance`` could not fire, set aside: {kind, key, name, at, error, held_at}; next_due skips them
+    held: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Store(Protocol):
@@ -68,3 +70,12 @@ class Store(Protocol):
 
     def definition(self, workflow: str, version: int) -> dict[str, Any] | None:
         """The workflow definition an instance started on: {workflow, version, digest, source}."""
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """Pending scheduled starts, soonest first."""
+
+    def held(self) -> list[dict[str, Any]]:
+        """Due items set aside by ``advance``, oldest due first: {kind, key, name, at, error, held_at}."""
+
+    def release(self, kind: str, key: str, name: str) -> bool:
+        """Put a set-aside item back, to be fired by the next ``advance``; False if none was held."""

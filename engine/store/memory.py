@@ -25,6 +25,7 @@ class MemoryStore:
         # (due time, kind, key, name): ties fire breaches before starts, then by id, then by name
         self._heap: list[tuple[dt.datetime, str, str, str]] = []
         self._counters: dict[str, itertools.count] = {}
+        self._held: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, key, name) -> held item
 
     # -- reads ---------------------------------------------------------------------------
     def load(self, instance_id: str) -> Instance | None:
@@ -69,6 +70,8 @@ class MemoryStore:
     def _still_due(self, at: dt.datetime, kind: str, key: str, name: str) -> bool:
         if kind == "start":
             return key in self._schedules
+        if self._held and (kind, key, name) in self._held and self._held[(kind, key, name)]["at"] == at:
+            return False
         inst = self._instances.get(key)
         if inst is None:
             return False
@@ -94,6 +97,9 @@ class MemoryStore:
         if changes.request is not None and changes.request[0] in self._requests:
             request_id = changes.request[0]
             raise ConcurrencyConflict(f"request {request_id} was already carried out", request_id=request_id)
+        for item in changes.held:
+            if not self._still_due(item["at"], item["kind"], item["key"], item["name"]):
+                raise ConcurrencyConflict(f"{item['kind']} {item['key']} {item['name']} is no longer due", instance=item["key"])
         # nothing below can fail: the commit is all or nothing
         for iid, inst in changes.instances.items():
             inst.rev = changes.base_revs.get(iid, 0) + 1
@@ -117,6 +123,27 @@ class MemoryStore:
             self._requests[changes.request[0]] = changes.request[1]
         for d in changes.definitions:
             self._definitions.setdefault((d["workflow"], d["version"]), d)
+        for item in changes.held:
+            held = dict(item)
+            if item["kind"] == "start":
+                held["entry"] = self._schedules.pop(item["key"])
+            self._held[(item["kind"], item["key"], item["name"])] = held
+
+    def schedules(self) -> list[dict[str, Any]]:
+        return sorted(self._schedules.values(), key=lambda sched: (sched["at"], sched["id"]))
+
+    def held(self) -> list[dict[str, Any]]:
+        items = sorted(self._held.values(), key=lambda h: (h["at"], h["kind"], h["key"], h["name"]))
+        return [{k: v for k, v in h.items() if k != "entry"} for h in items]
+
+    def release(self, kind: str, key: str, name: str) -> bool:
+        held = self._held.pop((kind, key, name), None)
+        if held is None:
+            return False
+        if kind == "start":
+            self._schedules[key] = held["entry"]
+        heapq.heappush(self._heap, (held["at"], kind, key, name))
+        return True
 
     def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
         alert = self._alerts.get(alert_id)

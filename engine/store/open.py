@@ -44,6 +44,13 @@ def open_store(target: str | os.PathLike[str] | None = None, *, create: bool = T
         raise UsageError(f"cannot open the store '{_shown(text)}': {reason}") from exc
 
 
+def display_target(target: str | os.PathLike[str] | None) -> str:
+    """How a store is named to people: its file, or its URL without a password."""
+    if target is None:
+        target = os.environ.get("QAFLOW_DB") or DEFAULT_PATH
+    return _shown(os.fspath(target))
+
+
 def _shown(target: str) -> str:
     """The target without a password, if the URL has one."""
     from urllib.parse import urlsplit, urlunsplit

@@ -13,9 +13,11 @@ from ..errors import ConcurrencyConflict, UsageError
 from ..runtime.instance import Instance
 from .base import Changes, DueItem
 from .sqlite import (
+    NOT_HELD,
     conflict_rev,
     dumps,
     from_time_key,
+    held_item,
     schedule_from_json,
     schedule_to_json,
     snapshot_of,
@@ -79,6 +81,18 @@ MIGRATIONS: list[list[str]] = [
             digest TEXT NOT NULL,
             entry JSONB NOT NULL,
             PRIMARY KEY (workflow, version)
+        )""",
+    ],
+    [
+        """CREATE TABLE held (
+            kind TEXT NOT NULL,
+            key TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            due_key BIGINT NOT NULL,
+            error TEXT NOT NULL,
+            held_at TEXT NOT NULL,
+            entry JSONB,
+            PRIMARY KEY (kind, key, name)
         )""",
     ],
 ]
@@ -215,7 +229,7 @@ class PostgresStore:
         row = self._conn.execute(
             # one statement, so one transaction: find, lock (skipping rows another worker is claiming) and claim
             "WITH d AS (SELECT due_key, 'breach'::text AS kind, instance_id AS key, name FROM deadlines"
-            f"   WHERE status = 'open' AND due_key <= %(until)s AND {free}"
+            f"   WHERE status = 'open' AND due_key <= %(until)s AND {free} AND {NOT_HELD}"
             "   ORDER BY due_key, instance_id, name LIMIT 1 FOR UPDATE SKIP LOCKED),"
             " s AS (SELECT due_key, 'start'::text AS kind, id AS key, workflow AS name FROM schedules"
             f"   WHERE due_key <= %(until)s AND {free}"
@@ -346,7 +360,51 @@ class PostgresStore:
                 "INSERT INTO definitions (workflow, version, digest, entry) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 [(d["workflow"], d["version"], d["digest"], jsonb(d)) for d in changes.definitions],
             )
+        for item in changes.held:
+            self._hold(item)
         return revs
+
+    def _hold(self, item: dict[str, Any]) -> None:
+        conn, due = self._conn, time_key(item["at"])
+        entry = None
+        if item["kind"] == "start":
+            row = conn.execute("DELETE FROM schedules WHERE id = %s RETURNING entry", (item["key"],)).fetchone()
+            if row is None:
+                raise ConcurrencyConflict(f"scheduled start {item['key']} was already done by someone else", schedule=item["key"])
+            entry = self._jsonb(row[0])
+        elif conn.execute(  # still due, and no longer anyone's claim
+            "UPDATE deadlines SET claimed_by = NULL, claimed_until = NULL"
+            " WHERE instance_id = %s AND name = %s AND status = 'open' AND due_key = %s",
+            (item["key"], item["name"], due),
+        ).rowcount != 1:
+            raise ConcurrencyConflict(f"deadline {item['name']} of {item['key']} is no longer due", instance=item["key"])
+        conn.execute(
+            "INSERT INTO held (kind, key, name, due_key, error, held_at, entry) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (kind, key, name) DO UPDATE SET due_key = EXCLUDED.due_key, error = EXCLUDED.error,"
+            " held_at = EXCLUDED.held_at, entry = EXCLUDED.entry",
+            (item["kind"], item["key"], item["name"], due, item["error"], item["held_at"], entry),
+        )
+
+    def schedules(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT entry FROM schedules ORDER BY due_key, id").fetchall()
+        return [schedule_from_json(r[0]) for r in rows]
+
+    def held(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT kind, key, name, due_key, error, held_at FROM held ORDER BY due_key, kind, key, name").fetchall()
+        return [held_item(*row) for row in rows]
+
+    def release(self, kind: str, key: str, name: str) -> bool:
+        conn = self._conn
+        with conn.transaction():
+            row = conn.execute(
+                "DELETE FROM held WHERE kind = %s AND key = %s AND name = %s RETURNING due_key, entry", (kind, key, name)
+            ).fetchone()
+            if row is not None and kind == "start":
+                conn.execute(
+                    "INSERT INTO schedules (id, due_key, workflow, entry) VALUES (%s, %s, %s, %s)",
+                    (key, row[0], name, self._jsonb(row[1])),
+                )
+        return row is not None
 
     def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if len(rows) == 1:  # executemany pipelines, which costs more than it saves for one row

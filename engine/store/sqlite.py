@@ -54,6 +54,10 @@ def schedule_from_json(d: dict[str, Any]) -> dict[str, Any]:
     return {**d, "at": dt.datetime.fromisoformat(d["at"]).astimezone(LONDON)}
 
 
+def held_item(kind: str, key: str, name: str, due_key: int, error: str, held_at: str) -> dict[str, Any]:
+    return {"kind": kind, "key": key, "name": name, "at": from_time_key(due_key), "error": error, "held_at": held_at}
+
+
 def snapshot_of(inst: Instance, rev: int) -> dict[str, Any]:
     d = inst.to_dict()
     d["rev"] = rev
@@ -137,14 +141,34 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (workflow, version)
         )""",
     ],
+    [
+        # due items advance could not fire (a definition that no longer compiles, a removed workflow),
+        # set aside so that everything else keeps firing; a held start keeps its schedule entry here
+        """CREATE TABLE held (
+            kind TEXT NOT NULL,              -- 'breach' | 'start'
+            key TEXT NOT NULL,               -- instance id | schedule id
+            name TEXT NOT NULL,              -- deadline | workflow
+            due_key INTEGER NOT NULL,
+            error TEXT NOT NULL,
+            held_at TEXT NOT NULL,
+            entry TEXT,                      -- the schedule entry of a held start
+            PRIMARY KEY (kind, key, name)
+        )""",
+    ],
 ]
+
+# a deadline row that advance set aside at that due time: next_due passes over it
+NOT_HELD = (
+    "NOT EXISTS (SELECT 1 FROM held h WHERE h.kind = 'breach' AND h.key = deadlines.instance_id"
+    " AND h.name = deadlines.name AND h.due_key = deadlines.due_key)"
+)
 
 
 CACHE_SIZE = 4096  # snapshots kept per store object
 LEASE_SECONDS = 60.0  # how long a claim from next_due holds if its process lives but never fires it
 
 _PEEK_DUE = (
-    "SELECT * FROM (SELECT due_key FROM deadlines WHERE status = 'open' AND due_key <= ?1 ORDER BY due_key LIMIT 1)"
+    f"SELECT * FROM (SELECT due_key FROM deadlines WHERE status = 'open' AND due_key <= ?1 AND {NOT_HELD} ORDER BY due_key LIMIT 1)"
     " UNION ALL SELECT * FROM (SELECT due_key FROM schedules WHERE due_key <= ?1 ORDER BY due_key LIMIT 1)"
 )
 
@@ -325,7 +349,7 @@ class SQLiteStore:
             now = time.time()
             best = self._first_free(
                 "SELECT due_key, 'breach', instance_id, name, claimed_by, claimed_until FROM deadlines"
-                " WHERE status = 'open' AND due_key <= ? ORDER BY due_key, instance_id, name",
+                f" WHERE status = 'open' AND due_key <= ? AND {NOT_HELD} ORDER BY due_key, instance_id, name",
                 key,
                 now,
             )
@@ -475,7 +499,50 @@ class SQLiteStore:
                 "INSERT INTO definitions (workflow, version, digest, entry) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(d["workflow"], d["version"], d["digest"], dumps(d)) for d in changes.definitions],
             )
+        for item in changes.held:
+            self._hold(item)
         return revs
+
+    def _hold(self, item: dict[str, Any]) -> None:
+        db, due = self._db, time_key(item["at"])
+        entry = None
+        if item["kind"] == "start":
+            row = db.execute("DELETE FROM schedules WHERE id = ? RETURNING entry", (item["key"],)).fetchone()
+            if row is None:
+                raise ConcurrencyConflict(f"scheduled start {item['key']} was already done by someone else", schedule=item["key"])
+            entry = row[0]
+        elif db.execute(  # still due, and no longer anyone's claim
+            "UPDATE deadlines SET claimed_by = NULL, claimed_until = NULL"
+            " WHERE instance_id = ? AND name = ? AND status = 'open' AND due_key = ?",
+            (item["key"], item["name"], due),
+        ).rowcount != 1:
+            raise ConcurrencyConflict(f"deadline {item['name']} of {item['key']} is no longer due", instance=item["key"])
+        db.execute(
+            "INSERT OR REPLACE INTO held (kind, key, name, due_key, error, held_at, entry) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (item["kind"], item["key"], item["name"], due, item["error"], item["held_at"], entry),
+        )
+
+    def schedules(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT entry FROM schedules ORDER BY due_key, id").fetchall()
+        return [schedule_from_json(json.loads(r[0])) for r in rows]
+
+    def held(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT kind, key, name, due_key, error, held_at FROM held ORDER BY due_key, kind, key, name").fetchall()
+        return [held_item(*row) for row in rows]
+
+    def release(self, kind: str, key: str, name: str) -> bool:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("DELETE FROM held WHERE kind = ? AND key = ? AND name = ? RETURNING due_key, entry", (kind, key, name)).fetchone()
+            if row is not None and kind == "start":
+                db.execute("INSERT INTO schedules (id, due_key, workflow, entry) VALUES (?, ?, ?, ?)", (key, row[0], name, row[1]))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return row is not None
 
     def _index_deadlines(self, iid: str, inst: Instance, *, existing: bool) -> None:
         db = self._db
