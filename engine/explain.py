@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .calendar import LONDON, Calendar, parse_duration
 from .definitions import Definitions, Timescale, WorkflowDef
@@ -345,7 +346,7 @@ def _run_keeping_engine(module: Any, scenario: Any, definitions: Definitions) ->
 # --------------------------------------------------------------------------- due dates
 
 
-def rules_from_config(root: str | Path | None) -> "RulesCompiler":
+def rules_from_config(root: str | Path | None) -> RulesCompiler:
     """The rules of a configuration as far as they can be read, even when other files have errors."""
     from .config.loader import default_config_dir, read_documents
     from .config.rules import RulesCompiler

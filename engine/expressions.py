@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 import ast
-from calendar import monthrange as _monthrange
 import difflib
 import functools
 import inspect
 import re
 import warnings
+from calendar import monthrange as _monthrange
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date as _date
@@ -561,7 +561,7 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
 
 # (fewest, most) arguments; None = any number
 _ARITY: dict[str, tuple[int, int | None]] = {
-    **{name: (1, 1) for name in FUNCTIONS},
+    **dict.fromkeys(FUNCTIONS, (1, 1)),
     "min": (1, None),
     "max": (1, None),
     "round": (1, 2),
@@ -905,7 +905,7 @@ class _Compiler:
             return ast.Constant(value=_LITERAL_NAMES[name])
         if name in self.scope:
             return ast.Name(id=name, ctx=ast.Load())
-        if self.names is not None and name in self.names or self.names is None and name not in self.functions:
+        if (self.names is not None and name in self.names) or (self.names is None and name not in self.functions):
             self.roots.add(name)
             if record:
                 self.references.append(Reference((name,), *self.position(node)))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from . import errors
 from .clock import as_time
@@ -712,9 +713,9 @@ def coverage(results: Iterable[ScenarioResult], definitions: Definitions) -> dic
     Computed only from the histories the engines recorded.
     """
     counts: dict[str, dict[int, int]] = {w: {t.index: 0 for t in wf.transitions} for w, wf in definitions.workflows.items()}
-    started: dict[str, dict[str, int]] = {w: {d: 0 for d in wf.deadlines} for w, wf in definitions.workflows.items()}
-    breached: dict[str, dict[str, int]] = {w: {d: 0 for d in wf.deadlines} for w, wf in definitions.workflows.items()}
-    instances: dict[str, int] = {w: 0 for w in definitions.workflows}
+    started: dict[str, dict[str, int]] = {w: dict.fromkeys(wf.deadlines, 0) for w, wf in definitions.workflows.items()}
+    breached: dict[str, dict[str, int]] = {w: dict.fromkeys(wf.deadlines, 0) for w, wf in definitions.workflows.items()}
+    instances: dict[str, int] = dict.fromkeys(definitions.workflows, 0)
     for result in results:
         for history in result.histories.values():
             for entry in history:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
-from .app import Settings, common_options, main, pass_settings
 from ..errors import UsageError
+from .app import Settings, common_options, main, pass_settings
 
 
 def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import jsonschema
 
@@ -55,7 +56,7 @@ def _did_you_mean(name: str, options: Any) -> str:
 class WorkflowCompiler:
     """Turns one workflow Document into a WorkflowDef; problems accumulate in ``self.problems``."""
 
-    def __init__(self, doc: Document, *, functions: Mapping[str, Callable[..., Any]], known: "Known") -> None:
+    def __init__(self, doc: Document, *, functions: Mapping[str, Callable[..., Any]], known: Known) -> None:
         self.doc = doc
         self.functions = functions
         self.known = known

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..definitions import (
     ANY,

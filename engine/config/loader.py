@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
-from functools import lru_cache
-import importlib.util
+from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..definitions import Definitions, Scale, WorkflowDef
 from ..errors import ConfigError
@@ -44,7 +45,7 @@ def default_config_dir() -> Path:
     return local if local.is_dir() else bundled_config_dir()
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_for(kind: str) -> Mapping[str, Any]:
     """The JSON Schema (draft-07) of one kind of file, from the package's own copy."""
     _, filename = KINDS[kind]

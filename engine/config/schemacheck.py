@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from ..problems import Location, Problem
 from .lint import iter_scenario_problems, iter_tidiness_problems
@@ -162,7 +163,7 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
                     continue
                 (work / sub).mkdir(exist_ok=True)
                 for item in sorted(src.iterdir()):
-                    if not item.is_file() or item.suffix not in (".yaml", ".yml") or item.name == path.name and sub == folder:
+                    if not item.is_file() or item.suffix not in (".yaml", ".yml") or (item.name == path.name and sub == folder):
                         continue
                     if sub == "workflows" and target_id is not None:
                         other, _ = load_yaml_file(item)

@@ -102,7 +102,7 @@ class Labels:
         return about
 
     def title(self, path: str) -> str:
-        return str(self.about(path).get("title") or humanise(path.split(".")[-1]))
+        return str(self.about(path).get("title") or humanise(path.rsplit(".", maxsplit=1)[-1]))
 
     def scale_order(self, scale: str | None) -> list[str]:
         return [lv["key"] for lv in self.scales.get(scale or "", [])]
@@ -155,7 +155,7 @@ def metric_blocks(report: Mapping[str, Any], path: str, labels: Labels, *, metri
     value = get_path(metrics if metrics is not None else report.get("metrics"), path)
     kind = about.get("kind")
     title = labels.title(path)
-    name = path.split(".")[-1]
+    name = path.rsplit(".", maxsplit=1)[-1]
     if kind == "group":
         out: list[Block] = [Heading(depth, title, anchor=path.replace(".", "-"))]
         if about.get("description"):

@@ -919,7 +919,7 @@ def _diff(a: Any, b: Any) -> Any:
         if a_num and b_num:
             diff = b - a if isinstance(a, int) and isinstance(b, int) else _round1(b - a)
         return {"a": a, "b": b, "difference": diff}
-    if isinstance(a, Mapping) and isinstance(b, Mapping) or (isinstance(a, Mapping) and b is None) or (a is None and isinstance(b, Mapping)):
+    if (isinstance(a, Mapping) and isinstance(b, Mapping)) or (isinstance(a, Mapping) and b is None) or (a is None and isinstance(b, Mapping)):
         a, b = a or {}, b or {}
         return {k: _diff(a.get(k), b.get(k)) for k in sorted(set(a) | set(b), key=str)}
     return {"a": a, "b": b, "same": a == b}

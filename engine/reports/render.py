@@ -21,8 +21,8 @@ from .blocks import (
     fmt_number,
     fmt_pct,
     get_path,
-    heading_line,
     group_table,
+    heading_line,
     kpi_blocks,
     scalar_metrics,
 )

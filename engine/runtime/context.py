@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ActionFailed, EvaluationError, QaflowError
 from .instance import OPEN_STATUSES
@@ -25,7 +25,7 @@ class _Deadlines(Mapping):
 
     __slots__ = ("_inst", "_wf")
 
-    def __init__(self, inst: "Instance", wf: "WorkflowDef | None" = None) -> None:
+    def __init__(self, inst: Instance, wf: WorkflowDef | None = None) -> None:
         self._inst = inst
         self._wf = wf
 
@@ -54,7 +54,7 @@ class _Parent(Mapping):
 
     __slots__ = ("_uow", "_inst", "_data")
 
-    def __init__(self, uow: "UnitOfWork", inst: "Instance") -> None:
+    def __init__(self, uow: UnitOfWork, inst: Instance) -> None:
         self._uow = uow
         self._inst = inst
         self._data: dict[str, Any] | None = None
@@ -85,10 +85,10 @@ class Context:
 
     def __init__(
         self,
-        engine: "Engine",
-        uow: "UnitOfWork",
-        inst: "Instance",
-        wf: "WorkflowDef",
+        engine: Engine,
+        uow: UnitOfWork,
+        inst: Instance,
+        wf: WorkflowDef,
         *,
         at: dt.datetime,
         actor: str,
@@ -137,7 +137,7 @@ class Context:
         except EvaluationError as exc:
             raise ActionFailed(f"{what}: {exc.message}", instance=self.inst.id) from None
 
-    def check_guard(self, transition: "TransitionDef") -> bool:
+    def check_guard(self, transition: TransitionDef) -> bool:
         env = self._env or self.env
         env["state"] = self.inst.state
         guard = transition.guard
@@ -151,7 +151,7 @@ class Context:
         self.conditions.append({"transition": transition.index, "when": guard.source, "result": result})
         return result
 
-    def run_actions(self, actions: tuple["Action", ...], where: str) -> None:
+    def run_actions(self, actions: tuple[Action, ...], where: str) -> None:
         handlers = _APPLY[0] if _APPLY else _load_apply()
         for action in actions:
             if action.condition is not None:

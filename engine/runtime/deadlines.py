@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..calendar import (
     LONDON,
@@ -29,7 +30,7 @@ def to_date(value: Any, what: str) -> dt.date:
     return day
 
 
-def start(defn: "DeadlineDef", calendar: Calendar, anchor: dt.date, at: dt.datetime) -> DeadlineState:
+def start(defn: DeadlineDef, calendar: Calendar, anchor: dt.date, at: dt.datetime) -> DeadlineState:
     due = defn.duration.apply(anchor, calendar)
     return DeadlineState(
         defn.name,

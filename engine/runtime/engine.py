@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..clock import Clock, as_time
 from ..definitions import Definitions, WorkflowDef, event_key
@@ -21,12 +22,12 @@ from ..errors import (
     UnknownTrigger,
     UsageError,
 )
+from ..machine import fire_event
 from ..store.base import Store
 from ..store.memory import MemoryStore
 from . import deadlines as clocks
 from .context import Context
 from .instance import Instance
-from ..machine import fire_event
 from .unit import UnitOfWork
 from .view import InstanceView
 
@@ -135,7 +136,7 @@ class Engine:
         self._recorded: set[tuple[str, int]] = set()
 
     @classmethod
-    def from_config(cls, config: str | Path | None = None, *, store: Store | None = None, clock: Clock | None = None) -> "Engine":
+    def from_config(cls, config: str | Path | None = None, *, store: Store | None = None, clock: Clock | None = None) -> Engine:
         """Load a configuration folder (default: ./config, else the bundled one) into an Engine."""
         from ..config.loader import load_config
 

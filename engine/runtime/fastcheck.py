@@ -11,8 +11,9 @@ cached per payload; each call checks the payload it is given.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any
 
 __all__ = ["compile_check"]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from ..expressions import Expression, Template
 from ..runtime.actions import to_json

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..calendar import Duration, parse_duration
 from ..config.yamlsource import Document

@@ -8,7 +8,8 @@ knows (seed, model, engine counts, behaviour rules the engine refused) under the
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .runner import SimulationResult
 

@@ -16,8 +16,9 @@ import datetime as dt
 import heapq
 import random
 from array import array
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..allocation import Programme, SelectionRules, allocate
 from ..calendar import LONDON, _add_months
@@ -167,7 +168,7 @@ class _Ctx:
 
     __slots__ = ("run", "rng", "env", "now")
 
-    def __init__(self, run: "AuthorityRun", rng: random.Random, env: dict[str, Any], now: dt.datetime) -> None:
+    def __init__(self, run: AuthorityRun, rng: random.Random, env: dict[str, Any], now: dt.datetime) -> None:
         self.run, self.rng, self.env, self.now = run, rng, env, now
 
     def people(self, roles: Sequence[str], exclude: Sequence[Any], count: int) -> list[str]:
@@ -258,8 +259,7 @@ class AuthorityRun:
         store, heap, end = self.store, self.heap, self.end
         while True:
             top = heap[0][0] if heap else end
-            if top > end:
-                top = end
+            top = min(top, end)
             item = store.next_due(top)
             if item is not None:
                 self._advance(item.at)

@@ -121,7 +121,7 @@ class PostgresStore:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "PostgresStore":
+    def __enter__(self) -> PostgresStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,8 +10,8 @@ from types import MappingProxyType
 import pytest
 
 from engine.config import lint
-from engine.config.loader import check_config
 from engine.config.lint import LINT_CODES, iter_table_problems, lint_config
+from engine.config.loader import check_config
 from engine.config.validate import detect_kind, validate_paths
 from engine.definitions import ANY, DecisionTable, TableInput, TableRow
 from engine.problems import Location

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 
 import pytest
@@ -281,7 +281,7 @@ def test_tuple_loop_variables() -> None:
 
 
 def test_dates() -> None:
-    env = {"data": AUDIT, "today": date(2024, 6, 1), "now": datetime(2024, 6, 1, 9, tzinfo=timezone.utc)}
+    env = {"data": AUDIT, "today": date(2024, 6, 1), "now": datetime(2024, 6, 1, 9, tzinfo=UTC)}
     assert value("date(data.received_on) < today", env) is True
     assert value("days_between(data.received_on, today)", env) == 31
     assert value("days_between(date('2024-06-03'), now)", env) == -2

@@ -326,7 +326,7 @@ def test_bad_utf8_reports_the_first_bad_byte() -> None:
     assert doc is None
     assert [(p.code, where(p)) for p in problems] == [("encoding", (2, 10))]
     # Columns count characters, not bytes.
-    doc, problems = load("a: 1\nnäme: é\xff".encode("utf-8")[:-2] + b"\xff")
+    doc, problems = load("a: 1\nnäme: é\xff".encode()[:-2] + b"\xff")
     assert [(p.code, where(p)) for p in problems] == [("encoding", (2, 8))]
 
 
