@@ -505,9 +505,10 @@ class _Compiler:
     def model(self, raw: _Raw) -> BehaviourModel:
         population = self.population(raw)
         settings = self.settings(raw)
-        rules = [r for item in raw.lists["behaviours"] if (r := self.rule(item)) is not None]
+        compiled = [(item, r) for item in raw.lists["behaviours"] if (r := self.rule(item)) is not None]
+        rules = [rule for _, rule in compiled]
         seen: dict[str, Location] = {}
-        for item, rule in zip(raw.lists["behaviours"], rules):
+        for item, rule in compiled:  # each rule with its own item, even when one before it did not compile
             if rule.id in seen:
                 self.error(item.doc, item.path + ("id",), "duplicate-id", f"behaviour '{rule.id}' is already defined at {seen[rule.id]}")
             seen[rule.id] = rule.location

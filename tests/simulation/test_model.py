@@ -61,6 +61,34 @@ def test_unknown_workflow_state_trigger_and_payload_field(definitions, tmp_path)
     assert "model.yaml:26:34: error: 'record_consent' takes no 'colour'" in text
 
 
+def test_duplicate_id_is_located_after_a_behaviour_that_did_not_compile(definitions, tmp_path):
+    # the first behaviour names no workflow, so it drops out: the duplicate is still the third one
+    folder = tmp_path / "simulation"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(BASE + """\
+  - id: a
+    workflow: case_audits
+    state: in_progress
+    actor: qa_team
+    fire: record_consent
+  - id: b
+    workflow: case_audit
+    state: in_progress
+    actor: qa_team
+    fire: record_consent
+  - id: b
+    workflow: case_audit
+    state: in_progress
+    actor: qa_team
+    fire: record_consent
+""", encoding="utf-8")
+    _, problems = check_model(definitions, tmp_path)
+    duplicates = [str(p) for p in problems if p.code == "duplicate-id"]
+    assert len(duplicates) == 1, duplicates
+    assert "model.yaml:16:9: error: behaviour 'b' is already defined at " in duplicates[0]
+    assert duplicates[0].endswith("model.yaml:11:5 [duplicate-id]")
+
+
 def test_bad_expression_role_and_distribution(definitions, tmp_path):
     model, problems = problems_for(definitions, tmp_path, BASE + """\
   - id: a
