@@ -618,17 +618,18 @@ class _Compiler:
         states_spec = [states_spec] if isinstance(states_spec, str) else list(states_spec)
         states: list[str] = []
         for i, s in enumerate(states_spec):
+            where = path + (("state", i) if isinstance(spec["state"], list) else ("state",))
             if s == "*":
                 states += [n for n, st in wf.states.items() if not st.terminal and n not in states]
             elif s not in wf.states:
-                self.error(doc, path + ("state",), "unknown-state",
+                self.error(doc, where, "unknown-state",
                            f"workflow '{wf.id}' has no state '{s}' (states: {', '.join(wf.states)})")
             elif wf.states[s].terminal:
-                self.warning(doc, path + ("state",), "terminal-state", f"state '{s}' is terminal: nothing can be fired there")
+                self.warning(doc, where, "terminal-state", f"state '{s}' is terminal: nothing can be fired there")
             elif s not in states:
                 states.append(s)
         when = self.expr(doc, path + ("when",), spec["when"], RULE_NAMES) if "when" in spec else None
-        branches = spec["one_of"] if "one_of" in spec else [spec]
+        branches = spec.get("one_of", [spec])
         options = []
         for i, b in enumerate(branches):
             bpath = path + ("one_of", i) if "one_of" in spec else path

@@ -61,6 +61,18 @@ def test_unknown_workflow_state_trigger_and_payload_field(definitions, tmp_path)
     assert "model.yaml:26:34: error: 'record_consent' takes no 'colour'" in text
 
 
+def test_an_unknown_state_in_a_list_is_located_at_its_item(definitions, tmp_path):
+    model, problems = problems_for(definitions, tmp_path, BASE + """\
+  - id: a
+    workflow: case_audit
+    state: [in_progress, in_progres]
+    actor: qa_team
+    fire: record_consent
+""")
+    assert model is None
+    assert any("model.yaml:8:26: error: workflow 'case_audit' has no state 'in_progres'" in p for p in problems), problems
+
+
 def test_duplicate_id_is_located_after_a_behaviour_that_did_not_compile(definitions, tmp_path):
     # the first behaviour names no workflow, so it drops out: the duplicate is still the third one
     folder = tmp_path / "simulation"
