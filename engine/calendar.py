@@ -450,8 +450,8 @@ DURATION_FORMS: tuple[str, ...] = (
     "end of month          the last day of the anchor's month",
     "1st of next month     also 'start of next month'",
     "end of next month     the last day of the month after the anchor's",
-    "..., next working day suffix on any form: roll forward to a working day "
-    "(also ', roll forward'), e.g. '3 weeks, next working day'",
+    ("..., next working day suffix on any form: roll forward to a working day "
+     "(also ', roll forward'), e.g. '3 weeks, next working day'"),
 )
 
 _KINDS = (

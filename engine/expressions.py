@@ -340,7 +340,7 @@ def fn_round(value: Any, places: Any = 0) -> Any:
         raise EvaluationError(f"round() needs a number, not {_kind(value)}")
     if type(places) is not int or not -12 <= places <= 12:
         raise EvaluationError("round() takes a whole number of places from -12 to 12")
-    if value != value or value in (float("inf"), float("-inf")):
+    if value != value or value in (float("inf"), float("-inf")):  # noqa: PLR0124 - NaN is the one value not equal to itself
         return value
     rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return int(rounded) if places <= 0 else float(rounded)
@@ -1055,7 +1055,7 @@ class _Compiler:
     def on_Compare(self, node: ast.Compare) -> ast.expr:
         comparators: list[ast.expr] = []
         previous: ast.expr = node.left
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             if not isinstance(op, _COMPARE):  # pragma: no cover - Python has no others
                 raise self.fail("this comparison is not allowed", node)
             if isinstance(op, (ast.Is, ast.IsNot)):
@@ -1084,7 +1084,7 @@ class _Compiler:
 
     def on_Dict(self, node: ast.Dict) -> ast.expr:
         keys: list[ast.expr | None] = []
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             if key is None:
                 raise self.fail("'**' unpacking is not allowed", value)
             if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
@@ -1372,7 +1372,7 @@ def _build(body: ast.expr, roots: list[str], slots: list[str],
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = compile(module, "<expression>", "exec")
-    exec(code, namespace)  # noqa: S102 - the code was built from an allow-listed tree
+    exec(code, namespace)  # the code was built from an allow-listed tree
     return namespace["_q_fn"]  # type: ignore[no-any-return]
 
 

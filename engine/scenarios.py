@@ -225,12 +225,13 @@ def _clearer(doc: Document, problems: list[Problem]) -> list[Problem]:
     for p in problems:
         kinds = steps.get(p.location)
         if kinds and p.message.endswith("matches more than one of the allowed forms"):
-            p = Problem(
+            out.append(Problem(
                 p.location, p.severity, p.code,
                 "a step has exactly one of fire, advance or then; this one has " + " and ".join(kinds)
                 + " (split it into separate steps)",
-            )
-        out.append(p)
+            ))
+        else:
+            out.append(p)
     return out
 
 
@@ -600,7 +601,7 @@ def _same(got: Any, want: Any) -> bool:
     if isinstance(got, dict) and isinstance(want, dict):
         return got.keys() == want.keys() and all(_same(got[k], want[k]) for k in got)
     if isinstance(got, list) and isinstance(want, list):
-        return len(got) == len(want) and all(_same(a, b) for a, b in zip(got, want))
+        return len(got) == len(want) and all(_same(a, b) for a, b in zip(got, want, strict=True))
     return got == want
 
 

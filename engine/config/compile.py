@@ -164,8 +164,8 @@ class WorkflowCompiler:
 
     def _fields(self) -> dict[str, FieldDef]:
         out = {}
-        for name, spec in (self.raw.get("data") or {}).items():
-            spec = spec or {}
+        for name, given in (self.raw.get("data") or {}).items():
+            spec = given or {}
             enum = spec.get("enum")
             out[name] = FieldDef(
                 name=name,
@@ -179,8 +179,8 @@ class WorkflowCompiler:
 
     def _roles(self) -> dict[str, RoleDef]:
         out = {}
-        for name, spec in (self.raw.get("roles") or {}).items():
-            spec = spec or {}
+        for name, given in (self.raw.get("roles") or {}).items():
+            spec = given or {}
             bound = spec.get("from_data")
             if bound and self.fields and bound not in self.fields:
                 self.error(
@@ -194,8 +194,8 @@ class WorkflowCompiler:
 
     def _states(self) -> dict[str, StateDef]:
         out = {}
-        for name, spec in (self.raw.get("states") or {}).items():
-            spec = spec or {}
+        for name, given in (self.raw.get("states") or {}).items():
+            spec = given or {}
             base = ("states", name)
             out[name] = StateDef(
                 name=name,
@@ -211,8 +211,8 @@ class WorkflowCompiler:
 
     def _triggers(self) -> dict[str, TriggerDef]:
         out = {}
-        for name, spec in (self.raw.get("triggers") or {}).items():
-            spec = spec or {}
+        for name, given in (self.raw.get("triggers") or {}).items():
+            spec = given or {}
             base = ("triggers", name)
             roles = spec.get("roles") or []
             for i, role in enumerate(roles):
@@ -496,7 +496,7 @@ def compile_workflow(
 def iter_workflow_cross_checks(workflows: Mapping[str, WorkflowDef]) -> Iterator[Problem]:
     """Checks that need every workflow: child starts and parent signals."""
     for wf in workflows.values():
-        for action, location in _all_actions(wf):
+        for action, _location in _all_actions(wf):
             if isinstance(action, SignalParent):
                 parents = [
                     p for p in workflows.values() if any(isinstance(a, StartChild) and a.workflow == wf.id for a, _ in _all_actions(p))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from ..definitions import (
@@ -542,7 +543,7 @@ def _iter_reference_problems(
         no_payload_said = False
         for ref in compiled.references:
             head, rest = ref.path[0], ref.path[1:]
-            loc = lambda: where.inside(path, ref.line, ref.column, None)  # noqa: E731
+            loc = partial(where.inside, path, ref.line, ref.column, None)
             if head == "payload" and rest and context in _NO_PAYLOAD_CONTEXTS and not no_payload_said:
                 no_payload_said = True
                 what = {"auto": "an automatic transition", "breach": "a breach transition", "on_breach": "a deadline's on_breach"}[context]
@@ -723,7 +724,7 @@ def iter_table_problems(table: DecisionTable) -> Iterator[Problem]:
     for n in names:
         size *= len(declared[n] or ()) or 1
     if enumerable and size <= MAX_COMBINATIONS:
-        combos = [dict(zip(names, values)) for values in itertools.product(*(declared[n] for n in names))]
+        combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(declared[n] or () for n in names))]
         if table.default is None and table.hit_policy != "collect":
             gaps = [c for c in combos if not any(_row_matches(r, c) for r in rows)]
             if gaps:

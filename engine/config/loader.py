@@ -35,7 +35,7 @@ def bundled_config_dir() -> Path:
     """The configuration shipped inside the package (the top-level ``config/`` folder)."""
     spec = importlib.util.find_spec("engine.bundled")
     if spec is not None and spec.submodule_search_locations:
-        return Path(list(spec.submodule_search_locations)[0])
+        return Path(next(iter(spec.submodule_search_locations)))
     return Path(__file__).resolve().parents[2] / "config"  # a source tree that was never installed
 
 

@@ -241,13 +241,13 @@ def _line_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labe
     for i, m in enumerate(months):
         if i % every == 0 or i == len(months) - 1:
             body.append(f'<text x="{X(i):.1f}" y="{y1 + 16}" text-anchor="middle" font-size="11" fill="{INK}">{_e(m)}</text>')
-    for name, s in series:
+    for _name, s in series:
         t = s.get("target")
         if t is not None:
             body.append(f'<line x1="{left}" y1="{Y(t):.1f}" x2="{right}" y2="{Y(t):.1f}" stroke="#595959" stroke-width="1.5" stroke-dasharray="6 4">'
                         f'<title>Target {fmt_number(t)}{"%" if percent else ""}</title></line>'
                         f'<text x="{right}" y="{Y(t) - 4:.1f}" text-anchor="end" font-size="11" fill="#595959">Target {_e(fmt_number(t))}{"%" if percent else ""}</text>')
-    for si, (name, s) in enumerate(series):
+    for si, (_name, s) in enumerate(series):
         colour = OKABE_ITO[si % 8]
         path: list[str] = []
         for i, v in enumerate(s["values"]):
@@ -270,7 +270,7 @@ def _line_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labe
         body.append(f'<text x="{(left + right) / 2}" y="{y0 + plot_h / 2}" text-anchor="middle" font-size="13" fill="{MUTED}">No figures in these months.</text>')
     height = y1 + 28
     desc = "; ".join(f"{s.get('title') or name}: " + ", ".join(f"{m} {'no data' if v is None else (fmt_pct(v) if percent else fmt_number(v))}"
-                                                              for m, v in zip(months, s["values"]))
+                                                              for m, v in zip(months, s["values"], strict=False))
                      + (f" (target {fmt_number(s['target'])})" if s.get("target") is not None else "") for name, s in series)
     svg = _svg(cid, title, desc, height, body)
     headers = ("Month", *((s.get("title") or humanise(n)) for n, s in series))

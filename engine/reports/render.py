@@ -78,7 +78,7 @@ def _csv(report: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> str
         rows(group, (report.get("by_group") or {}).get(group) or {})
     trend = report.get("trend") or {}
     for name, series in sorted((trend.get("series") or {}).items()):
-        for month, value in zip(trend.get("months") or [], series.get("values") or []):
+        for month, value in zip(trend.get("months") or [], series.get("values") or [], strict=False):
             writer.writerow((*base, "all", "trend", f"{name}.{month}", _csv_value(value)))
     if comparison is not None:
         for path, leaf in _comparison_leaves(comparison.get("metrics") or {}):

@@ -101,7 +101,7 @@ _last_iso: tuple[Any, str] = (None, "")
 
 
 def _iso(at: dt.datetime) -> str:
-    global _last_iso
+    global _last_iso  # noqa: PLW0603 - a one-entry cache for every engine, replaced whole
     last = _last_iso  # one tuple, replaced whole: safe if threads share the engine
     if last[0] is at:
         return last[1]

@@ -45,7 +45,7 @@ def _equal(one: Any, two: Any) -> bool:
     if isinstance(one, str) or isinstance(two, str):
         return one == two
     if isinstance(one, (list, tuple)) and isinstance(two, (list, tuple)):
-        return len(one) == len(two) and all(_equal(a, b) for a, b in zip(one, two))
+        return len(one) == len(two) and all(_equal(a, b) for a, b in zip(one, two, strict=True))
     if isinstance(one, dict) and isinstance(two, dict):
         return one.keys() == two.keys() and all(_equal(one[k], two[k]) for k in one)
     if isinstance(one, bool) or isinstance(two, bool):
@@ -81,6 +81,11 @@ def compile_check(schema: Any) -> Check | None:
         return None
 
 
+def _reject(v: Any) -> bool:
+    """The check for a property that ``additionalProperties: false`` forbids."""
+    return False
+
+
 def _compile(schema: Any) -> Check:
     if schema is True or schema == {}:
         return lambda v: True
@@ -102,7 +107,7 @@ def _compile(schema: Any) -> Check:
             checks.append(tests[0])
         else:
             def check_any_type(v: Any, tests=tuple(tests)) -> bool:
-                for t in tests:  # a loop, as in check_all at the end: any(<generator>) showed in profiles
+                for t in tests:  # noqa: SIM110 - a loop, as in check_all at the end: any(<generator>) showed in profiles
                     if t(v):
                         return True
                 return False
@@ -171,7 +176,7 @@ def _compile(schema: Any) -> Check:
     if props is not None or extra is not True:
         compiled = {k: _compile(s) for k, s in (props or {}).items()}
         if extra is False:
-            extra_check: Check | None = lambda v: False
+            extra_check: Check | None = _reject
         elif extra is True:
             extra_check = None
         else:
@@ -216,7 +221,7 @@ def _compile(schema: Any) -> Check:
 
     # a plain loop, not all(<generator>): the generator frame cost more than most checks themselves
     def check_all(v: Any, checks_t=checks_t) -> bool:
-        for c in checks_t:
+        for c in checks_t:  # noqa: SIM110 - see above
             if not c(v):
                 return False
         return True

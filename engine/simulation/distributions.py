@@ -138,7 +138,7 @@ class Delay:
             start = base if base is not None else dt.datetime(base_day.year, base_day.month, base_day.day, 9, tzinfo=LONDON)
             when = start + dt.timedelta(hours=value)
         else:
-            n = int(round(value))
+            n = round(value)
             n = max(n, 0)
             if self.unit == "working_days":
                 day = clock.calendar.add_working_days(base_day, n) if n else base_day

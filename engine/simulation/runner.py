@@ -707,11 +707,9 @@ def simulate(
     except ValueError:  # pragma: no cover - no fork (Windows, macOS defaults): the workers load the config again
         ctx = mp.get_context()
     with ctx.Pool(processes=min(workers, len(auths))) as pool:
-        for one in pool.imap(_run_one, [(i, keep_stores, trace) for i in range(len(auths))], chunksize=1):
+        for done in pool.imap(_run_one, [(i, keep_stores, trace) for i in range(len(auths))], chunksize=1):
             if progress is not None:
                 progress(days)
-            if on_result is not None:
-                one = on_result(one) or one
-            result.authorities.append(one)
+            result.authorities.append(done if on_result is None else (on_result(done) or done))
     _WORKER.clear()
     return result
