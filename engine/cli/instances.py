@@ -100,7 +100,8 @@ def _print_mapping(settings: Settings, value: dict[str, Any]) -> None:
 @_actor_options
 @common_options
 @pass_settings
-def start_command(settings: Settings, workflow: str, data: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
+def start_command(settings: Settings, workflow: str, data: str | None, actor: str, roles: tuple[str, ...],
+                  request_id: str | None, at: str | None, db: str | None) -> None:
     """Start an instance of WORKFLOW; prints its id and state."""
     eng = _engine(settings, db, create=True)
     view = eng.start(workflow, _json_arg(data, "--data"), actor=actor, roles=roles, at=at, request_id=request_id)
@@ -114,7 +115,8 @@ def start_command(settings: Settings, workflow: str, data: str | None, actor: st
 @_actor_options
 @common_options
 @pass_settings
-def fire_command(settings: Settings, instance: str, trigger: str, payload: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
+def fire_command(settings: Settings, instance: str, trigger: str, payload: str | None, actor: str, roles: tuple[str, ...],
+                 request_id: str | None, at: str | None, db: str | None) -> None:
     """Fire TRIGGER on INSTANCE; prints the new state, or exits 1 with the reason and changes nothing."""
     eng = _engine(settings, db)
     view = eng.fire(instance, trigger, _json_arg(payload, "--payload"), actor=actor, roles=roles, at=at, request_id=request_id)

@@ -346,7 +346,8 @@ def kpi_blocks(title: str, value: Any) -> list[Block]:
         if k.get("status") == "not_computed":
             shown = "not computed"
         target = k.get("target")
-        tgt = "-" if target is None else (("≤ " if k.get("direction") == "lower_is_better" else "≥ ") + (f"{fmt_number(target)}%" if unit == "percent" else fmt_number(target)))
+        tgt = "-" if target is None else (("≤ " if k.get("direction") == "lower_is_better" else "≥ ")
+                                          + (f"{fmt_number(target)}%" if unit == "percent" else fmt_number(target)))
         basis = f"{k['numerator']} of {k['denominator']}" if k.get("denominator") else ""
         return (k.get("title") or humanise(name), shown, tgt, basis, k.get("status"))
 
@@ -541,7 +542,8 @@ def document_blocks(report: Mapping[str, Any], comparison: Mapping[str, Any] | N
         sections.append((Heading(2, "Comparison", anchor="comparison"), [comparison_table(comparison, report)]))
     if report.get("warnings"):
         items = tuple(f"{w['metric']} on {w['instance']}: {w['message']}" for w in report["warnings"])
-        sections.append((Heading(2, "Warnings", anchor="warnings"), [Para("Some figures could not be worked out for these instances (they were left out):", items=items)]))
+        sections.append((Heading(2, "Warnings", anchor="warnings"),
+                         [Para("Some figures could not be worked out for these instances (they were left out):", items=items)]))
     return str(layout.get("title") or report.get("title") or "Report"), sections
 
 
@@ -566,5 +568,6 @@ def heading_line(report: Mapping[str, Any], title: str | None, layout_title: str
     sub = f"{period.get('label', '')} ({period.get('from')} to {period.get('to')})"
     level = report.get("level", "department")
     source = report.get("source") or {}
-    detail = f"level: {level}; {fmt_number(source.get('instances', 0))} instances read from {source.get('stores', 1)} store(s), {fmt_number(source.get('instances_in_period', 0))} counted in the period"
+    detail = (f"level: {level}; {fmt_number(source.get('instances', 0))} instances read from {source.get('stores', 1)} store(s), "
+              f"{fmt_number(source.get('instances_in_period', 0))} counted in the period")
     return f"{name}: {sub}", detail

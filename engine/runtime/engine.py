@@ -195,7 +195,8 @@ class Engine:
                 result.add(name)
         return frozenset(result)
 
-    def _entry(self, inst: Instance, wf: WorkflowDef, ctx: Context, *, trigger: str, from_state: str | None, payload: Any, request_id: str | None = None) -> dict[str, Any]:
+    def _entry(self, inst: Instance, wf: WorkflowDef, ctx: Context, *, trigger: str, from_state: str | None, payload: Any,
+               request_id: str | None = None) -> dict[str, Any]:
         entry = {
             "instance_id": inst.id,
             "at": _iso(ctx.at),
@@ -258,7 +259,8 @@ class Engine:
         if problems:
             raise DataInvalid(f"cannot start {wf.id}: " + "; ".join(problems), problems=problems)
 
-    def _create(self, uow: UnitOfWork, wf: WorkflowDef, iid: str, data: dict[str, Any], *, at: dt.datetime, actor: str, roles: frozenset[str], parent_id: str | None, request_id: str | None = None) -> Instance:
+    def _create(self, uow: UnitOfWork, wf: WorkflowDef, iid: str, data: dict[str, Any], *, at: dt.datetime, actor: str,
+                roles: frozenset[str], parent_id: str | None, request_id: str | None = None) -> Instance:
         self._check_data(wf, data)
         self._record_definition(uow, wf)
         inst = Instance(iid, wf.id, wf.version, wf.initial, data, created_at=at, parent_id=parent_id)
