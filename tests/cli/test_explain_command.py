@@ -99,7 +99,7 @@ def test_an_instance_in_a_sqlite_store(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["explain", "nope.yaml"], "does not exist"),
         (["explain", "review-000001", "--db", "/nonexistent/qa.db"], "no store at"),

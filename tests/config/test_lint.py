@@ -242,7 +242,7 @@ def test_lint_never_raises_even_on_a_broken_check(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "text, kind",
+    ("text", "kind"),
     [
         ("workflow: x\n", "workflow"),
         ("scenarios: []\n", "scenario"),

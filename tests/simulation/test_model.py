@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.simulation.distributions import parse_dist, poisson
+from engine.simulation.distributions import DistError, parse_dist, poisson
 from engine.simulation.model import check_model
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -191,5 +191,5 @@ def test_distributions_and_poisson():
     counts = [poisson(rng, 3.0) for _ in range(3000)]
     assert abs(sum(counts) / len(counts) - 3.0) < 0.15
     assert abs(sum(poisson(rng, 80.0) for _ in range(500)) / 500 - 80.0) < 2.0
-    with pytest.raises(ValueError):
+    with pytest.raises(DistError, match="the second number must not be smaller than the first"):
         parse_dist({"uniform": [3, 1]})

@@ -272,7 +272,7 @@ def test_deep_nesting_is_refused_not_crashed() -> None:
 
 def test_nesting_up_to_the_limit_is_fine() -> None:
     depth = MAX_DEPTH - 1
-    doc, problems = load("a: " + "[" * depth + "1" + "]" * depth + "\n")
+    _, problems = load("a: " + "[" * depth + "1" + "]" * depth + "\n")
     assert problems == []
 
 
@@ -537,8 +537,8 @@ VALID = textwrap.dedent(
 )
 def test_mutations_of_a_valid_document_never_raise(edits) -> None:
     text = VALID
-    for at, delete, insert in edits:
-        at = min(at, len(text))
+    for offset, delete, insert in edits:
+        at = min(offset, len(text))
         text = text[:at] + insert + text[at + delete :]
     _check_result(load_yaml(text, "m.yaml"))
 
