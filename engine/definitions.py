@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .calendar import Calendar, Duration
     from .expressions import Expression, Template
 
-EMPTY: Mapping[str, Any] = MappingProxyType({})
+EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
 # --------------------------------------------------------------------------- actions
 

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, overload
 
 import jsonschema
 
@@ -70,10 +70,16 @@ class WorkflowCompiler:
     def warning(self, path: tuple, code: str, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.doc.location(path, key=key), "warning", code, message))
 
+    @overload
+    def expression(self, path: tuple, *, template: Literal[False] = False) -> Expression | None: ...
+    @overload
+    def expression(self, path: tuple, *, template: Literal[True]) -> Template | None: ...
+
     def expression(self, path: tuple, *, template: bool = False) -> Expression | Template | None:
         source = _value_at(self.raw, path)
         if not isinstance(source, str):
             source = str(source).lower() if isinstance(source, bool) else repr(source)
+        compiled: Expression | Template
         try:
             if template:
                 compiled = compile_template(source, names=EXPRESSION_NAMES, functions=self.functions)
@@ -348,7 +354,7 @@ class WorkflowCompiler:
                     name=name,
                     sources=sources,
                     dest=dest,
-                    guard=guard,  # type: ignore[arg-type]
+                    guard=guard,
                     actions=self._actions(base + ("actions",), spec.get("actions")),
                     title=spec.get("title", ""),
                     location=self.doc.location(base),
@@ -404,7 +410,7 @@ class WorkflowCompiler:
                 value = self.expression(p + (key,))
                 if value is not None:
                     assignments.append((target, value))
-            return SetData(loc, condition, tuple(assignments))  # type: ignore[arg-type]
+            return SetData(loc, condition, tuple(assignments))
         if kind == "evaluate":
             if body["rule"] not in self.known.tables:
                 self.error(
@@ -414,7 +420,7 @@ class WorkflowCompiler:
                 )
             return Evaluate(
                 loc,
-                condition,  # type: ignore[arg-type]
+                condition,
                 rule=body["rule"],
                 inputs=self._exprs(p + ("with",), body.get("with")),
                 into=self._data_path(p + ("into",), body["into"]),
@@ -438,11 +444,11 @@ class WorkflowCompiler:
                 return None
             return Alert(
                 loc,
-                condition,  # type: ignore[arg-type]
+                condition,
                 name=body.get("name", "alert"),
                 roles=tuple(body.get("to") or ()),
-                people=people,  # type: ignore[arg-type]
-                message=message,  # type: ignore[arg-type]
+                people=people,
+                message=message,
                 severity=body.get("severity", "info"),
             )
         if kind == "start":
@@ -452,9 +458,9 @@ class WorkflowCompiler:
                     "unknown-workflow",
                     f"unknown workflow '{body['workflow']}'{_did_you_mean(body['workflow'], self.known.workflows)}",
                 )
-            return StartChild(loc, condition, body["workflow"], self._exprs(p + ("data",), body.get("data")))  # type: ignore[arg-type]
+            return StartChild(loc, condition, body["workflow"], self._exprs(p + ("data",), body.get("data")))
         if kind == "signal_parent":
-            return SignalParent(loc, condition, body["trigger"], self._exprs(p + ("payload",), body.get("payload")))  # type: ignore[arg-type]
+            return SignalParent(loc, condition, body["trigger"], self._exprs(p + ("payload",), body.get("payload")))
         # deadline actions
         op = kind.removesuffix("_deadline")
         if isinstance(body, str):
@@ -469,7 +475,7 @@ class WorkflowCompiler:
         by = self.duration(p + ("by",)) if "by" in body else None
         if op == "extend" and (to is None) == (by is None) and ("to" in body) == ("by" in body):
             self.error(p, "extend-needs-one", "extend_deadline needs exactly one of 'to' or 'by'")
-        return DeadlineAction(loc, condition, op=op, deadline=name, anchor=anchor, to=to, by=by, reason=reason)  # type: ignore[arg-type]
+        return DeadlineAction(loc, condition, op=op, deadline=name, anchor=anchor, to=to, by=by, reason=reason)
 
 
 class Known:

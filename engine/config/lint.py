@@ -331,7 +331,9 @@ def iter_tidiness_problems(doc: Document) -> Iterator[Problem]:
     Read from the schema-checked document, so they are found even when other files have errors.
     """
     raw = doc.data if isinstance(doc.data, Mapping) else {}
-    triggers = raw.get("triggers") if isinstance(raw.get("triggers"), Mapping) else {}
+    triggers = raw.get("triggers")
+    if not isinstance(triggers, Mapping):
+        triggers = {}
     used = {t.get("trigger") for t in raw.get("transitions") or () if isinstance(t, Mapping)}
     for name in triggers:
         if name not in used:
@@ -839,12 +841,13 @@ def iter_scenario_problems(scenarios: Iterable[Any], workflows: Mapping[str, Wor
             target = wf
             on = step.get("on") if "fire" in step else (step.get("then") or {}).get("on") if isinstance(step.get("then"), Mapping) else None
             if isinstance(on, str) and on != "parent":
-                target = workflows.get(on)
-                if target is None:
+                named = workflows.get(on)
+                if named is None:
                     yield Problem(sc.location(*base, *(("on",) if "fire" in step else ("then", "on")), key=False),
                                   "error", "unknown-workflow",
                                   f"unknown workflow '{on}'" + _did_you_mean(on, workflows))
                     continue
+                target = named
             elif on == "parent":
                 continue
             expects_refusal = step.get("refused") in ("UnknownTrigger", "Refused")  # testing the refusal itself

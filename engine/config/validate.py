@@ -182,8 +182,8 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
         for p in problems:
             if p.location.file == copied:
                 message = p.message
-                for copy, original in originals.items():
-                    message = message.replace(copy, original)
+                for copied_name, original in originals.items():
+                    message = message.replace(copied_name, original)
                 out.append(replace(p, location=replace(p.location, file=display), message=message))
         return out
 
