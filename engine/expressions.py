@@ -1184,7 +1184,7 @@ def _measure(tree: ast.Expression, source: _Text) -> None:
                 raise ExpressionError(f"the condition has more than {MAX_NODES} parts; split it up",
                                       code="too-complex", line=1, column=1)
         if depth > MAX_DEPTH:
-            position = source.node_position(node.lineno, node.col_offset) if hasattr(node, "lineno") else (1, 1)
+            position = source.node_position(node.lineno, node.col_offset) if hasattr(node, "lineno") and hasattr(node, "col_offset") else (1, 1)
             raise ExpressionError(f"the condition is nested more than {MAX_DEPTH} deep; split it up",
                                   code="too-complex", **_at(position))
         for child in ast.iter_child_nodes(node):
@@ -1204,6 +1204,9 @@ class Expression:
 
     source: str
     references: tuple[Reference, ...]
+    _function: Callable[[Any], Any]
+    _names: frozenset[str] | None
+    _functions: tuple[tuple[str, Callable[..., Any]], ...]
 
     def __init__(self, source: str, references: tuple[Reference, ...], function: Callable[[Any], Any],
                  names: frozenset[str] | None, functions: tuple[tuple[str, Callable[..., Any]], ...]) -> None:
@@ -1373,7 +1376,7 @@ def _build(body: ast.expr, roots: list[str], slots: list[str],
         warnings.simplefilter("ignore")
         code = compile(module, "<expression>", "exec")
     exec(code, namespace)  # the code was built from an allow-listed tree
-    return namespace["_q_fn"]  # type: ignore[no-any-return]
+    return namespace["_q_fn"]
 
 
 class Template:
@@ -1383,6 +1386,7 @@ class Template:
 
     source: str
     references: tuple[Reference, ...]
+    _parts: tuple[str | Expression, ...]
 
     def __init__(self, source: str, parts: tuple[str | Expression, ...], references: tuple[Reference, ...]) -> None:
         object.__setattr__(self, "source", source)
