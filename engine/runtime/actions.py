@@ -11,6 +11,8 @@ from ..rules import evaluate_table
 from . import deadlines as clocks
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from .context import Context
 
 
@@ -126,9 +128,12 @@ def _deadline(ctx: Context, action: DeadlineAction) -> None:
     ds = inst.deadline_for_change(action.deadline)
     if action.op == "start":
         anchor_expr = action.anchor or defn.anchor
-        anchor_value = ctx.evaluate(anchor_expr, f"start of deadline {defn.name}") if anchor_expr else at
-        if anchor_value is None:
-            raise ActionFailed(f"deadline '{defn.name}' starts from {anchor_expr.source}, which is empty")
+        if anchor_expr is None:
+            anchor_value: Any = at
+        else:
+            anchor_value = ctx.evaluate(anchor_expr, f"start of deadline {defn.name}")
+            if anchor_value is None:
+                raise ActionFailed(f"deadline '{defn.name}' starts from {anchor_expr.source}, which is empty")
         anchor = clocks.to_date(anchor_value, f"start of deadline {defn.name}")
         if ds is not None and ds.status in ("open", "breached", "paused"):
             record["replaced_due"] = ds.due.isoformat()
@@ -158,7 +163,7 @@ def _deadline(ctx: Context, action: DeadlineAction) -> None:
     ctx.actions.append(record)
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[Context, Any], None]] = {
     SetData: _set,
     Evaluate: _evaluate,
     Alert: _alert,

@@ -11,6 +11,7 @@ from .instance import OPEN_STATUSES
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..definitions import Action, TransitionDef, WorkflowDef
+    from ..expressions import Expression
     from .engine import Engine
     from .instance import Instance
     from .unit import UnitOfWork
@@ -140,7 +141,8 @@ class Context:
     def check_guard(self, transition: TransitionDef) -> bool:
         env = self._env or self.env
         env["state"] = self.inst.state
-        guard = transition.guard
+        # only transitions that have a guard come here (machine.py, Engine._auto): a None check would cost every event
+        guard: Expression = transition.guard  # type: ignore[assignment]
         try:
             result = bool(guard.test(env))
         except EvaluationError as exc:

@@ -15,7 +15,7 @@ from ..calendar import (
     remaining,
     resume,
 )
-from ..errors import ActionFailed
+from ..errors import ActionFailed, ConcurrencyConflict
 from .instance import DeadlineState, due_at
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -99,7 +99,10 @@ def resume_clock(ds: DeadlineState, calendar: Calendar, at: dt.datetime) -> None
     ds.status = "open"
 
 
-def breach(ds: DeadlineState, at: dt.datetime) -> None:
+def breach(ds: DeadlineState | None, at: dt.datetime) -> None:
+    """Mark the clock breached; ``ds`` as ``Instance.deadline_for_change`` gives it (None: the clock has gone)."""
+    if ds is None:
+        raise ConcurrencyConflict(f"the deadline due at {at.isoformat()} is no longer on its instance")
     ds.status = "breached"
     ds.breached_at = at
 

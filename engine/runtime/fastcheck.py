@@ -18,6 +18,9 @@ from typing import Any
 __all__ = ["compile_check"]
 
 Check = Callable[[Any], bool]
+# what _compile collects: checks called with the value alone, their other parameters bound as
+# defaults (lambda v, n=n: ...), which Callable[[Any], bool] does not describe
+_Part = Callable[..., bool]
 
 # keywords that only annotate
 _IGNORED = frozenset({"description", "title", "default", "examples", "$comment", "readOnly", "writeOnly", "$schema", "$id"})
@@ -93,7 +96,7 @@ def _compile(schema: Any) -> Check:
         return lambda v: False
     if not isinstance(schema, Mapping):
         raise _Unsupported(repr(schema))
-    checks: list[Check] = []
+    checks: list[_Part] = []
     for key in schema:
         if key in _IGNORED or key in ("then", "else", "additionalProperties", "properties"):
             continue
