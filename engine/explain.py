@@ -121,8 +121,8 @@ def _action(a: Mapping[str, Any]) -> str:
         return (f"looked up table '{a.get('rule')}' with {_fields(a.get('inputs')) or 'no inputs'}, "
                 f"giving {_value(a.get('result'))}, kept in {a.get('into')}")
     if kind == "alert":
-        name = f" '{a['name']}'" if a.get("name") and a.get("name") != "alert" else ""
-        return f"sent alert{name} to {_recipients(a.get('to'))}: \"{a.get('message', '')}\""
+        called = f" '{a['name']}'" if a.get("name") and a.get("name") != "alert" else ""
+        return f"sent alert{called} to {_recipients(a.get('to'))}: \"{a.get('message', '')}\""
     if kind == "start":
         data = _fields(a.get("data"))
         return f"started child {a.get('child')} ({a.get('workflow')})" + (f" with {data}" if data else "")

@@ -223,11 +223,11 @@ def _clearer(doc: Document, problems: list[Problem]) -> list[Problem]:
                     steps[doc.location(("scenarios", i, "steps", j))] = kinds
     out = []
     for p in problems:
-        kinds = steps.get(p.location)
-        if kinds and p.message.endswith("matches more than one of the allowed forms"):
+        mixed = steps.get(p.location)
+        if mixed and p.message.endswith("matches more than one of the allowed forms"):
             out.append(Problem(
                 p.location, p.severity, p.code,
-                "a step has exactly one of fire, advance or then; this one has " + " and ".join(kinds)
+                "a step has exactly one of fire, advance or then; this one has " + " and ".join(mixed)
                 + " (split it into separate steps)",
             ))
         else:
@@ -720,7 +720,7 @@ def coverage(results: Iterable[ScenarioResult], definitions: Definitions) -> dic
     for result in results:
         for history in result.histories.values():
             for entry in history:
-                w = entry.get("workflow")
+                w: str = entry.get("workflow", "")
                 wf = definitions.workflows.get(w)
                 if wf is None or wf.version != entry.get("version", wf.version):
                     continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = [
     "STATUS_TEXT",
@@ -193,7 +193,7 @@ def _share_text(value: Any) -> str:
     return fmt_pct(value)
 
 
-def _is_share_detail(value: Any) -> bool:
+def _is_share_detail(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return isinstance(value, Mapping) and set(value) == {"numerator", "denominator", "pct"}
 
 

@@ -178,7 +178,7 @@ class _Env(Mapping):
         self.period = period
         self.deadline = deadline
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         item = self.item
         inst = item.inst
         if key == "data":
@@ -351,7 +351,9 @@ def _count(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
 
 
 def _share_result(m: MetricDef, rows: list[_Env], run: _Run) -> Any:
-    num = sum(1 for env in rows if run.test(m.numerator, env, m.name))  # type: ignore[arg-type]
+    numerator = m.numerator
+    assert numerator is not None, "a share has a numerator (the report schema requires one)"
+    num = sum(1 for env in rows if run.test(numerator, env, m.name))
     value = pct(num, len(rows))
     return {"numerator": num, "denominator": len(rows), "pct": value} if m.detail else value
 
@@ -415,7 +417,7 @@ def _distribution(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> A
 
 
 def _deadline_counts(infos: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    t = dict.fromkeys(DEADLINE_COUNTS, 0)
+    t: dict[str, Any] = dict.fromkeys(DEADLINE_COUNTS, 0)
     for info in infos:
         status = info["status"]
         if status == "cancelled":
@@ -573,11 +575,12 @@ def _workload(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[
                 run.touch(item)
             for who, monday in busy:
                 loads[who][monday] += 1
-    default = float(run.capacity.get("*", m.capacity)) if (m.capacity is not None or "*" in run.capacity) else None
+    star = run.capacity.get("*")
+    default = float(star) if star is not None else (float(m.capacity) if m.capacity is not None else None)
     people: dict[str, Any] = {}
     for who, weeks in loads.items():
-        cap = run.capacity.get(who, default)
-        cap = float(cap) if cap is not None else None
+        given = run.capacity.get(who)
+        cap = float(given) if given is not None else default
         values = [weeks.get(monday, 0) for monday in mondays]
         people[who] = {
             "weeks": {monday.isoformat(): weeks.get(monday, 0) for monday in mondays},

@@ -201,9 +201,9 @@ def _text(report: Mapping[str, Any], title: str | None, comparison: Mapping[str,
     for name, about in (report.get("about") or {}).items():
         if about.get("kind") == "kpis":
             value = get_path(report.get("metrics"), name) or {}
-            for table in kpi_blocks(labels.title(name), {"indicators": value.get("indicators") or {}}):
-                if isinstance(table, Table):
-                    lines += [line.rstrip() for line in _text_table(table, indent="")] + [""]
+            for block in kpi_blocks(labels.title(name), {"indicators": value.get("indicators") or {}}):
+                if isinstance(block, Table):
+                    lines += [line.rstrip() for line in _text_table(block, indent="")] + [""]
     trend = report.get("trend") or {}
     if trend.get("months"):
         lines.append(f"Trend {trend['months'][0]} to {trend['months'][-1]}")
