@@ -444,18 +444,18 @@ class _Compiler:
         if key == "perturb":
             levels = self.scale_levels(doc, p + ("scale",), v["scale"])
             e = self.expr(doc, p + ("of",), v["of"], names)
-            other = self.gen(doc, p + ("otherwise",), v["otherwise"], names) if "otherwise" in v else None
+            otherwise = self.gen(doc, p + ("otherwise",), v["otherwise"], names) if "otherwise" in v else None
             if e is None:
-                return other or g.Const(None)
-            return g.Perturb(levels, e, float(v.get("chance", 0.0)), other)
+                return otherwise or g.Const(None)
+            return g.Perturb(levels, e, float(v.get("chance", 0.0)), otherwise)
         if key == "clamp":
             levels = self.scale_levels(doc, p + ("scale",), v["scale"])
             within = v["within"]
             return g.Clamp(levels, self.gen(doc, p + ("value",), v["value"], names),
                            self.gen(doc, p + ("within",), {"expr": within} if isinstance(within, str) else within, names))
         if key == "blend":
-            exprs = [e for i, s in enumerate(v) if (e := self.expr(doc, p + (i,), s, names)) is not None]
-            return g.Blend(exprs)
+            sources = [e for i, s in enumerate(v) if (e := self.expr(doc, p + (i,), s, names)) is not None]
+            return g.Blend(sources)
         if key == "cases":
             spec_c = v if isinstance(v, dict) else {"count": v}
             count = spec_c.get("count", 1)
@@ -544,9 +544,9 @@ class _Compiler:
             self.error(item.doc, item.path, "unknown-calendar", f"no calendar '{calendar}' in the rules")
             calendar = "england"
         actor_spec = s.get("selection_actor", {"role": "qa_team"})
-        item = raw.settings_at.get("selection_actor")
-        if item is not None:
-            actor = self.actor(item.doc, item.path, actor_spec, None, STREAM_NAMES)
+        actor_at = raw.settings_at.get("selection_actor")
+        if actor_at is not None:
+            actor = self.actor(actor_at.doc, actor_at.path, actor_spec, None, STREAM_NAMES)
         else:
             actor = ActorSpec("qa_team", None, ("qa_team",), None, ("qa_team",))
         return Settings(warmup, (hours[0], hours[1]), calendar, actor or ActorSpec(None))
@@ -559,8 +559,9 @@ class _Compiler:
         auth = pop.get("authorities") or [{"id": "authority"}]
         if isinstance(auth, dict):
             n = int(auth.get("count", 1))
-            fmt = auth.get("id", "la{n:03d}")
-            authorities = tuple((fmt.format(n=i + 1), auth.get("name", fmt).format(n=i + 1)) for i in range(n))
+            fmt: str = auth.get("id", "la{n:03d}")
+            name_fmt: str = auth.get("name", fmt)
+            authorities = tuple((fmt.format(n=i + 1), name_fmt.format(n=i + 1)) for i in range(n))
         else:
             authorities = tuple((a["id"], a.get("name", a["id"])) for a in auth)
         teams = pop.get("teams") or {}

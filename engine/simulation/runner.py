@@ -47,7 +47,7 @@ class RecordingStore(MemoryStore):
         self.touched: list[str] = []
         self.events = 0
         self.commits = 0
-        self.codes: dict[tuple[str, str | None, str], int] | None = {} if trace else None
+        self.codes: dict[tuple[str, str | None, str], int] = {}  # filled only with trace
         self.trace: array | None = array("I") if trace else None
 
     def commit(self, changes: Any) -> None:
@@ -365,6 +365,7 @@ class AuthorityRun:
 
     def _when(self, option: ActionSpec, env: dict[str, Any], now: dt.datetime) -> dt.datetime:
         delay = option.delay
+        assert delay is not None, "an option that fires a trigger has a delay (model.py)"
         anchor = None
         if delay.anchor is not None:
             anchor = _as_day(delay.anchor.evaluate(env))
@@ -429,7 +430,8 @@ class AuthorityRun:
             tr.counts[rule.id] -= 1  # may come back when it holds again
             self.stats["no_longer_applies"] += 1
             return
-        actor = option.actor
+        actor, trigger = option.actor, option.trigger
+        assert actor is not None and trigger is not None, "only options that fire a trigger are scheduled"
         if actor.bound_field is not None:
             person = self._who(actor, inst.data, at)
         elif actor.person is not None:
@@ -451,7 +453,7 @@ class AuthorityRun:
         if p is not None and p.roles:
             roles = tuple(dict.fromkeys(roles + p.roles))
         try:
-            self.engine.fire(iid, option.trigger, payload, actor=person, roles=roles, at=at)
+            self.engine.fire(iid, trigger, payload, actor=person, roles=roles, at=at)
         except Refused as exc:
             self.stats["refused"] += 1
             self._problem(rule, option, inst.state, type(exc).__name__, exc.message)
@@ -562,6 +564,7 @@ class AuthorityRun:
 
     def _allocate(self, at: dt.datetime, month: str) -> None:
         sel = self.selection
+        assert sel is not None, "allocations are scheduled only with selection rules (_month)"
         open_load: dict[str, int] = {}
         last: dict[str, str] = {}
         for inst in self.store.find(sel.workflow):
@@ -702,6 +705,7 @@ def simulate(
     _WORKER.clear()
     _WORKER.update(definitions=definitions, model=model, programmes=list(programmes), selection=selection, seed=seed,
                    sim_start=sim_start, end=stop, authorities=auths, reduce=None)
+    ctx: mp.context.BaseContext
     try:
         ctx = mp.get_context("fork")
     except ValueError:  # pragma: no cover - no fork (Windows, macOS defaults): the workers load the config again
