@@ -278,7 +278,7 @@ class Unallocated:
     missing: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"team": self.team, "reason": self.reason}
+        out: dict[str, Any] = {"team": self.team, "reason": self.reason}
         if self.case_id is not None:
             out["case_id"] = self.case_id
         if self.missing:
@@ -369,9 +369,9 @@ def allocate(
     result = AllocationResult(month=month, at=at, workflow=rules.workflow)
 
     plans: dict[str, tuple[TeamPlan, Programme | None]] = {}
-    for prog in programmes:
-        for team in prog.teams:
-            plans.setdefault(team.id, (team, prog))
+    for programme in programmes:
+        for team_plan in programme.teams:
+            plans.setdefault(team_plan.id, (team_plan, programme))
 
     rows = cases() if callable(cases) else cases
     by_team: dict[str, list[Mapping[str, Any]]] = {}

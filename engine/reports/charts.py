@@ -201,8 +201,8 @@ def _grouped_counts_chart(spec: Mapping[str, Any], report: Mapping[str, Any], la
 def _line_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labels) -> Chart | None:
     trend = report.get("trend") or {}
     months = list(trend.get("months") or [])
-    series = [(name, (trend.get("series") or {}).get(name)) for name in spec.get("series") or []]
-    series = [(n, s) for n, s in series if s]
+    known = trend.get("series") or {}
+    series = [(name, s) for name in spec.get("series") or [] if (s := known.get(name))]
     cid = f"chart-{spec['id']}"
     title = spec["title"]
     if not months or not series:
@@ -349,7 +349,7 @@ def _bars_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labe
     if not isinstance(value, Mapping):
         return None
     field = spec.get("value")
-    rows = []
+    rows: list[tuple[str, float, float | None, str]] = []
     for k, v in value.items():
         n = get_path(v, field) if field else v
         if isinstance(n, Mapping) and "pct" in n:
