@@ -48,7 +48,7 @@ def _equal(one: Any, two: Any) -> bool:
     if isinstance(one, str) or isinstance(two, str):
         return one == two
     if isinstance(one, (list, tuple)) and isinstance(two, (list, tuple)):
-        return len(one) == len(two) and all(_equal(a, b) for a, b in zip(one, two, strict=True))
+        return len(one) == len(two) and all(_equal(a, b) for a, b in zip(one, two, strict=False))  # lengths checked first
     if isinstance(one, dict) and isinstance(two, dict):
         return one.keys() == two.keys() and all(_equal(one[k], two[k]) for k in one)
     if isinstance(one, bool) or isinstance(two, bool):
