@@ -335,8 +335,10 @@ def _select_clocks(m: MetricDef, names: Iterable[str], scope: Scope, run: _Run) 
 
 def _split(m: MetricDef, rows: Iterable[_Env], run: _Run) -> dict[str, list[_Env]]:
     groups: dict[str, list[_Env]] = defaultdict(list)
+    by = m.by
+    assert by is not None, "only a metric with 'by' is split"
     for env in rows:
-        groups[_key(run.evaluate(m.by, env, m.name))].append(env)  # type: ignore[arg-type]
+        groups[_key(run.evaluate(by, env, m.name))].append(env)
     return groups
 
 
@@ -441,11 +443,12 @@ def _deadline_counts(infos: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _deadlines_of(m: MetricDef, rows: list[_Env]) -> dict[str, Any]:
+    infos = [env.deadline for env in rows if env.deadline is not None]  # every row here is a clock: none is left out
     if m.combine:
-        return _deadline_counts(env.deadline for env in rows)  # type: ignore[misc]
+        return _deadline_counts(infos)
     per: dict[str, list[Any]] = {name: [] for name in m.deadlines}
-    for env in rows:
-        per[env.deadline["name"]].append(env.deadline)  # type: ignore[index]
+    for info in infos:
+        per[info["name"]].append(info)
     return {name: _deadline_counts(infos) for name, infos in per.items()}
 
 
@@ -458,6 +461,8 @@ def _deadlines(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
 
 def _changes_of(m: MetricDef, rows: list[_Env], run: _Run) -> dict[str, Any]:
     scale = run.scales.get(m.scale) if m.scale else None
+    to = m.to
+    assert to is not None, "a 'changes' metric has 'to' (the report schema requires it)"
     out: dict[str, Any] = {}
     for name, expr in m.compare:
         t: dict[str, Any] = {"total": 0, "unchanged": 0, "changed": 0}
@@ -466,7 +471,7 @@ def _changes_of(m: MetricDef, rows: list[_Env], run: _Run) -> dict[str, Any]:
         matrix: dict[str, Counter] = defaultdict(Counter)
         for env in rows:
             before = run.evaluate(expr, env, m.name)
-            after = run.evaluate(m.to, env, m.name)  # type: ignore[arg-type]
+            after = run.evaluate(to, env, m.name)
             if before is None or after is None:
                 continue
             t["total"] += 1
