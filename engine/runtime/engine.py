@@ -113,9 +113,9 @@ def _iso(at: dt.datetime) -> str:
 _AUTO_KEY = event_key("auto", "")
 
 
-def _is_iso(text: str, kind: type) -> bool:
+def _is_iso(text: str, kind: type[dt.date]) -> bool:
     try:
-        kind.fromisoformat(text)  # type: ignore[attr-defined]
+        kind.fromisoformat(text)
     except ValueError:
         return False
     return True
