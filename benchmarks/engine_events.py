@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import os
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def raw_transitions(n: int) -> float:
     from transitions import Machine
 
     machine = Machine(model=None, states=STATES, initial="allocated", auto_transitions=False, send_event=True)
-    for a, b in zip(STATES, STATES[1:]):
+    for a, b in itertools.pairwise(STATES):
         machine.add_transition("next", a, b)
 
     class Model:

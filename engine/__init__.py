@@ -13,6 +13,8 @@ Names are imported lazily so that ``import engine`` stays fast.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
@@ -56,7 +58,44 @@ _EXPORTS = {
     "ConcurrencyConflict": "engine.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Engine", "Occurrence", "InstanceView", "DeadlineView", "load_config", "check_config",
+    "bundled_config_dir", "Definitions", "Calendar", "Duration", "Due", "parse_duration",
+    "compile_expression", "Clock", "FixedClock", "SystemClock", "Store", "MemoryStore", "Problem", "Location",
+    "QaflowError", "ConfigError", "ExpressionError", "EvaluationError", "DurationError", "UsageError",
+    "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid",
+    "GuardFailed", "ActionFailed", "OutOfOrder", "ConcurrencyConflict",
+]
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors (tests/test_api.py keeps the two in step)
+    from .calendar import Calendar, Due, Duration, parse_duration
+    from .clock import Clock, FixedClock, SystemClock
+    from .config.loader import bundled_config_dir, check_config, load_config
+    from .definitions import Definitions
+    from .errors import (
+        ActionFailed,
+        ConcurrencyConflict,
+        ConfigError,
+        DataInvalid,
+        DurationError,
+        EvaluationError,
+        ExpressionError,
+        GuardFailed,
+        OutOfOrder,
+        PayloadInvalid,
+        QaflowError,
+        Refused,
+        RoleRefused,
+        UnknownInstance,
+        UnknownTrigger,
+        UsageError,
+    )
+    from .expressions import compile_expression
+    from .problems import Location, Problem
+    from .runtime.engine import Engine, Occurrence
+    from .runtime.view import DeadlineView, InstanceView
+    from .store.base import Store
+    from .store.memory import MemoryStore
 
 
 __getattr__, __dir__ = lazy_exports("engine", _EXPORTS, globals())

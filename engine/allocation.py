@@ -25,9 +25,10 @@ import csv
 import datetime as dt
 import json
 import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .calendar import LONDON, Calendar, Duration, london_date, parse_duration
 from .errors import UsageError
@@ -86,7 +87,7 @@ class SelectionRules:
     start_data: tuple[str, ...] = ("case_id", "team", "service", "lead_auditor", "peer_auditor")
 
     @classmethod
-    def from_mapping(cls, section: Mapping[str, Any]) -> "SelectionRules":
+    def from_mapping(cls, section: Mapping[str, Any]) -> SelectionRules:
         sched = section.get("schedule") or {}
         eligible = section.get("eligible_cases") or {}
         lead = section.get("lead_auditor") or {}
@@ -117,7 +118,7 @@ class SelectionRules:
         )
 
     @classmethod
-    def from_definitions(cls, definitions: Any) -> "SelectionRules":
+    def from_definitions(cls, definitions: Any) -> SelectionRules:
         section = definitions.extra.get("selection")
         if not section:
             raise UsageError("the configuration has no 'selection:' rules section (config/rules/selection.yaml)")
@@ -149,7 +150,7 @@ class Programme:
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], default_sample: int = 2) -> "Programme":
+    def from_mapping(cls, data: Mapping[str, Any], default_sample: int = 2) -> Programme:
         audits = data.get("monthly_case_audits") or {}
         per_team = int(audits.get("sample_per_team", default_sample))
         teams = tuple(
@@ -277,7 +278,7 @@ class Unallocated:
     missing: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"team": self.team, "reason": self.reason}
+        out: dict[str, Any] = {"team": self.team, "reason": self.reason}
         if self.case_id is not None:
             out["case_id"] = self.case_id
         if self.missing:
@@ -368,9 +369,9 @@ def allocate(
     result = AllocationResult(month=month, at=at, workflow=rules.workflow)
 
     plans: dict[str, tuple[TeamPlan, Programme | None]] = {}
-    for prog in programmes:
-        for team in prog.teams:
-            plans.setdefault(team.id, (team, prog))
+    for programme in programmes:
+        for team_plan in programme.teams:
+            plans.setdefault(team_plan.id, (team_plan, programme))
 
     rows = cases() if callable(cases) else cases
     by_team: dict[str, list[Mapping[str, Any]]] = {}
@@ -489,7 +490,7 @@ def _ineligible(row: Mapping[str, Any], on: dt.date, rules: SelectionRules, cale
         return found
 
     closed = day(row.get("closed_on"))
-    if closed is not None and closed <= on or str(row.get("status") or "open").lower() == "closed":
+    if (closed is not None and closed <= on) or str(row.get("status") or "open").lower() == "closed":
         return "closed"
     if rules.minimum_open_for is not None:
         opened = day(row.get("opened_on"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
@@ -370,12 +371,13 @@ class Due:
     """
 
     date: date
-    anchor: date
+    # _dt.date below: inside this class body the name ``date`` is the field above
+    anchor: _dt.date
     duration: Duration
     calendar: str
-    skipped: tuple[tuple[date, str], ...] = ()
+    skipped: tuple[tuple[_dt.date, str], ...] = ()
     # Set when ``roll`` moved a date that was not a working day.
-    rolled_from: date | None = None
+    rolled_from: _dt.date | None = None
     # Set on the Due that ``resume`` builds after a stop-the-clock pause.
     resumed: bool = False
 
@@ -450,8 +452,8 @@ DURATION_FORMS: tuple[str, ...] = (
     "end of month          the last day of the anchor's month",
     "1st of next month     also 'start of next month'",
     "end of next month     the last day of the month after the anchor's",
-    "..., next working day suffix on any form: roll forward to a working day "
-    "(also ', roll forward'), e.g. '3 weeks, next working day'",
+    ("..., next working day suffix on any form: roll forward to a working day "
+     "(also ', roll forward'), e.g. '3 weeks, next working day'"),
 )
 
 _KINDS = (

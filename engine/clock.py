@@ -82,7 +82,7 @@ def _local(value: dt.datetime) -> dt.datetime:
     if first.utcoffset() == second.utcoffset():
         return first
     shown = value.isoformat(timespec="minutes")
-    if first.astimezone(dt.timezone.utc).astimezone(LONDON).replace(tzinfo=None) != value:
+    if first.astimezone(dt.UTC).astimezone(LONDON).replace(tzinfo=None) != value:
         raise UsageError(
             f"{shown} does not exist in Europe/London: the clocks go forward an hour that night; "
             f"give the UTC offset (e.g. {shown}+00:00) or a time outside the gap"

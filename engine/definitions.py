@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .problems import Location
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .calendar import Calendar, Duration
     from .expressions import Expression, Template
 
-EMPTY: Mapping[str, Any] = MappingProxyType({})
+EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
 # --------------------------------------------------------------------------- actions
 
@@ -23,21 +24,21 @@ class Action:
     """Base of every action; ``condition`` (YAML ``if:``) limits when it runs."""
 
     location: Location
-    condition: "Expression | None"
+    condition: Expression | None
 
     kind = "action"
 
 
 @dataclass(frozen=True, slots=True)
 class SetData(Action):
-    assignments: tuple[tuple[tuple[str, ...], "Expression"], ...]
+    assignments: tuple[tuple[tuple[str, ...], Expression], ...]
     kind = "set"
 
 
 @dataclass(frozen=True, slots=True)
 class Evaluate(Action):
     rule: str
-    inputs: tuple[tuple[str, "Expression"], ...]
+    inputs: tuple[tuple[str, Expression], ...]
     into: tuple[str, ...]
     kind = "evaluate"
 
@@ -46,8 +47,8 @@ class Evaluate(Action):
 class Alert(Action):
     name: str
     roles: tuple[str, ...]
-    people: tuple["Expression", ...]
-    message: "Template"
+    people: tuple[Expression, ...]
+    message: Template
     severity: str
     kind = "alert"
 
@@ -55,14 +56,14 @@ class Alert(Action):
 @dataclass(frozen=True, slots=True)
 class StartChild(Action):
     workflow: str
-    data: tuple[tuple[str, "Expression"], ...]
+    data: tuple[tuple[str, Expression], ...]
     kind = "start"
 
 
 @dataclass(frozen=True, slots=True)
 class SignalParent(Action):
     trigger: str
-    payload: tuple[tuple[str, "Expression"], ...]
+    payload: tuple[tuple[str, Expression], ...]
     kind = "signal_parent"
 
 
@@ -72,10 +73,10 @@ class DeadlineAction(Action):
 
     op: str
     deadline: str
-    anchor: "Expression | None" = None  # start: overrides the deadline's own anchor
-    to: "Duration | None" = None  # extend: new total from the original anchor
-    by: "Duration | None" = None  # extend: extra time after the current due date
-    reason: "Expression | None" = None  # extend, pause
+    anchor: Expression | None = None  # start: overrides the deadline's own anchor
+    to: Duration | None = None  # extend: new total from the original anchor
+    by: Duration | None = None  # extend: extra time after the current due date
+    reason: Expression | None = None  # extend, pause
 
     @property
     def kind(self) -> str:  # type: ignore[override]
@@ -133,7 +134,7 @@ class TransitionDef:
     name: str  # trigger name, deadline name (breach) or "" (auto)
     sources: tuple[str, ...]
     dest: str | None  # None: stay in the same state
-    guard: "Expression | None"
+    guard: Expression | None
     actions: tuple[Action, ...]
     title: str = ""
     location: Location | None = None
@@ -158,7 +159,7 @@ class Timescale:
     """A named duration in the rules (``timescales:``), shared by the deadlines that name it."""
 
     name: str
-    duration: "Duration"
+    duration: Duration
     source: str = ""
     description: str = ""
     location: Location | None = None
@@ -167,8 +168,8 @@ class Timescale:
 @dataclass(frozen=True, slots=True)
 class DeadlineDef:
     name: str
-    duration: "Duration"
-    anchor: "Expression | None"
+    duration: Duration
+    anchor: Expression | None
     calendar: str
     title: str = ""
     description: str = ""
@@ -282,7 +283,7 @@ class Definitions:
 
     root: str
     workflows: Mapping[str, WorkflowDef]
-    calendars: Mapping[str, "Calendar"]
+    calendars: Mapping[str, Calendar]
     scales: Mapping[str, Scale]
     tables: Mapping[str, DecisionTable]
     alert_groups: Mapping[str, tuple[str, ...]]

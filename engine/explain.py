@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .calendar import LONDON, Calendar, parse_duration
 from .definitions import Definitions, Timescale, WorkflowDef
@@ -120,8 +121,8 @@ def _action(a: Mapping[str, Any]) -> str:
         return (f"looked up table '{a.get('rule')}' with {_fields(a.get('inputs')) or 'no inputs'}, "
                 f"giving {_value(a.get('result'))}, kept in {a.get('into')}")
     if kind == "alert":
-        name = f" '{a['name']}'" if a.get("name") and a.get("name") != "alert" else ""
-        return f"sent alert{name} to {_recipients(a.get('to'))}: \"{a.get('message', '')}\""
+        called = f" '{a['name']}'" if a.get("name") and a.get("name") != "alert" else ""
+        return f"sent alert{called} to {_recipients(a.get('to'))}: \"{a.get('message', '')}\""
     if kind == "start":
         data = _fields(a.get("data"))
         return f"started child {a.get('child')} ({a.get('workflow')})" + (f" with {data}" if data else "")
@@ -345,7 +346,7 @@ def _run_keeping_engine(module: Any, scenario: Any, definitions: Definitions) ->
 # --------------------------------------------------------------------------- due dates
 
 
-def rules_from_config(root: str | Path | None) -> "RulesCompiler":
+def rules_from_config(root: str | Path | None) -> RulesCompiler:
     """The rules of a configuration as far as they can be read, even when other files have errors."""
     from .config.loader import default_config_dir, read_documents
     from .config.rules import RulesCompiler

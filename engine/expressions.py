@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 import ast
-from calendar import monthrange as _monthrange
 import difflib
 import functools
 import inspect
 import re
 import warnings
+from calendar import monthrange as _monthrange
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date as _date
@@ -340,7 +340,7 @@ def fn_round(value: Any, places: Any = 0) -> Any:
         raise EvaluationError(f"round() needs a number, not {_kind(value)}")
     if type(places) is not int or not -12 <= places <= 12:
         raise EvaluationError("round() takes a whole number of places from -12 to 12")
-    if value != value or value in (float("inf"), float("-inf")):
+    if value != value or value in (float("inf"), float("-inf")):  # noqa: PLR0124 - NaN is the one value not equal to itself
         return value
     rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return int(rounded) if places <= 0 else float(rounded)
@@ -561,7 +561,7 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
 
 # (fewest, most) arguments; None = any number
 _ARITY: dict[str, tuple[int, int | None]] = {
-    **{name: (1, 1) for name in FUNCTIONS},
+    **dict.fromkeys(FUNCTIONS, (1, 1)),
     "min": (1, None),
     "max": (1, None),
     "round": (1, 2),
@@ -905,7 +905,7 @@ class _Compiler:
             return ast.Constant(value=_LITERAL_NAMES[name])
         if name in self.scope:
             return ast.Name(id=name, ctx=ast.Load())
-        if self.names is not None and name in self.names or self.names is None and name not in self.functions:
+        if (self.names is not None and name in self.names) or (self.names is None and name not in self.functions):
             self.roots.add(name)
             if record:
                 self.references.append(Reference((name,), *self.position(node)))
@@ -1055,7 +1055,7 @@ class _Compiler:
     def on_Compare(self, node: ast.Compare) -> ast.expr:
         comparators: list[ast.expr] = []
         previous: ast.expr = node.left
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             if not isinstance(op, _COMPARE):  # pragma: no cover - Python has no others
                 raise self.fail("this comparison is not allowed", node)
             if isinstance(op, (ast.Is, ast.IsNot)):
@@ -1084,7 +1084,7 @@ class _Compiler:
 
     def on_Dict(self, node: ast.Dict) -> ast.expr:
         keys: list[ast.expr | None] = []
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             if key is None:
                 raise self.fail("'**' unpacking is not allowed", value)
             if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
@@ -1184,7 +1184,7 @@ def _measure(tree: ast.Expression, source: _Text) -> None:
                 raise ExpressionError(f"the condition has more than {MAX_NODES} parts; split it up",
                                       code="too-complex", line=1, column=1)
         if depth > MAX_DEPTH:
-            position = source.node_position(node.lineno, node.col_offset) if hasattr(node, "lineno") else (1, 1)
+            position = source.node_position(node.lineno, node.col_offset) if hasattr(node, "lineno") and hasattr(node, "col_offset") else (1, 1)
             raise ExpressionError(f"the condition is nested more than {MAX_DEPTH} deep; split it up",
                                   code="too-complex", **_at(position))
         for child in ast.iter_child_nodes(node):
@@ -1204,6 +1204,9 @@ class Expression:
 
     source: str
     references: tuple[Reference, ...]
+    _function: Callable[[Any], Any]
+    _names: frozenset[str] | None
+    _functions: tuple[tuple[str, Callable[..., Any]], ...]
 
     def __init__(self, source: str, references: tuple[Reference, ...], function: Callable[[Any], Any],
                  names: frozenset[str] | None, functions: tuple[tuple[str, Callable[..., Any]], ...]) -> None:
@@ -1372,8 +1375,8 @@ def _build(body: ast.expr, roots: list[str], slots: list[str],
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = compile(module, "<expression>", "exec")
-    exec(code, namespace)  # noqa: S102 - the code was built from an allow-listed tree
-    return namespace["_q_fn"]  # type: ignore[no-any-return]
+    exec(code, namespace)  # the code was built from an allow-listed tree
+    return namespace["_q_fn"]
 
 
 class Template:
@@ -1383,6 +1386,7 @@ class Template:
 
     source: str
     references: tuple[Reference, ...]
+    _parts: tuple[str | Expression, ...]
 
     def __init__(self, source: str, parts: tuple[str | Expression, ...], references: tuple[Reference, ...]) -> None:
         object.__setattr__(self, "source", source)

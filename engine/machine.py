@@ -20,18 +20,18 @@ if TYPE_CHECKING:  # pragma: no cover
 logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
-def _ctx(event_data: Any) -> "Context":
+def _ctx(event_data: Any) -> Context:
     return event_data.kwargs["ctx"]
 
 
-def _guard(transition: "TransitionDef"):
+def _guard(transition: TransitionDef):
     def check(event_data: Any) -> bool:
         return _ctx(event_data).check_guard(transition)
 
     return check
 
 
-def _transition_actions(transition: "TransitionDef"):
+def _transition_actions(transition: TransitionDef):
     def run(event_data: Any) -> None:
         _ctx(event_data).run_actions(transition.actions, f"transition {transition.index}")
 
@@ -45,7 +45,7 @@ def _state_actions(state: str, hook: str, actions: tuple):
     return run
 
 
-def build_machine(wf: "WorkflowDef") -> Machine:
+def build_machine(wf: WorkflowDef) -> Machine:
     """Build the shared state machine of one workflow definition (no models registered)."""
     states = []
     for name, spec in wf.states.items():
@@ -78,6 +78,6 @@ def build_machine(wf: "WorkflowDef") -> Machine:
     return machine
 
 
-def fire_event(machine: Machine, model: Any, event_key: str, ctx: "Context") -> bool:
+def fire_event(machine: Machine, model: Any, event_key: str, ctx: Context) -> bool:
     """Fire ``event_key`` on ``model`` (any object with a ``state`` attribute); True if a transition ran."""
     return machine.events[event_key].trigger(model, ctx=ctx)

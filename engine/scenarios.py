@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from . import errors
 from .clock import as_time
@@ -223,14 +224,15 @@ def _clearer(doc: Document, problems: list[Problem]) -> list[Problem]:
                     steps[doc.location(("scenarios", i, "steps", j))] = kinds
     out = []
     for p in problems:
-        kinds = steps.get(p.location)
-        if kinds and p.message.endswith("matches more than one of the allowed forms"):
-            p = Problem(
+        mixed = steps.get(p.location)
+        if mixed and p.message.endswith("matches more than one of the allowed forms"):
+            out.append(Problem(
                 p.location, p.severity, p.code,
-                "a step has exactly one of fire, advance or then; this one has " + " and ".join(kinds)
+                "a step has exactly one of fire, advance or then; this one has " + " and ".join(mixed)
                 + " (split it into separate steps)",
-            )
-        out.append(p)
+            ))
+        else:
+            out.append(p)
     return out
 
 
@@ -603,7 +605,7 @@ def _same(got: Any, want: Any) -> bool:
     if isinstance(got, dict) and isinstance(want, dict):
         return got.keys() == want.keys() and all(_same(got[k], want[k]) for k in got)
     if isinstance(got, list) and isinstance(want, list):
-        return len(got) == len(want) and all(_same(a, b) for a, b in zip(got, want))
+        return len(got) == len(want) and all(_same(a, b) for a, b in zip(got, want, strict=True))
     return got == want
 
 
@@ -716,13 +718,13 @@ def coverage(results: Iterable[ScenarioResult], definitions: Definitions) -> dic
     Computed only from the histories the engines recorded.
     """
     counts: dict[str, dict[int, int]] = {w: {t.index: 0 for t in wf.transitions} for w, wf in definitions.workflows.items()}
-    started: dict[str, dict[str, int]] = {w: {d: 0 for d in wf.deadlines} for w, wf in definitions.workflows.items()}
-    breached: dict[str, dict[str, int]] = {w: {d: 0 for d in wf.deadlines} for w, wf in definitions.workflows.items()}
-    instances: dict[str, int] = {w: 0 for w in definitions.workflows}
+    started: dict[str, dict[str, int]] = {w: dict.fromkeys(wf.deadlines, 0) for w, wf in definitions.workflows.items()}
+    breached: dict[str, dict[str, int]] = {w: dict.fromkeys(wf.deadlines, 0) for w, wf in definitions.workflows.items()}
+    instances: dict[str, int] = dict.fromkeys(definitions.workflows, 0)
     for result in results:
         for history in result.histories.values():
             for entry in history:
-                w = entry.get("workflow")
+                w: str = entry.get("workflow", "")
                 wf = definitions.workflows.get(w)
                 if wf is None or wf.version != entry.get("version", wf.version):
                     continue

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import engine
 
@@ -22,8 +27,29 @@ def test_exports_are_exactly_the_public_api():
         assert getattr(engine, name) is not None
 
 
+def _type_checking_imports(package: str) -> dict[str, str]:
+    """Each name imported under ``if TYPE_CHECKING:`` in ``package``'s __init__, with its module."""
+    root = Path(importlib.import_module(package).__file__)
+    found: dict[str, str] = {}
+    for node in ast.parse(root.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.level == 1
+                for alias in imp.names:
+                    found[alias.asname or alias.name] = f"{package}.{imp.module}"
+    return found
+
+
+@pytest.mark.parametrize("package", ["engine", "engine.simulation"])
+def test_lazy_exports_all_and_type_checking_imports_agree(package):
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(module._EXPORTS)
+    assert _type_checking_imports(package) == module._EXPORTS
+
+
 def test_refusals_share_a_base_and_carry_exit_codes():
-    for name in ("UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "OutOfOrder", "ConcurrencyConflict"):
+    for name in ("UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid", "GuardFailed",
+                 "ActionFailed", "OutOfOrder", "ConcurrencyConflict"):
         cls = getattr(engine, name)
         assert issubclass(cls, engine.Refused) and cls.exit_code == 1
     assert engine.UsageError.exit_code == 2

@@ -376,7 +376,8 @@ def test_cli_scenario_file_errors_exit_1_with_positions():
     result = invoke("--config", str(BASIC), "test", str(BAD))
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if "warning:" not in line]
-    assert lines[0].endswith("bad.yaml:7:9: error: a step has exactly one of fire, advance or then; this one has fire and advance (split it into separate steps) [schema-invalid]")
+    assert lines[0].endswith("bad.yaml:7:9: error: a step has exactly one of fire, advance or then; "
+                             "this one has fire and advance (split it into separate steps) [schema-invalid]")
     assert re.match(r"^.+bad\.yaml:10:11: error: unknown key 'stat' \(did you mean 'state'\?\) \[schema-unknown-key\]$", lines[1])
     assert "passed" not in result.stdout
 

@@ -11,7 +11,6 @@ import click
 from ..errors import ConfigError, UsageError
 from .app import EXIT_FINDINGS, EXIT_OK, Settings, _config_only, common_options, main, pass_settings
 
-
 # --------------------------------------------------------------------------- qaflow test
 
 

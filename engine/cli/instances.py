@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
-from .app import Settings, common_options, main, pass_settings, printable
 from ..errors import UsageError
+from .app import Settings, common_options, main, pass_settings, printable
 
 
 def _db_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,7 +67,7 @@ def _json_arg(text: str | None, what: str) -> dict[str, Any]:
         source = "standard input" if text == "-" else text[1:]
         try:
             if text == "-":
-                raw = click.get_binary_stream("stdin").read(MAX_JSON_BYTES + 1)
+                raw = sys.stdin.buffer.read(MAX_JSON_BYTES + 1)
             else:
                 with open(text[1:], "rb") as handle:
                     raw = handle.read(MAX_JSON_BYTES + 1)
@@ -129,7 +131,8 @@ def _print_mapping(settings: Settings, value: dict[str, Any]) -> None:
 @_actor_options
 @common_options
 @pass_settings
-def start_command(settings: Settings, workflow: str, data: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
+def start_command(settings: Settings, workflow: str, data: str | None, actor: str, roles: tuple[str, ...],
+                  request_id: str | None, at: str | None, db: str | None) -> None:
     """Start an instance of WORKFLOW; prints its id and state."""
     eng = _engine(settings, db, create=True)
     view = eng.start(workflow, _json_arg(data, "--data"), actor=actor, roles=roles, at=at, request_id=request_id)
@@ -145,7 +148,8 @@ def start_command(settings: Settings, workflow: str, data: str | None, actor: st
 @_actor_options
 @common_options
 @pass_settings
-def fire_command(settings: Settings, instance: str, trigger: str, payload: str | None, backdate_reason: str | None, actor: str, roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
+def fire_command(settings: Settings, instance: str, trigger: str, payload: str | None, backdate_reason: str | None, actor: str,
+                 roles: tuple[str, ...], request_id: str | None, at: str | None, db: str | None) -> None:
     """Fire TRIGGER on INSTANCE; prints the new state, or exits 1 with the reason and changes nothing."""
     eng = _engine(settings, db)
     view = eng.fire(instance, trigger, _json_arg(payload, "--payload"), actor=actor, roles=roles, at=at, request_id=request_id,

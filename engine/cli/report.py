@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from .app import Settings, _config_only, _store, main, pass_settings
 from ..errors import UsageError
 from ..reports.period import PERIOD_HELP
 from ..reports.render import FORMATS
+from .app import Settings, _config_only, _store, main, pass_settings
 
 
 def parse_capacity(values: tuple[str, ...]) -> dict[str, float]:
@@ -66,11 +66,11 @@ def report_command(settings: Settings, period: str, level: str, db: str | None, 
       qaflow report --period 2026/27Q3 --level team --format html --out q3.html
       qaflow report --period 2026-10-01..2026-12-31 --format csv --db sim.db
     """
-    from ..store.open import open_store
     from ..reports.definition import load_report
     from ..reports.metrics import compute_report
     from ..reports.period import parse_period
     from ..reports.render import render
+    from ..store.open import open_store
 
     chosen = parse_period(period)
     capacities = parse_capacity(capacity)

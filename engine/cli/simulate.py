@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from .app import Settings, _config_only, _store, common_options, main, pass_settings
 from ..errors import ConfigError, UsageError
+from .app import Settings, _config_only, _store, common_options, main, pass_settings
 
 SIM_FORMATS = ("text", "json", "csv", "html", "markdown")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Literal, overload
 
 import jsonschema
 
@@ -55,7 +56,7 @@ def _did_you_mean(name: str, options: Any) -> str:
 class WorkflowCompiler:
     """Turns one workflow Document into a WorkflowDef; problems accumulate in ``self.problems``."""
 
-    def __init__(self, doc: Document, *, functions: Mapping[str, Callable[..., Any]], known: "Known") -> None:
+    def __init__(self, doc: Document, *, functions: Mapping[str, Callable[..., Any]], known: Known) -> None:
         self.doc = doc
         self.functions = functions
         self.known = known
@@ -69,10 +70,16 @@ class WorkflowCompiler:
     def warning(self, path: tuple, code: str, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.doc.location(path, key=key), "warning", code, message))
 
+    @overload
+    def expression(self, path: tuple, *, template: Literal[False] = False) -> Expression | None: ...
+    @overload
+    def expression(self, path: tuple, *, template: Literal[True]) -> Template | None: ...
+
     def expression(self, path: tuple, *, template: bool = False) -> Expression | Template | None:
         source = _value_at(self.raw, path)
         if not isinstance(source, str):
             source = str(source).lower() if isinstance(source, bool) else repr(source)
+        compiled: Expression | Template
         try:
             if template:
                 compiled = compile_template(source, names=EXPRESSION_NAMES, functions=self.functions)
@@ -164,8 +171,8 @@ class WorkflowCompiler:
 
     def _fields(self) -> dict[str, FieldDef]:
         out = {}
-        for name, spec in (self.raw.get("data") or {}).items():
-            spec = spec or {}
+        for name, given in (self.raw.get("data") or {}).items():
+            spec = given or {}
             enum = spec.get("enum")
             out[name] = FieldDef(
                 name=name,
@@ -214,8 +221,8 @@ class WorkflowCompiler:
 
     def _roles(self) -> dict[str, RoleDef]:
         out = {}
-        for name, spec in (self.raw.get("roles") or {}).items():
-            spec = spec or {}
+        for name, given in (self.raw.get("roles") or {}).items():
+            spec = given or {}
             if name == SYSTEM_ROLE:
                 self.error(
                     ("roles", name),
@@ -237,8 +244,8 @@ class WorkflowCompiler:
 
     def _states(self) -> dict[str, StateDef]:
         out = {}
-        for name, spec in (self.raw.get("states") or {}).items():
-            spec = spec or {}
+        for name, given in (self.raw.get("states") or {}).items():
+            spec = given or {}
             base = ("states", name)
             out[name] = StateDef(
                 name=name,
@@ -254,8 +261,8 @@ class WorkflowCompiler:
 
     def _triggers(self) -> dict[str, TriggerDef]:
         out = {}
-        for name, spec in (self.raw.get("triggers") or {}).items():
-            spec = spec or {}
+        for name, given in (self.raw.get("triggers") or {}).items():
+            spec = given or {}
             base = ("triggers", name)
             roles = spec.get("roles") or []
             for i, role in enumerate(roles):
@@ -391,7 +398,7 @@ class WorkflowCompiler:
                     name=name,
                     sources=sources,
                     dest=dest,
-                    guard=guard,  # type: ignore[arg-type]
+                    guard=guard,
                     actions=self._actions(base + ("actions",), spec.get("actions")),
                     title=spec.get("title", ""),
                     location=self.doc.location(base),
@@ -447,7 +454,7 @@ class WorkflowCompiler:
                 value = self.expression(p + (key,))
                 if value is not None:
                     assignments.append((target, value))
-            return SetData(loc, condition, tuple(assignments))  # type: ignore[arg-type]
+            return SetData(loc, condition, tuple(assignments))
         if kind == "evaluate":
             if body["rule"] not in self.known.tables:
                 self.error(
@@ -457,7 +464,7 @@ class WorkflowCompiler:
                 )
             return Evaluate(
                 loc,
-                condition,  # type: ignore[arg-type]
+                condition,
                 rule=body["rule"],
                 inputs=self._exprs(p + ("with",), body.get("with")),
                 into=self._data_path(p + ("into",), body["into"]),
@@ -481,11 +488,11 @@ class WorkflowCompiler:
                 return None
             return Alert(
                 loc,
-                condition,  # type: ignore[arg-type]
+                condition,
                 name=body.get("name", "alert"),
                 roles=tuple(body.get("to") or ()),
-                people=people,  # type: ignore[arg-type]
-                message=message,  # type: ignore[arg-type]
+                people=people,
+                message=message,
                 severity=body.get("severity", "info"),
             )
         if kind == "start":
@@ -495,9 +502,9 @@ class WorkflowCompiler:
                     "unknown-workflow",
                     f"unknown workflow '{body['workflow']}'{_did_you_mean(body['workflow'], self.known.workflows)}",
                 )
-            return StartChild(loc, condition, body["workflow"], self._exprs(p + ("data",), body.get("data")))  # type: ignore[arg-type]
+            return StartChild(loc, condition, body["workflow"], self._exprs(p + ("data",), body.get("data")))
         if kind == "signal_parent":
-            return SignalParent(loc, condition, body["trigger"], self._exprs(p + ("payload",), body.get("payload")))  # type: ignore[arg-type]
+            return SignalParent(loc, condition, body["trigger"], self._exprs(p + ("payload",), body.get("payload")))
         # deadline actions
         op = kind.removesuffix("_deadline")
         if isinstance(body, str):
@@ -512,7 +519,7 @@ class WorkflowCompiler:
         by = self.duration(p + ("by",)) if "by" in body else None
         if op == "extend" and (to is None) == (by is None) and ("to" in body) == ("by" in body):
             self.error(p, "extend-needs-one", "extend_deadline needs exactly one of 'to' or 'by'")
-        return DeadlineAction(loc, condition, op=op, deadline=name, anchor=anchor, to=to, by=by, reason=reason)  # type: ignore[arg-type]
+        return DeadlineAction(loc, condition, op=op, deadline=name, anchor=anchor, to=to, by=by, reason=reason)
 
 
 class Known:
@@ -539,7 +546,7 @@ def compile_workflow(
 def iter_workflow_cross_checks(workflows: Mapping[str, WorkflowDef]) -> Iterator[Problem]:
     """Checks that need every workflow: child starts and parent signals."""
     for wf in workflows.values():
-        for action, location in _all_actions(wf):
+        for action, _location in _all_actions(wf):
             if isinstance(action, SignalParent):
                 parents = [
                     p for p in workflows.values() if any(isinstance(a, StartChild) and a.workflow == wf.id for a, _ in _all_actions(p))

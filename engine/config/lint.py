@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 from ..definitions import (
     ANY,
@@ -329,7 +331,9 @@ def iter_tidiness_problems(doc: Document) -> Iterator[Problem]:
     Read from the schema-checked document, so they are found even when other files have errors.
     """
     raw = doc.data if isinstance(doc.data, Mapping) else {}
-    triggers = raw.get("triggers") if isinstance(raw.get("triggers"), Mapping) else {}
+    triggers = raw.get("triggers")
+    if not isinstance(triggers, Mapping):
+        triggers = {}
     used = {t.get("trigger") for t in raw.get("transitions") or () if isinstance(t, Mapping)}
     for name in triggers:
         if name not in used:
@@ -541,7 +545,7 @@ def _iter_reference_problems(
         no_payload_said = False
         for ref in compiled.references:
             head, rest = ref.path[0], ref.path[1:]
-            loc = lambda: where.inside(path, ref.line, ref.column, None)  # noqa: E731
+            loc = partial(where.inside, path, ref.line, ref.column, None)
             if head == "payload" and rest and context in _NO_PAYLOAD_CONTEXTS and not no_payload_said:
                 no_payload_said = True
                 what = {"auto": "an automatic transition", "breach": "a breach transition", "on_breach": "a deadline's on_breach"}[context]
@@ -722,7 +726,7 @@ def iter_table_problems(table: DecisionTable) -> Iterator[Problem]:
     for n in names:
         size *= len(declared[n] or ()) or 1
     if enumerable and size <= MAX_COMBINATIONS:
-        combos = [dict(zip(names, values)) for values in itertools.product(*(declared[n] for n in names))]
+        combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(declared[n] or () for n in names))]
         if table.default is None and table.hit_policy != "collect":
             gaps = [c for c in combos if not any(_row_matches(r, c) for r in rows)]
             if gaps:
@@ -837,12 +841,13 @@ def iter_scenario_problems(scenarios: Iterable[Any], workflows: Mapping[str, Wor
             target = wf
             on = step.get("on") if "fire" in step else (step.get("then") or {}).get("on") if isinstance(step.get("then"), Mapping) else None
             if isinstance(on, str) and on != "parent":
-                target = workflows.get(on)
-                if target is None:
+                named = workflows.get(on)
+                if named is None:
                     yield Problem(sc.location(*base, *(("on",) if "fire" in step else ("then", "on")), key=False),
                                   "error", "unknown-workflow",
                                   f"unknown workflow '{on}'" + _did_you_mean(on, workflows))
                     continue
+                target = named
             elif on == "parent":
                 continue
             expects_refusal = step.get("refused") in ("UnknownTrigger", "Refused")  # testing the refusal itself

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
-from functools import lru_cache
-import importlib.util
+from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..definitions import Definitions, Scale, WorkflowDef
 from ..errors import ConfigError
@@ -34,7 +35,7 @@ def bundled_config_dir() -> Path:
     """The configuration shipped inside the package (the top-level ``config/`` folder)."""
     spec = importlib.util.find_spec("engine.bundled")
     if spec is not None and spec.submodule_search_locations:
-        return Path(list(spec.submodule_search_locations)[0])
+        return Path(next(iter(spec.submodule_search_locations)))
     return Path(__file__).resolve().parents[2] / "config"  # a source tree that was never installed
 
 
@@ -44,7 +45,7 @@ def default_config_dir() -> Path:
     return local if local.is_dir() else bundled_config_dir()
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_for(kind: str) -> Mapping[str, Any]:
     """The JSON Schema (draft-07) of one kind of file, from the package's own copy."""
     _, filename = KINDS[kind]

@@ -95,7 +95,7 @@ class RulesCompiler:
 
     def _table(self, doc: Document, name: str, spec: dict[str, Any]) -> None:
         inputs = tuple(
-            TableInput(key, tuple((value or {}).get("values")) if (value or {}).get("values") else None)
+            TableInput(key, tuple(values) if (values := (value or {}).get("values")) else None)
             for key, value in spec["inputs"].items()
         )
         input_names = [i.name for i in inputs]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError
@@ -91,8 +92,9 @@ def _problem(location: Location, prefix: str, suffix: str, message: str) -> Prob
 def _describe(doc: Document, error: ValidationError, prefix: str) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
     keyword = error.validator
-    value = error.validator_value
-    instance = error.instance
+    # Any: the stubs allow an unset sentinel, which errors raised by validation never carry
+    value: Any = error.validator_value
+    instance: Any = error.instance
     where = doc.location(path)
 
     if keyword in ("oneOf", "anyOf"):
@@ -165,8 +167,9 @@ def _about_property_name(error: ValidationError) -> bool:
 def _message(error: ValidationError) -> tuple[str, str]:
     """(code suffix, plain message) for one error that is not about keys."""
     keyword = error.validator
-    value = error.validator_value
-    instance = error.instance
+    # Any: the stubs allow an unset sentinel, which errors raised by validation never carry
+    value: Any = error.validator_value
+    instance: Any = error.instance
     if keyword == "type":
         return "type", f"expected {_expected(value)}, found {_found(instance)}"
     if keyword == "enum":
@@ -263,7 +266,8 @@ def _describe_choice(doc: Document, error: ValidationError, prefix: str) -> Iter
 
     if all(len(errs) == 1 and errs[0].validator == "required" and not errs[0].relative_path for errs in branches.values()):
         # anyOf: [{required: [a]}, {required: [b]}]: one of the keys is needed
-        needed = [name for errs in branches.values() for name in errs[0].validator_value if name not in error.instance]
+        instance: Any = error.instance
+        needed = [name for errs in branches.values() for name in _value(errs[0]) if name not in instance]
         yield _problem(doc.location(path), prefix, "required",
                        "missing a required key: " + " or ".join(_quote(n) for n in dict.fromkeys(needed)))
         return
@@ -297,8 +301,13 @@ def _branch_cost(errors: list[ValidationError]) -> tuple:
     return (shape, noise, -deepest)
 
 
+def _value(error: ValidationError) -> Any:
+    """The schema value the failed keyword had (the stubs allow an unset sentinel that validation never leaves)."""
+    return error.validator_value
+
+
 def _branch_schema(error: ValidationError, key: Any) -> Any:
-    options = error.validator_value
+    options = _value(error)
     try:
         return options[key]
     except (IndexError, KeyError, TypeError):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from ..problems import Location, Problem
 from .lint import iter_scenario_problems, iter_tidiness_problems
@@ -118,7 +120,7 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
 
                 problems += _guarded(display_path(path), report)
             else:
-                problems += _guarded(display_path(path), lambda path=path: _schema_check_file(path, kind))
+                problems += _guarded(display_path(path), partial(_schema_check_file, path, kind))
     return problems
 
 
@@ -162,7 +164,7 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
                     continue
                 (work / sub).mkdir(exist_ok=True)
                 for item in sorted(src.iterdir()):
-                    if not item.is_file() or item.suffix not in (".yaml", ".yml") or item.name == path.name and sub == folder:
+                    if not item.is_file() or item.suffix not in (".yaml", ".yml") or (item.name == path.name and sub == folder):
                         continue
                     if sub == "workflows" and target_id is not None:
                         other, _ = load_yaml_file(item)
@@ -180,8 +182,8 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
         for p in problems:
             if p.location.file == copied:
                 message = p.message
-                for copy, original in originals.items():
-                    message = message.replace(copy, original)
+                for copied_name, original in originals.items():
+                    message = message.replace(copied_name, original)
                 out.append(replace(p, location=replace(p.location, file=display), message=message))
         return out
 
@@ -244,11 +246,11 @@ def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None 
         where = display_path(target)
         if target.is_dir():
             if _is_root(target):
-                problems += _guarded(where, lambda t=target: _check_root(t))
+                problems += _guarded(where, partial(_check_root, target))
             elif target.name in _folder_kinds():
                 files = sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
                 for f in files:
-                    problems += _guarded(display_path(f), lambda f=f: _check_file(f, context))
+                    problems += _guarded(display_path(f), partial(_check_file, f, context))
             else:
                 problems.append(Problem(
                     Location(where), "error", "no-config",
@@ -256,7 +258,7 @@ def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None 
                     + ", ".join(_folder_kinds()),
                 ))
         elif target.is_file():
-            problems += _guarded(where, lambda t=target: _check_file(t, context))
+            problems += _guarded(where, partial(_check_file, target, context))
         else:
             problems.append(Problem(Location(where), "error", "no-such-file", f"'{where}' does not exist"))
     unique = list(dict.fromkeys(_one_line(p) for p in problems))

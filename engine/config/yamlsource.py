@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -312,7 +313,7 @@ class _Frame:
 
     def __init__(self, kind, path, record, is_key, mark, anchor, count_start):
         self.kind = kind
-        self.data = {} if kind == _MAP else []
+        self.data: Any = {} if kind == _MAP else []  # a mapping or a sequence, by kind
         self.path = path
         self.record = record
         self.is_key = is_key

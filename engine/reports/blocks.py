@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = [
     "STATUS_TEXT",
@@ -102,7 +102,7 @@ class Labels:
         return about
 
     def title(self, path: str) -> str:
-        return str(self.about(path).get("title") or humanise(path.split(".")[-1]))
+        return str(self.about(path).get("title") or humanise(path.rsplit(".", maxsplit=1)[-1]))
 
     def scale_order(self, scale: str | None) -> list[str]:
         return [lv["key"] for lv in self.scales.get(scale or "", [])]
@@ -155,7 +155,7 @@ def metric_blocks(report: Mapping[str, Any], path: str, labels: Labels, *, metri
     value = get_path(metrics if metrics is not None else report.get("metrics"), path)
     kind = about.get("kind")
     title = labels.title(path)
-    name = path.split(".")[-1]
+    name = path.rsplit(".", maxsplit=1)[-1]
     if kind == "group":
         out: list[Block] = [Heading(depth, title, anchor=path.replace(".", "-"))]
         if about.get("description"):
@@ -193,7 +193,7 @@ def _share_text(value: Any) -> str:
     return fmt_pct(value)
 
 
-def _is_share_detail(value: Any) -> bool:
+def _is_share_detail(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return isinstance(value, Mapping) and set(value) == {"numerator", "denominator", "pct"}
 
 
@@ -346,7 +346,8 @@ def kpi_blocks(title: str, value: Any) -> list[Block]:
         if k.get("status") == "not_computed":
             shown = "not computed"
         target = k.get("target")
-        tgt = "-" if target is None else (("≤ " if k.get("direction") == "lower_is_better" else "≥ ") + (f"{fmt_number(target)}%" if unit == "percent" else fmt_number(target)))
+        tgt = "-" if target is None else (("≤ " if k.get("direction") == "lower_is_better" else "≥ ")
+                                          + (f"{fmt_number(target)}%" if unit == "percent" else fmt_number(target)))
         basis = f"{k['numerator']} of {k['denominator']}" if k.get("denominator") else ""
         return (k.get("title") or humanise(name), shown, tgt, basis, k.get("status"))
 
@@ -541,7 +542,8 @@ def document_blocks(report: Mapping[str, Any], comparison: Mapping[str, Any] | N
         sections.append((Heading(2, "Comparison", anchor="comparison"), [comparison_table(comparison, report)]))
     if report.get("warnings"):
         items = tuple(f"{w['metric']} on {w['instance']}: {w['message']}" for w in report["warnings"])
-        sections.append((Heading(2, "Warnings", anchor="warnings"), [Para("Some figures could not be worked out for these instances (they were left out):", items=items)]))
+        sections.append((Heading(2, "Warnings", anchor="warnings"),
+                         [Para("Some figures could not be worked out for these instances (they were left out):", items=items)]))
     return str(layout.get("title") or report.get("title") or "Report"), sections
 
 
@@ -566,5 +568,6 @@ def heading_line(report: Mapping[str, Any], title: str | None, layout_title: str
     sub = f"{period.get('label', '')} ({period.get('from')} to {period.get('to')})"
     level = report.get("level", "department")
     source = report.get("source") or {}
-    detail = f"level: {level}; {fmt_number(source.get('instances', 0))} instances read from {source.get('stores', 1)} store(s), {fmt_number(source.get('instances_in_period', 0))} counted in the period"
+    detail = (f"level: {level}; {fmt_number(source.get('instances', 0))} instances read from {source.get('stores', 1)} store(s), "
+              f"{fmt_number(source.get('instances_in_period', 0))} counted in the period")
     return f"{name}: {sub}", detail

@@ -181,7 +181,8 @@ def _grouped_counts_chart(spec: Mapping[str, Any], report: Mapping[str, Any], la
             rows.append((humanise(group), {k: int(counts.get(k) or 0) for k in cats_keys}, counts))
     rows.sort(key=lambda r: (-sum(r[1].values()), r[0]))
     limit = int(spec.get("limit") or 30)
-    shown = [(label, v) for label, v, _ in rows if sum(v.values())][:limit]
+    drawable = [(label, v) for label, v, _ in rows if sum(v.values())]
+    shown = drawable[:limit]
     cid = f"chart-{spec['id']}"
     title = spec["title"]
     svg = _stacked(cid, title, shown, cats, percent=False, unit="") if shown else _empty(cid, title, "None in this period.")
@@ -189,7 +190,7 @@ def _grouped_counts_chart(spec: Mapping[str, Any], report: Mapping[str, Any], la
     headers = ("", *(c[1] for c in cats), *(humanise(e) for e in extra))
     table = Table(title, headers, tuple((label, *(v[k] for k in cats_keys), *(raw.get(e, 0) for e in extra)) for label, v, raw in rows),
                   (False, *([True] * (len(headers) - 1))),
-                  note=(f"the {limit} largest of {len([r for r in rows if sum(r[1].values())])} are drawn" if len([r for r in rows if sum(r[1].values())]) > limit else ""))
+                  note=(f"the {limit} largest of {len(drawable)} are drawn" if len(drawable) > limit else ""))
     desc = "; ".join(f"{label}: " + ", ".join(f"{c[1]} {v[c[0]]}" for c in cats) for label, v in shown) or "None in this period."
     return Chart(cid, title, svg, desc, table)
 
@@ -200,8 +201,8 @@ def _grouped_counts_chart(spec: Mapping[str, Any], report: Mapping[str, Any], la
 def _line_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labels) -> Chart | None:
     trend = report.get("trend") or {}
     months = list(trend.get("months") or [])
-    series = [(name, (trend.get("series") or {}).get(name)) for name in spec.get("series") or []]
-    series = [(n, s) for n, s in series if s]
+    known = trend.get("series") or {}
+    series = [(name, s) for name in spec.get("series") or [] if (s := known.get(name))]
     cid = f"chart-{spec['id']}"
     title = spec["title"]
     if not months or not series:
@@ -236,18 +237,20 @@ def _line_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labe
         v = top * k / 4
         y = Y(v)
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="{GRID}" stroke-width="1"/>'
-                    f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="{MUTED}">{_e(fmt_number(round(v, 1)) + ("%" if percent else ""))}</text>')
+                    f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="{MUTED}">'
+                    f'{_e(fmt_number(round(v, 1)) + ("%" if percent else ""))}</text>')
     every = max(1, -(-len(months) // 10))  # at most about ten month labels
     for i, m in enumerate(months):
         if i % every == 0 or i == len(months) - 1:
             body.append(f'<text x="{X(i):.1f}" y="{y1 + 16}" text-anchor="middle" font-size="11" fill="{INK}">{_e(m)}</text>')
-    for name, s in series:
+    for _name, s in series:
         t = s.get("target")
         if t is not None:
             body.append(f'<line x1="{left}" y1="{Y(t):.1f}" x2="{right}" y2="{Y(t):.1f}" stroke="#595959" stroke-width="1.5" stroke-dasharray="6 4">'
                         f'<title>Target {fmt_number(t)}{"%" if percent else ""}</title></line>'
-                        f'<text x="{right}" y="{Y(t) - 4:.1f}" text-anchor="end" font-size="11" fill="#595959">Target {_e(fmt_number(t))}{"%" if percent else ""}</text>')
-    for si, (name, s) in enumerate(series):
+                        f'<text x="{right}" y="{Y(t) - 4:.1f}" text-anchor="end" font-size="11" fill="#595959">'
+                        f'Target {_e(fmt_number(t))}{"%" if percent else ""}</text>')
+    for si, (_name, s) in enumerate(series):
         colour = OKABE_ITO[si % 8]
         path: list[str] = []
         for i, v in enumerate(s["values"]):
@@ -267,10 +270,11 @@ def _line_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labe
             if len(series) == 1:
                 body.append(f'<text x="{X(i):.1f}" y="{Y(v) - 8:.1f}" text-anchor="middle" font-size="11" fill="{INK}">{_e(shown)}</text>')
     if not values:
-        body.append(f'<text x="{(left + right) / 2}" y="{y0 + plot_h / 2}" text-anchor="middle" font-size="13" fill="{MUTED}">No figures in these months.</text>')
+        body.append(f'<text x="{(left + right) / 2}" y="{y0 + plot_h / 2}" text-anchor="middle" font-size="13" fill="{MUTED}">'
+                    'No figures in these months.</text>')
     height = y1 + 28
     desc = "; ".join(f"{s.get('title') or name}: " + ", ".join(f"{m} {'no data' if v is None else (fmt_pct(v) if percent else fmt_number(v))}"
-                                                              for m, v in zip(months, s["values"]))
+                                                              for m, v in zip(months, s["values"], strict=False))
                      + (f" (target {fmt_number(s['target'])})" if s.get("target") is not None else "") for name, s in series)
     svg = _svg(cid, title, desc, height, body)
     headers = ("Month", *((s.get("title") or humanise(n)) for n, s in series))
@@ -345,7 +349,7 @@ def _bars_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labe
     if not isinstance(value, Mapping):
         return None
     field = spec.get("value")
-    rows = []
+    rows: list[tuple[str, float, float | None, str]] = []
     for k, v in value.items():
         n = get_path(v, field) if field else v
         if isinstance(n, Mapping) and "pct" in n:

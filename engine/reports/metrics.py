@@ -178,7 +178,7 @@ class _Env(Mapping):
         self.period = period
         self.deadline = deadline
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         item = self.item
         inst = item.inst
         if key == "data":
@@ -335,8 +335,10 @@ def _select_clocks(m: MetricDef, names: Iterable[str], scope: Scope, run: _Run) 
 
 def _split(m: MetricDef, rows: Iterable[_Env], run: _Run) -> dict[str, list[_Env]]:
     groups: dict[str, list[_Env]] = defaultdict(list)
+    by = m.by
+    assert by is not None, "only a metric with 'by' is split"
     for env in rows:
-        groups[_key(run.evaluate(m.by, env, m.name))].append(env)  # type: ignore[arg-type]
+        groups[_key(run.evaluate(by, env, m.name))].append(env)
     return groups
 
 
@@ -351,7 +353,9 @@ def _count(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
 
 
 def _share_result(m: MetricDef, rows: list[_Env], run: _Run) -> Any:
-    num = sum(1 for env in rows if run.test(m.numerator, env, m.name))  # type: ignore[arg-type]
+    numerator = m.numerator
+    assert numerator is not None, "a share has a numerator (the report schema requires one)"
+    num = sum(1 for env in rows if run.test(numerator, env, m.name))
     value = pct(num, len(rows))
     return {"numerator": num, "denominator": len(rows), "pct": value} if m.detail else value
 
@@ -415,7 +419,7 @@ def _distribution(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> A
 
 
 def _deadline_counts(infos: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    t = dict.fromkeys(DEADLINE_COUNTS, 0)
+    t: dict[str, Any] = dict.fromkeys(DEADLINE_COUNTS, 0)
     for info in infos:
         status = info["status"]
         if status == "cancelled":
@@ -439,11 +443,12 @@ def _deadline_counts(infos: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _deadlines_of(m: MetricDef, rows: list[_Env]) -> dict[str, Any]:
+    infos = [env.deadline for env in rows if env.deadline is not None]  # every row here is a clock: none is left out
     if m.combine:
-        return _deadline_counts(env.deadline for env in rows)  # type: ignore[misc]
+        return _deadline_counts(infos)
     per: dict[str, list[Any]] = {name: [] for name in m.deadlines}
-    for env in rows:
-        per[env.deadline["name"]].append(env.deadline)  # type: ignore[index]
+    for info in infos:
+        per[info["name"]].append(info)
     return {name: _deadline_counts(infos) for name, infos in per.items()}
 
 
@@ -456,6 +461,8 @@ def _deadlines(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
 
 def _changes_of(m: MetricDef, rows: list[_Env], run: _Run) -> dict[str, Any]:
     scale = run.scales.get(m.scale) if m.scale else None
+    to = m.to
+    assert to is not None, "a 'changes' metric has 'to' (the report schema requires it)"
     out: dict[str, Any] = {}
     for name, expr in m.compare:
         t: dict[str, Any] = {"total": 0, "unchanged": 0, "changed": 0}
@@ -464,7 +471,7 @@ def _changes_of(m: MetricDef, rows: list[_Env], run: _Run) -> dict[str, Any]:
         matrix: dict[str, Counter] = defaultdict(Counter)
         for env in rows:
             before = run.evaluate(expr, env, m.name)
-            after = run.evaluate(m.to, env, m.name)  # type: ignore[arg-type]
+            after = run.evaluate(to, env, m.name)
             if before is None or after is None:
                 continue
             t["total"] += 1
@@ -573,11 +580,12 @@ def _workload(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[
                 run.touch(item)
             for who, monday in busy:
                 loads[who][monday] += 1
-    default = float(run.capacity.get("*", m.capacity)) if (m.capacity is not None or "*" in run.capacity) else None
+    star = run.capacity.get("*")
+    default = float(star) if star is not None else (float(m.capacity) if m.capacity is not None else None)
     people: dict[str, Any] = {}
     for who, weeks in loads.items():
-        cap = run.capacity.get(who, default)
-        cap = float(cap) if cap is not None else None
+        given = run.capacity.get(who)
+        cap = float(given) if given is not None else default
         values = [weeks.get(monday, 0) for monday in mondays]
         people[who] = {
             "weeks": {monday.isoformat(): weeks.get(monday, 0) for monday in mondays},
@@ -919,7 +927,7 @@ def _diff(a: Any, b: Any) -> Any:
         if a_num and b_num:
             diff = b - a if isinstance(a, int) and isinstance(b, int) else _round1(b - a)
         return {"a": a, "b": b, "difference": diff}
-    if isinstance(a, Mapping) and isinstance(b, Mapping) or (isinstance(a, Mapping) and b is None) or (a is None and isinstance(b, Mapping)):
+    if (isinstance(a, Mapping) and isinstance(b, Mapping)) or (isinstance(a, Mapping) and b is None) or (a is None and isinstance(b, Mapping)):
         a, b = a or {}, b or {}
         return {k: _diff(a.get(k), b.get(k)) for k in sorted(set(a) | set(b), key=str)}
     return {"a": a, "b": b, "same": a == b}

@@ -105,7 +105,7 @@ def _parse_period(text: str) -> Period:
 
 
 def _checked(period: Period, text: str) -> Period:
-    if not (FIRST_YEAR <= period.start.year and period.end.year <= LAST_YEAR):
+    if not (period.start.year >= FIRST_YEAR and period.end.year <= LAST_YEAR):
         raise UsageError(f"bad period '{text}': it is outside the years qaflow works with ({FIRST_YEAR}-{LAST_YEAR})")
     return period
 

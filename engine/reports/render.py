@@ -21,8 +21,8 @@ from .blocks import (
     fmt_number,
     fmt_pct,
     get_path,
-    heading_line,
     group_table,
+    heading_line,
     kpi_blocks,
     scalar_metrics,
 )
@@ -78,7 +78,7 @@ def _csv(report: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> str
         rows(group, (report.get("by_group") or {}).get(group) or {})
     trend = report.get("trend") or {}
     for name, series in sorted((trend.get("series") or {}).items()):
-        for month, value in zip(trend.get("months") or [], series.get("values") or []):
+        for month, value in zip(trend.get("months") or [], series.get("values") or [], strict=False):
             writer.writerow((*base, "all", "trend", f"{name}.{month}", _csv_value(value)))
     if comparison is not None:
         for path, leaf in _comparison_leaves(comparison.get("metrics") or {}):
@@ -201,9 +201,9 @@ def _text(report: Mapping[str, Any], title: str | None, comparison: Mapping[str,
     for name, about in (report.get("about") or {}).items():
         if about.get("kind") == "kpis":
             value = get_path(report.get("metrics"), name) or {}
-            for table in kpi_blocks(labels.title(name), {"indicators": value.get("indicators") or {}}):
-                if isinstance(table, Table):
-                    lines += [line.rstrip() for line in _text_table(table, indent="")] + [""]
+            for block in kpi_blocks(labels.title(name), {"indicators": value.get("indicators") or {}}):
+                if isinstance(block, Table):
+                    lines += [line.rstrip() for line in _text_table(block, indent="")] + [""]
     trend = report.get("trend") or {}
     if trend.get("months"):
         lines.append(f"Trend {trend['months'][0]} to {trend['months'][-1]}")

@@ -11,6 +11,8 @@ from ..rules import evaluate_table
 from . import deadlines as clocks
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from .context import Context
 
 
@@ -41,12 +43,12 @@ def assign(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     target[path[-1]] = value
 
 
-def apply_action(ctx: "Context", action: Any) -> None:
+def apply_action(ctx: Context, action: Any) -> None:
     handler = _HANDLERS[type(action)]
     handler(ctx, action)
 
 
-def _set(ctx: "Context", action: SetData) -> None:
+def _set(ctx: Context, action: SetData) -> None:
     for path, expr in action.assignments:
         field = ".".join(path)
         value = to_json(ctx.evaluate(expr, "set " + field))
@@ -54,7 +56,7 @@ def _set(ctx: "Context", action: SetData) -> None:
         ctx.actions.append({"action": "set", "field": field, "value": value})
 
 
-def _evaluate(ctx: "Context", action: Evaluate) -> None:
+def _evaluate(ctx: Context, action: Evaluate) -> None:
     table = ctx.engine.definitions.tables[action.rule]
     inputs = {name: ctx.evaluate(expr, f"input {name} of table {action.rule}") for name, expr in action.inputs}
     try:
@@ -65,7 +67,7 @@ def _evaluate(ctx: "Context", action: Evaluate) -> None:
     ctx.actions.append({"action": "evaluate", "rule": action.rule, "inputs": to_json(inputs), "into": ".".join(action.into), "result": result})
 
 
-def _alert(ctx: "Context", action: Alert) -> None:
+def _alert(ctx: Context, action: Alert) -> None:
     wf, data = ctx.wf, ctx.inst.data
     groups = ctx.engine.definitions.alert_groups
     recipients: list[dict[str, str]] = []
@@ -102,14 +104,14 @@ def _alert(ctx: "Context", action: Alert) -> None:
     ctx.actions.append({"action": "alert", "id": alert["id"], "name": action.name, "to": recipients, "message": message})
 
 
-def _start_child(ctx: "Context", action: StartChild) -> None:
+def _start_child(ctx: Context, action: StartChild) -> None:
     data = {name: to_json(ctx.evaluate(expr, f"data {name} for {action.workflow}")) for name, expr in action.data}
     child_id = ctx.uow.queue_start(action.workflow, data, parent=ctx.inst, at=ctx.at, actor=ctx.actor)
     ctx.inst.children.append(child_id)
     ctx.actions.append({"action": "start", "workflow": action.workflow, "child": child_id, "data": data})
 
 
-def _signal_parent(ctx: "Context", action: SignalParent) -> None:
+def _signal_parent(ctx: Context, action: SignalParent) -> None:
     if not ctx.inst.parent_id:
         raise ActionFailed(f"signal_parent '{action.trigger}': this instance has no parent", instance=ctx.inst.id)
     payload = {name: to_json(ctx.evaluate(expr, f"payload {name} for {action.trigger}")) for name, expr in action.payload}
@@ -117,7 +119,7 @@ def _signal_parent(ctx: "Context", action: SignalParent) -> None:
     ctx.actions.append({"action": "signal_parent", "parent": ctx.inst.parent_id, "trigger": action.trigger, "payload": payload})
 
 
-def _deadline(ctx: "Context", action: DeadlineAction) -> None:
+def _deadline(ctx: Context, action: DeadlineAction) -> None:
     defs = ctx.engine.definitions
     defn = ctx.wf.deadlines[action.deadline]
     calendar = defs.calendars[defn.calendar]
@@ -126,9 +128,12 @@ def _deadline(ctx: "Context", action: DeadlineAction) -> None:
     ds = inst.deadline_for_change(action.deadline)
     if action.op == "start":
         anchor_expr = action.anchor or defn.anchor
-        anchor_value = ctx.evaluate(anchor_expr, f"start of deadline {defn.name}") if anchor_expr else at
-        if anchor_value is None:
-            raise ActionFailed(f"deadline '{defn.name}' starts from {anchor_expr.source}, which is empty")
+        if anchor_expr is None:
+            anchor_value: Any = at
+        else:
+            anchor_value = ctx.evaluate(anchor_expr, f"start of deadline {defn.name}")
+            if anchor_value is None:
+                raise ActionFailed(f"deadline '{defn.name}' starts from {anchor_expr.source}, which is empty")
         anchor = clocks.to_date(anchor_value, f"start of deadline {defn.name}")
         if ds is not None and ds.status in ("open", "breached", "paused"):
             record["replaced_due"] = ds.due.isoformat()
@@ -158,7 +163,7 @@ def _deadline(ctx: "Context", action: DeadlineAction) -> None:
     ctx.actions.append(record)
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[Context, Any], None]] = {
     SetData: _set,
     Evaluate: _evaluate,
     Alert: _alert,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ActionFailed, EvaluationError, QaflowError
 from .instance import OPEN_STATUSES
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..definitions import Action, TransitionDef, WorkflowDef
+    from ..expressions import Expression
     from .engine import Engine
     from .instance import Instance
     from .unit import UnitOfWork
@@ -25,7 +26,7 @@ class _Deadlines(Mapping):
 
     __slots__ = ("_inst", "_wf")
 
-    def __init__(self, inst: "Instance", wf: "WorkflowDef | None" = None) -> None:
+    def __init__(self, inst: Instance, wf: WorkflowDef | None = None) -> None:
         self._inst = inst
         self._wf = wf
 
@@ -54,7 +55,7 @@ class _Parent(Mapping):
 
     __slots__ = ("_uow", "_inst", "_data")
 
-    def __init__(self, uow: "UnitOfWork", inst: "Instance") -> None:
+    def __init__(self, uow: UnitOfWork, inst: Instance) -> None:
         self._uow = uow
         self._inst = inst
         self._data: dict[str, Any] | None = None
@@ -85,10 +86,10 @@ class Context:
 
     def __init__(
         self,
-        engine: "Engine",
-        uow: "UnitOfWork",
-        inst: "Instance",
-        wf: "WorkflowDef",
+        engine: Engine,
+        uow: UnitOfWork,
+        inst: Instance,
+        wf: WorkflowDef,
         *,
         at: dt.datetime,
         actor: str,
@@ -137,10 +138,11 @@ class Context:
         except EvaluationError as exc:
             raise ActionFailed(f"{what}: {exc.message}", instance=self.inst.id) from None
 
-    def check_guard(self, transition: "TransitionDef") -> bool:
+    def check_guard(self, transition: TransitionDef) -> bool:
         env = self._env or self.env
         env["state"] = self.inst.state
-        guard = transition.guard
+        # only transitions that have a guard come here (machine.py, Engine._auto): a None check would cost every event
+        guard: Expression = transition.guard  # type: ignore[assignment]
         try:
             result = bool(guard.test(env))
         except EvaluationError as exc:
@@ -151,7 +153,7 @@ class Context:
         self.conditions.append({"transition": transition.index, "when": guard.source, "result": result})
         return result
 
-    def run_actions(self, actions: tuple["Action", ...], where: str) -> None:
+    def run_actions(self, actions: tuple[Action, ...], where: str) -> None:
         handlers = _APPLY[0] if _APPLY else _load_apply()
         for action in actions:
             if action.condition is not None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..calendar import (
     LONDON,
@@ -14,7 +15,7 @@ from ..calendar import (
     remaining,
     resume,
 )
-from ..errors import ActionFailed
+from ..errors import ActionFailed, ConcurrencyConflict
 from .instance import DeadlineState, due_at
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +30,7 @@ def to_date(value: Any, what: str) -> dt.date:
     return day
 
 
-def start(defn: "DeadlineDef", calendar: Calendar, anchor: dt.date, at: dt.datetime) -> DeadlineState:
+def start(defn: DeadlineDef, calendar: Calendar, anchor: dt.date, at: dt.datetime) -> DeadlineState:
     due = defn.duration.apply(anchor, calendar)
     return DeadlineState(
         defn.name,
@@ -98,7 +99,10 @@ def resume_clock(ds: DeadlineState, calendar: Calendar, at: dt.datetime) -> None
     ds.status = "open"
 
 
-def breach(ds: DeadlineState, at: dt.datetime) -> None:
+def breach(ds: DeadlineState | None, at: dt.datetime) -> None:
+    """Mark the clock breached; ``ds`` as ``Instance.deadline_for_change`` gives it (None: the clock has gone)."""
+    if ds is None:
+        raise ConcurrencyConflict(f"the deadline due at {at.isoformat()} is no longer on its instance")
     ds.status = "breached"
     ds.breached_at = at
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..clock import Clock, as_time
 from ..definitions import Definitions, WorkflowDef, event_key
@@ -15,21 +16,21 @@ from ..errors import (
     DataInvalid,
     GuardFailed,
     OutOfOrder,
-    QaflowError,
     PayloadInvalid,
+    QaflowError,
     Refused,
     RoleRefused,
     UnknownInstance,
     UnknownTrigger,
     UsageError,
 )
+from ..machine import fire_event
 from ..store.base import Store
 from ..store.memory import MemoryStore
 from . import deadlines as clocks
 from .context import Context
 from .inputs import SYSTEM_ACTOR, check_actor, check_id, check_roles, json_problem
 from .instance import Instance, clone_json
-from ..machine import fire_event
 from .unit import UnitOfWork
 from .view import InstanceView
 
@@ -107,7 +108,7 @@ _last_iso: tuple[Any, str] = (None, "")
 
 
 def _iso(at: dt.datetime) -> str:
-    global _last_iso
+    global _last_iso  # noqa: PLW0603 - a one-entry cache for every engine, replaced whole
     last = _last_iso  # one tuple, replaced whole: safe if threads share the engine
     if last[0] is at:
         return last[1]
@@ -136,9 +137,9 @@ def _item_error(exc: BaseException) -> bool:
     return not (isinstance(exc, (OSError, MemoryError)) or module.startswith(("sqlite3", "psycopg")))
 
 
-def _is_iso(text: str, kind: type) -> bool:
+def _is_iso(text: str, kind: type[dt.date]) -> bool:
     try:
-        kind.fromisoformat(text)  # type: ignore[attr-defined]
+        kind.fromisoformat(text)
     except ValueError:
         return False
     return True
@@ -159,7 +160,7 @@ class Engine:
         self._recorded: set[tuple[str, int]] = set()
 
     @classmethod
-    def from_config(cls, config: str | Path | None = None, *, store: Store | None = None, clock: Clock | None = None) -> "Engine":
+    def from_config(cls, config: str | Path | None = None, *, store: Store | None = None, clock: Clock | None = None) -> Engine:
         """Load a configuration folder (default: ./config, else the bundled one) into an Engine."""
         from ..config.loader import load_config
 
@@ -224,7 +225,8 @@ class Engine:
                 result.add(name)
         return frozenset(result)
 
-    def _entry(self, inst: Instance, wf: WorkflowDef, ctx: Context, *, trigger: str, from_state: str | None, payload: Any, request_id: str | None = None) -> dict[str, Any]:
+    def _entry(self, inst: Instance, wf: WorkflowDef, ctx: Context, *, trigger: str, from_state: str | None, payload: Any,
+               request_id: str | None = None) -> dict[str, Any]:
         entry = {
             "instance_id": inst.id,
             "at": _iso(ctx.at),
@@ -272,7 +274,8 @@ class Engine:
         self._may_start(wf, actor, held, data)
         return self._start(wf, data, actor=actor, roles=held, at=when, request_id=request_id)
 
-    def _start(self, wf: WorkflowDef, data: dict[str, Any], *, actor: str, roles: frozenset[str], at: dt.datetime, request_id: str | None = None) -> InstanceView:
+    def _start(self, wf: WorkflowDef, data: dict[str, Any], *, actor: str, roles: frozenset[str], at: dt.datetime,
+               request_id: str | None = None) -> InstanceView:
         uow = UnitOfWork(self.store)
         iid = self.store.next_id(wf.id)
         when = at
@@ -327,7 +330,8 @@ class Engine:
                 problems=[f"'{n}' is set by the workflow" for n in owned],
             )
 
-    def _create(self, uow: UnitOfWork, wf: WorkflowDef, iid: str, data: dict[str, Any], *, at: dt.datetime, actor: str, roles: frozenset[str], parent_id: str | None, request_id: str | None = None) -> Instance:
+    def _create(self, uow: UnitOfWork, wf: WorkflowDef, iid: str, data: dict[str, Any], *, at: dt.datetime, actor: str,
+                roles: frozenset[str], parent_id: str | None, request_id: str | None = None) -> Instance:
         given = clone_json(data)  # what the starter gave, before defaults and on_enter change it
         data = dict(data)
         self._check_data(wf, data)
@@ -411,8 +415,7 @@ class Engine:
                 trigger=trigger,
                 conditions=ctx.conditions,
             )
-        if when > inst.updated_at:
-            inst.updated_at = when
+        inst.updated_at = max(inst.updated_at, when)
         entry = self._entry(inst, wf, ctx, trigger=trigger, from_state=from_state, payload=payload, request_id=request_id)
         if backdated is not None:
             entry["backdated"] = backdated
@@ -481,8 +484,7 @@ class Engine:
                 if uow.changes.history and uow.changes.history[-1]["instance_id"] == inst.id:
                     uow.changes.history[-1]["conditions"] = uow.changes.history[-1]["conditions"] + ctx.conditions
                 return
-            if at > inst.updated_at:
-                inst.updated_at = at
+            inst.updated_at = max(inst.updated_at, at)
             uow.record(self._entry(inst, wf, ctx, trigger="(auto)", from_state=from_state, payload=None))
         raise ActionFailed(f"automatic transitions of {inst.id} did not settle after {MAX_AUTO_STEPS} steps (a loop?)")
 

@@ -11,12 +11,16 @@ cached per payload; each call checks the payload it is given.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any
 
 __all__ = ["compile_check"]
 
 Check = Callable[[Any], bool]
+# what _compile collects: checks called with the value alone, their other parameters bound as
+# defaults (lambda v, n=n: ...), which Callable[[Any], bool] does not describe
+_Part = Callable[..., bool]
 
 # keywords that only annotate
 _IGNORED = frozenset({"description", "title", "default", "examples", "$comment", "readOnly", "writeOnly", "$schema", "$id"})
@@ -44,7 +48,7 @@ def _equal(one: Any, two: Any) -> bool:
     if isinstance(one, str) or isinstance(two, str):
         return one == two
     if isinstance(one, (list, tuple)) and isinstance(two, (list, tuple)):
-        return len(one) == len(two) and all(_equal(a, b) for a, b in zip(one, two))
+        return len(one) == len(two) and all(_equal(a, b) for a, b in zip(one, two, strict=False))  # lengths checked first
     if isinstance(one, dict) and isinstance(two, dict):
         return one.keys() == two.keys() and all(_equal(one[k], two[k]) for k in one)
     if isinstance(one, bool) or isinstance(two, bool):
@@ -80,6 +84,11 @@ def compile_check(schema: Any) -> Check | None:
         return None
 
 
+def _reject(v: Any) -> bool:
+    """The check for a property that ``additionalProperties: false`` forbids."""
+    return False
+
+
 def _compile(schema: Any) -> Check:
     if schema is True or schema == {}:
         return lambda v: True
@@ -87,7 +96,7 @@ def _compile(schema: Any) -> Check:
         return lambda v: False
     if not isinstance(schema, Mapping):
         raise _Unsupported(repr(schema))
-    checks: list[Check] = []
+    checks: list[_Part] = []
     for key in schema:
         if key in _IGNORED or key in ("then", "else", "additionalProperties", "properties"):
             continue
@@ -101,7 +110,7 @@ def _compile(schema: Any) -> Check:
             checks.append(tests[0])
         else:
             def check_any_type(v: Any, tests=tuple(tests)) -> bool:
-                for t in tests:  # a loop, as in check_all at the end: any(<generator>) showed in profiles
+                for t in tests:  # noqa: SIM110 - a loop, as in check_all at the end: any(<generator>) showed in profiles
                     if t(v):
                         return True
                 return False
@@ -170,7 +179,7 @@ def _compile(schema: Any) -> Check:
     if props is not None or extra is not True:
         compiled = {k: _compile(s) for k, s in (props or {}).items()}
         if extra is False:
-            extra_check: Check | None = lambda v: False
+            extra_check: Check | None = _reject
         elif extra is True:
             extra_check = None
         else:
@@ -215,7 +224,7 @@ def _compile(schema: Any) -> Check:
 
     # a plain loop, not all(<generator>): the generator frame cost more than most checks themselves
     def check_all(v: Any, checks_t=checks_t) -> bool:
-        for c in checks_t:
+        for c in checks_t:  # noqa: SIM110 - see above
             if not c(v):
                 return False
         return True

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import RoleRefused, UsageError
 
@@ -28,7 +29,7 @@ MAX_INT = 2**63 - 1  # integers beyond 64 bits are not portable (PostgreSQL json
 
 # Printable text only: no C0/C1 control characters (newlines would forge lines in `qaflow show` and
 # `outbox`), no line or paragraph separators, no lone surrogates (they cannot be written as UTF-8).
-_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]{1,%d}" % MAX_ID_LENGTH).fullmatch
+_ID = re.compile(rf"[^\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]{{1,{MAX_ID_LENGTH}}}").fullmatch
 
 
 def check_id(value: Any, what: str) -> str:

@@ -70,7 +70,7 @@ class DeadlineState:
         """True while the clock runs towards a breach (open, not yet breached, not paused)."""
         return self.status == "open"
 
-    def clone(self) -> "DeadlineState":
+    def clone(self) -> DeadlineState:
         return DeadlineState(
             self.name,
             calendar=self.calendar,
@@ -101,7 +101,7 @@ class DeadlineState:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DeadlineState":
+    def from_dict(cls, d: dict[str, Any]) -> DeadlineState:
         return cls(
             d["name"],
             calendar=d["calendar"],
@@ -150,7 +150,7 @@ class Instance:
         self.rev = rev
         self.shared: set[str] | None = None  # deadlines still shared with the snapshot this was cloned from
 
-    def clone(self) -> "Instance":
+    def clone(self) -> Instance:
         """A working copy to change, copy-on-write: committed snapshots are never changed in place.
 
         The data is copied one level deep; nested values are copied along the path when they are
@@ -199,7 +199,7 @@ class Instance:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Instance":
+    def from_dict(cls, d: dict[str, Any]) -> Instance:
         return cls(
             d["id"],
             d["workflow"],

@@ -19,7 +19,7 @@ class UnitOfWork:
 
     __slots__ = ("store", "working", "changes", "queue")
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.working: dict[str, Instance] = {}
         self.changes = Changes()

@@ -59,7 +59,7 @@ class InstanceView:
 
     __slots__ = ("_engine", "_inst")
 
-    def __init__(self, engine: "Engine", inst: Instance) -> None:
+    def __init__(self, engine: Engine, inst: Instance) -> None:
         self._engine = engine
         self._inst = inst
 

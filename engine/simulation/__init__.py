@@ -12,6 +12,8 @@ Names are imported lazily, so that the CLI can register its commands without loa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
 
 _EXPORTS = {
@@ -28,7 +30,16 @@ _EXPORTS = {
     "render_simulation": "engine.simulation.report",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BehaviourModel", "check_model", "load_model", "simulate", "simulation_window", "SimulationResult",
+    "AuthorityResult", "run_simulation", "quarter_of", "simulation_report", "render_simulation",
+]
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors (tests/test_api.py keeps the two in step)
+    from .api import quarter_of, run_simulation
+    from .model import BehaviourModel, check_model, load_model
+    from .report import render_simulation, simulation_report
+    from .runner import AuthorityResult, SimulationResult, simulate, simulation_window
 
 
 __getattr__, __dir__ = lazy_exports("engine.simulation", _EXPORTS, globals())

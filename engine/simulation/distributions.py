@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..calendar import LONDON, Calendar
 
@@ -126,7 +127,7 @@ class Delay:
     dist: Dist
     anchor: Any = None  # an Expression giving a date/datetime, or None: from now
 
-    def target(self, now: dt.datetime, rng: random.Random, clock: "WorkingTime", anchor_value: Any = None) -> dt.datetime:
+    def target(self, now: dt.datetime, rng: random.Random, clock: WorkingTime, anchor_value: Any = None) -> dt.datetime:
         value = self.dist.sample(rng)
         if anchor_value is not None:
             base = anchor_value if isinstance(anchor_value, dt.datetime) else None
@@ -137,9 +138,8 @@ class Delay:
             start = base if base is not None else dt.datetime(base_day.year, base_day.month, base_day.day, 9, tzinfo=LONDON)
             when = start + dt.timedelta(hours=value)
         else:
-            n = int(round(value))
-            if n < 0:
-                n = 0
+            n = round(value)
+            n = max(n, 0)
             if self.unit == "working_days":
                 day = clock.calendar.add_working_days(base_day, n) if n else base_day
             else:

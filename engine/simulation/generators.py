@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from ..expressions import Expression, Template
 from ..runtime.actions import to_json
@@ -98,7 +99,7 @@ class Choice(Generator):
 
     def value(self, ctx: GenContext) -> Any:
         x = ctx.rng.random() * self.total
-        for g, c in zip(self.values, self.cum):
+        for g, c in zip(self.values, self.cum, strict=True):
             if x < c:
                 return g.value(ctx)
         return self.values[-1].value(ctx)
@@ -120,7 +121,7 @@ class Pick(Generator):
             return [] if self.count is not None else None
         if self.count is None:
             return items[ctx.rng.randrange(len(items))]
-        n = max(0, min(len(items), int(round(self.count.sample(ctx.rng)))))
+        n = max(0, min(len(items), round(self.count.sample(ctx.rng))))
         return ctx.rng.sample(list(items), n)
 
 
@@ -168,7 +169,7 @@ class Person(Generator):
         for e in self.exclude:
             v = e.evaluate(ctx.env)
             excluded.extend(v if isinstance(v, list) else [v])
-        n = 1 if self.count is None else max(0, int(round(self.count.sample(ctx.rng))))
+        n = 1 if self.count is None else max(0, round(self.count.sample(ctx.rng)))
         chosen = ctx.people(self.roles, excluded, n)
         if self.count is None:
             return chosen[0] if chosen else None
@@ -183,7 +184,7 @@ class Number(Generator):
 
     def value(self, ctx: GenContext) -> Any:
         v = self.dist.sample(ctx.rng)
-        return int(round(v)) if self.integer else round(v, 6)
+        return round(v) if self.integer else round(v, 6)
 
 
 class DateGen(Generator):
@@ -203,7 +204,7 @@ class DateGen(Generator):
                 return None
             day = v.date() if isinstance(v, dt.datetime) else v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v)[:10])
         if self.dist is not None:
-            day = ctx.add_days(day, int(round(self.dist.sample(ctx.rng))), self.working)
+            day = ctx.add_days(day, round(self.dist.sample(ctx.rng)), self.working)
         return day.isoformat()
 
 
@@ -249,7 +250,7 @@ class Repeat(Generator):
         self.count, self.item = count, item
 
     def value(self, ctx: GenContext) -> Any:
-        n = max(0, int(round(self.count.sample(ctx.rng))))
+        n = max(0, round(self.count.sample(ctx.rng)))
         return [self.item.value(ctx) for _ in range(n)]
 
 
@@ -314,7 +315,7 @@ class ScaleMap(ScaleGen):
         for name in names:
             x = rng.random() * self.total
             step = self.steps[-1]
-            for s, c in zip(self.steps, self.cum):
+            for s, c in zip(self.steps, self.cum, strict=True):
                 if x < c:
                     step = s
                     break

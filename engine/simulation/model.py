@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..calendar import Duration, parse_duration
 from ..config.yamlsource import Document
@@ -443,18 +444,18 @@ class _Compiler:
         if key == "perturb":
             levels = self.scale_levels(doc, p + ("scale",), v["scale"])
             e = self.expr(doc, p + ("of",), v["of"], names)
-            other = self.gen(doc, p + ("otherwise",), v["otherwise"], names) if "otherwise" in v else None
+            otherwise = self.gen(doc, p + ("otherwise",), v["otherwise"], names) if "otherwise" in v else None
             if e is None:
-                return other or g.Const(None)
-            return g.Perturb(levels, e, float(v.get("chance", 0.0)), other)
+                return otherwise or g.Const(None)
+            return g.Perturb(levels, e, float(v.get("chance", 0.0)), otherwise)
         if key == "clamp":
             levels = self.scale_levels(doc, p + ("scale",), v["scale"])
             within = v["within"]
             return g.Clamp(levels, self.gen(doc, p + ("value",), v["value"], names),
                            self.gen(doc, p + ("within",), {"expr": within} if isinstance(within, str) else within, names))
         if key == "blend":
-            exprs = [e for i, s in enumerate(v) if (e := self.expr(doc, p + (i,), s, names)) is not None]
-            return g.Blend(exprs)
+            sources = [e for i, s in enumerate(v) if (e := self.expr(doc, p + (i,), s, names)) is not None]
+            return g.Blend(sources)
         if key == "cases":
             spec_c = v if isinstance(v, dict) else {"count": v}
             count = spec_c.get("count", 1)
@@ -504,9 +505,10 @@ class _Compiler:
     def model(self, raw: _Raw) -> BehaviourModel:
         population = self.population(raw)
         settings = self.settings(raw)
-        rules = [r for item in raw.lists["behaviours"] if (r := self.rule(item)) is not None]
+        compiled = [(item, r) for item in raw.lists["behaviours"] if (r := self.rule(item)) is not None]
+        rules = [rule for _, rule in compiled]
         seen: dict[str, Location] = {}
-        for item, rule in zip(raw.lists["behaviours"], rules):
+        for item, rule in compiled:  # each rule with its own item, even when one before it did not compile
             if rule.id in seen:
                 self.error(item.doc, item.path + ("id",), "duplicate-id", f"behaviour '{rule.id}' is already defined at {seen[rule.id]}")
             seen[rule.id] = rule.location
@@ -542,9 +544,9 @@ class _Compiler:
             self.error(item.doc, item.path, "unknown-calendar", f"no calendar '{calendar}' in the rules")
             calendar = "england"
         actor_spec = s.get("selection_actor", {"role": "qa_team"})
-        item = raw.settings_at.get("selection_actor")
-        if item is not None:
-            actor = self.actor(item.doc, item.path, actor_spec, None, STREAM_NAMES)
+        actor_at = raw.settings_at.get("selection_actor")
+        if actor_at is not None:
+            actor = self.actor(actor_at.doc, actor_at.path, actor_spec, None, STREAM_NAMES)
         else:
             actor = ActorSpec("qa_team", None, ("qa_team",), None, ("qa_team",))
         return Settings(warmup, (hours[0], hours[1]), calendar, actor or ActorSpec(None))
@@ -557,8 +559,9 @@ class _Compiler:
         auth = pop.get("authorities") or [{"id": "authority"}]
         if isinstance(auth, dict):
             n = int(auth.get("count", 1))
-            fmt = auth.get("id", "la{n:03d}")
-            authorities = tuple((fmt.format(n=i + 1), auth.get("name", fmt).format(n=i + 1)) for i in range(n))
+            fmt: str = auth.get("id", "la{n:03d}")
+            name_fmt: str = auth.get("name", fmt)
+            authorities = tuple((fmt.format(n=i + 1), name_fmt.format(n=i + 1)) for i in range(n))
         else:
             authorities = tuple((a["id"], a.get("name", a["id"])) for a in auth)
         teams = pop.get("teams") or {}
@@ -616,17 +619,18 @@ class _Compiler:
         states_spec = [states_spec] if isinstance(states_spec, str) else list(states_spec)
         states: list[str] = []
         for i, s in enumerate(states_spec):
+            where = path + (("state", i) if isinstance(spec["state"], list) else ("state",))
             if s == "*":
                 states += [n for n, st in wf.states.items() if not st.terminal and n not in states]
             elif s not in wf.states:
-                self.error(doc, path + ("state",), "unknown-state",
+                self.error(doc, where, "unknown-state",
                            f"workflow '{wf.id}' has no state '{s}' (states: {', '.join(wf.states)})")
             elif wf.states[s].terminal:
-                self.warning(doc, path + ("state",), "terminal-state", f"state '{s}' is terminal: nothing can be fired there")
+                self.warning(doc, where, "terminal-state", f"state '{s}' is terminal: nothing can be fired there")
             elif s not in states:
                 states.append(s)
         when = self.expr(doc, path + ("when",), spec["when"], RULE_NAMES) if "when" in spec else None
-        branches = spec["one_of"] if "one_of" in spec else [spec]
+        branches = spec.get("one_of", [spec])
         options = []
         for i, b in enumerate(branches):
             bpath = path + ("one_of", i) if "one_of" in spec else path

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..allocation import Programme, TeamPlan
 from .model import PopulationSpec
@@ -144,7 +145,7 @@ def build_population(spec: PopulationSpec, programmes: Sequence[Programme], *, a
             tm = plan.team_manager or f"TM-{plan.id}"
             pop.add_person(adjust(Person(tm, ("team_manager",), plan.id, prog.service_manager), "team_managers"))
             workers = []
-            for n in range(max(1, int(round(spec.social_workers.sample(rng))))):
+            for n in range(max(1, round(spec.social_workers.sample(rng)))):
                 sw = f"SW-{plan.id}-{n + 1:02d}"
                 pop.add_person(adjust(Person(sw, ("social_worker",), plan.id, tm), "social_workers"))
                 workers.append(sw)
@@ -158,11 +159,11 @@ def build_population(spec: PopulationSpec, programmes: Sequence[Programme], *, a
     for team_id in sorted(pop.teams):
         team = pop.teams[team_id]
         rows = []
-        for _ in range(max(0, int(round(spec.caseload.sample(rng))))):
-            age = max(1, int(round(spec.case_age_days.sample(rng))))
+        for _ in range(max(0, round(spec.caseload.sample(rng)))):
+            age = max(1, round(spec.case_age_days.sample(rng)))
             last = None
             if rng.random() < spec.audited_chance:
-                ago = int(round(spec.audited_days_ago.sample(rng)))
+                ago = round(spec.audited_days_ago.sample(rng))
                 if ago < age:
                     last = start - dt.timedelta(days=ago)
             rows.append(pop.new_case(team, rng, start - dt.timedelta(days=age), spec, last))

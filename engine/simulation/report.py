@@ -8,7 +8,8 @@ knows (seed, model, engine counts, behaviour rules the engine refused) under the
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .runner import SimulationResult
 
@@ -69,11 +70,11 @@ def _run_lines(sim: Mapping[str, Any], *, markdown: bool) -> list[str]:
     bullet = "- " if markdown else "  "
     lines = [
         head,
-        f"{bullet}model '{sim.get('model')}', seed {sim.get('seed')}, simulated from {sim.get('simulated_from')} "
-        f"(warm-up) to {sim.get('period', {}).get('to')}; authorities: {', '.join(sim.get('authorities') or [])}",
-        f"{bullet}engine: {eng.get('events', 0)} history events; {eng.get('starts', 0)} instances started "
-        f"({eng.get('allocated', 0)} audits allocated, {eng.get('arrivals', 0)} arrivals, {eng.get('planned', 0)} planned); "
-        f"{eng.get('fires', 0)} triggers fired; {eng.get('breaches', 0)} deadlines passed",
+        (f"{bullet}model '{sim.get('model')}', seed {sim.get('seed')}, simulated from {sim.get('simulated_from')} "
+         f"(warm-up) to {sim.get('period', {}).get('to')}; authorities: {', '.join(sim.get('authorities') or [])}"),
+        (f"{bullet}engine: {eng.get('events', 0)} history events; {eng.get('starts', 0)} instances started "
+         f"({eng.get('allocated', 0)} audits allocated, {eng.get('arrivals', 0)} arrivals, {eng.get('planned', 0)} planned); "
+         f"{eng.get('fires', 0)} triggers fired; {eng.get('breaches', 0)} deadlines passed"),
     ]
     if sim.get("unallocated"):
         lines.append(f"{bullet}selection could not allocate {sim['unallocated']} audit(s), e.g. "

@@ -16,8 +16,9 @@ import datetime as dt
 import heapq
 import random
 from array import array
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..allocation import Programme, SelectionRules, allocate
 from ..calendar import LONDON, _add_months
@@ -46,7 +47,7 @@ class RecordingStore(MemoryStore):
         self.touched: list[str] = []
         self.events = 0
         self.commits = 0
-        self.codes: dict[tuple[str, str | None, str], int] | None = {} if trace else None
+        self.codes: dict[tuple[str, str | None, str], int] = {}  # filled only with trace
         self.trace: array | None = array("I") if trace else None
 
     def commit(self, changes: Any) -> None:
@@ -167,7 +168,7 @@ class _Ctx:
 
     __slots__ = ("run", "rng", "env", "now")
 
-    def __init__(self, run: "AuthorityRun", rng: random.Random, env: dict[str, Any], now: dt.datetime) -> None:
+    def __init__(self, run: AuthorityRun, rng: random.Random, env: dict[str, Any], now: dt.datetime) -> None:
         self.run, self.rng, self.env, self.now = run, rng, env, now
 
     def people(self, roles: Sequence[str], exclude: Sequence[Any], count: int) -> list[str]:
@@ -258,8 +259,7 @@ class AuthorityRun:
         store, heap, end = self.store, self.heap, self.end
         while True:
             top = heap[0][0] if heap else end
-            if top > end:
-                top = end
+            top = min(top, end)
             item = store.next_due(top)
             if item is not None:
                 self._advance(item.at)
@@ -365,6 +365,7 @@ class AuthorityRun:
 
     def _when(self, option: ActionSpec, env: dict[str, Any], now: dt.datetime) -> dt.datetime:
         delay = option.delay
+        assert delay is not None, "an option that fires a trigger has a delay (model.py)"
         anchor = None
         if delay.anchor is not None:
             anchor = _as_day(delay.anchor.evaluate(env))
@@ -429,7 +430,8 @@ class AuthorityRun:
             tr.counts[rule.id] -= 1  # may come back when it holds again
             self.stats["no_longer_applies"] += 1
             return
-        actor = option.actor
+        actor, trigger = option.actor, option.trigger
+        assert actor is not None and trigger is not None, "only options that fire a trigger are scheduled"
         if actor.bound_field is not None:
             person = self._who(actor, inst.data, at)
         elif actor.person is not None:
@@ -451,7 +453,7 @@ class AuthorityRun:
         if p is not None and p.roles:
             roles = tuple(dict.fromkeys(roles + p.roles))
         try:
-            self.engine.fire(iid, option.trigger, payload, actor=person, roles=roles, at=at)
+            self.engine.fire(iid, trigger, payload, actor=person, roles=roles, at=at)
         except Refused as exc:
             self.stats["refused"] += 1
             self._problem(rule, option, inst.state, type(exc).__name__, exc.message)
@@ -562,6 +564,7 @@ class AuthorityRun:
 
     def _allocate(self, at: dt.datetime, month: str) -> None:
         sel = self.selection
+        assert sel is not None, "allocations are scheduled only with selection rules (_month)"
         open_load: dict[str, int] = {}
         last: dict[str, str] = {}
         for inst in self.store.find(sel.workflow):
@@ -702,16 +705,15 @@ def simulate(
     _WORKER.clear()
     _WORKER.update(definitions=definitions, model=model, programmes=list(programmes), selection=selection, seed=seed,
                    sim_start=sim_start, end=stop, authorities=auths, reduce=None)
+    ctx: mp.context.BaseContext
     try:
         ctx = mp.get_context("fork")
     except ValueError:  # pragma: no cover - no fork (Windows, macOS defaults): the workers load the config again
         ctx = mp.get_context()
     with ctx.Pool(processes=min(workers, len(auths))) as pool:
-        for one in pool.imap(_run_one, [(i, keep_stores, trace) for i in range(len(auths))], chunksize=1):
+        for done in pool.imap(_run_one, [(i, keep_stores, trace) for i in range(len(auths))], chunksize=1):
             if progress is not None:
                 progress(days)
-            if on_result is not None:
-                one = on_result(one) or one
-            result.authorities.append(one)
+            result.authorities.append(done if on_result is None else (on_result(done) or done))
     _WORKER.clear()
     return result

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import ConcurrencyConflict
 from ..runtime.instance import Instance

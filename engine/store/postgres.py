@@ -7,9 +7,9 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConcurrencyConflict, UsageError
+from ..errors import ConcurrencyConflict, QaflowError, UsageError
 from ..runtime.instance import Instance
 from .base import Changes, DueItem
 from .sqlite import (
@@ -23,6 +23,9 @@ from .sqlite import (
     snapshot_of,
     time_key,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    import psycopg
 
 # Each step is a list of single SQL statements, applied in order and recorded in schema_migrations.
 # Never edit a step that has shipped: append a new one. Text that is sorted on is COLLATE "C" so that
@@ -101,6 +104,14 @@ _MIGRATION_LOCK = 0x71AF_0001  # pg_advisory_xact_lock key: one migrator at a ti
 LEASE_SECONDS = 60.0
 
 
+def _one(cursor: psycopg.Cursor[Any]) -> Any:
+    """The first value of the one row that an aggregate or a RETURNING clause always gives."""
+    row = cursor.fetchone()
+    if row is None:  # pragma: no cover - these queries always give a row
+        raise QaflowError("PostgreSQL gave no row for a query that always has one")
+    return row[0]
+
+
 class PostgresStore:
     """Instances, history, deadlines, schedules and the outbox in PostgreSQL, for several workers.
 
@@ -135,7 +146,7 @@ class PostgresStore:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "PostgresStore":
+    def __enter__(self) -> PostgresStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -146,10 +157,10 @@ class PostgresStore:
 
     @property
     def schema_version(self) -> int:
-        exists = self._conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
+        exists = _one(self._conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL"))
         if not exists:
             return 0
-        return self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+        return _one(self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
 
     def _migrate(self) -> None:
         wanted = len(MIGRATIONS)
@@ -161,7 +172,7 @@ class PostgresStore:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
             )
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+            current = _one(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
             if current > wanted:
                 raise UsageError(f"the database has schema version {current}, newer than this qaflow knows ({wanted}): upgrade qaflow")
             for number, steps in enumerate(MIGRATIONS[current:], start=current + 1):
@@ -216,11 +227,11 @@ class PostgresStore:
         return None if row is None else row[0]
 
     def next_id(self, prefix: str) -> str:
-        (value,) = self._conn.execute(
+        value = _one(self._conn.execute(
             "INSERT INTO counters (prefix, value) VALUES (%s, 1)"
             " ON CONFLICT (prefix) DO UPDATE SET value = counters.value + 1 RETURNING value",
             (prefix,),
-        ).fetchone()
+        ))
         return f"{prefix}-{value:06d}"
 
     def next_due(self, until: dt.datetime) -> DueItem | None:
@@ -321,7 +332,7 @@ class PostgresStore:
             for entry in changes.history:
                 iid = entry["instance_id"]
                 if iid not in hist:  # an entry for an instance this commit does not write (the engine never does this)
-                    hist[iid] = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history WHERE instance_id = %s", (iid,)).fetchone()[0]
+                    hist[iid] = _one(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history WHERE instance_id = %s", (iid,)))
                 hist[iid] += 1
                 rows.append((iid, hist[iid], jsonb(entry)))
             many("INSERT INTO history (instance_id, seq, entry) VALUES (%s, %s, %s)", rows)

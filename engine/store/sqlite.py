@@ -18,7 +18,7 @@ from .base import Changes, DueItem
 
 # -- shared with the PostgreSQL store --------------------------------------------------------
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
 
 
@@ -222,7 +222,7 @@ class SQLiteStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "SQLiteStore":
+    def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

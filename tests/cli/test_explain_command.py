@@ -64,7 +64,8 @@ def test_extensions_and_pauses_are_explained_from_the_deadline_record():
     assert "restarted the clock of deadline response: now due Fri 15 Jan 2027" in texts[2]
     assert any(line.startswith("clock stopped on Mon 21 Dec 2026 with 9 working days left") for line in paused["deadlines"][0]["explanation"])
     breach = by_name["reviewer does not respond, review is escalated"]["instances"][0]["events"][1]
-    assert breach["text"].startswith("On Thu 7 Jan 2027 at 00:00 deadline 'response' passed unmet: sent alert 'response_overdue' to qa_team, manager and R-1 (reviewer)")
+    assert breach["text"].startswith("On Thu 7 Jan 2027 at 00:00 deadline 'response' passed unmet: "
+                                     "sent alert 'response_overdue' to qa_team, manager and R-1 (reviewer)")
 
 
 def test_a_failing_scenario_is_still_explained_with_its_failures():
@@ -98,7 +99,7 @@ def test_an_instance_in_a_sqlite_store(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["explain", "nope.yaml"], "does not exist"),
         (["explain", "review-000001", "--db", "/nonexistent/qa.db"], "no store at"),

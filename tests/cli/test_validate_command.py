@@ -45,7 +45,8 @@ def test_json_shape(tmp_path: Path):
     root = tmp_path / "config"
     shutil.copytree(BASIC, root)
     review = root / "workflows" / "review.yaml"
-    review.write_text(review.read_text().replace("    to: escalated", "    to: escalatd").replace("from: graded\n    to: closed", "from: graded\n    to: clsed"))
+    text = review.read_text().replace("    to: escalated", "    to: escalatd")
+    review.write_text(text.replace("from: graded\n    to: closed", "from: graded\n    to: clsed"))
     result = invoke("--format", "json", "validate", str(root))
     assert result.exit_code == 1
     report = json.loads(result.stdout)

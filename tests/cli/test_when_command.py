@@ -46,7 +46,7 @@ def test_calendars_come_from_the_configuration():
 
 
 @pytest.mark.parametrize(
-    "duration, start, due",
+    ("duration", "start", "due"),
     [
         ("10 working days", "2026-12-18", "2027-01-06"),
         ("1 working day", "2026-12-24", "2026-12-29"),
@@ -93,7 +93,7 @@ def test_a_bad_duration_in_json_is_an_error_object():
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["3 weeks", "--from", "18/12/2026"], "write it as YYYY-MM-DD"),
         (["3 weeks", "--from", "2026-12-18", "--calendar", "englnd"], "did you mean 'england'?"),

@@ -10,8 +10,8 @@ from types import MappingProxyType
 import pytest
 
 from engine.config import lint
-from engine.config.loader import check_config
 from engine.config.lint import LINT_CODES, iter_table_problems, lint_config
+from engine.config.loader import check_config
 from engine.config.validate import detect_kind, validate_paths
 from engine.definitions import ANY, DecisionTable, TableInput, TableRow
 from engine.problems import Location
@@ -23,8 +23,8 @@ BUNDLED = HERE.parents[1] / "config"
 
 def write_config(root: Path, workflows: dict[str, str], rules: str | None = None) -> Path:
     (root / "workflows").mkdir(parents=True)
-    for name, text in workflows.items():
-        text = textwrap.dedent(text)
+    for name, given in workflows.items():
+        text = textwrap.dedent(given)
         if not re.search(r"^start:", text, flags=re.M):  # who starts it is not what these tests are about
             text = text.rstrip("\n") + "\nstart: {roles: [system]}\n"
         (root / "workflows" / f"{name}.yaml").write_text(text)
@@ -245,7 +245,7 @@ def test_lint_never_raises_even_on_a_broken_check(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "text, kind",
+    ("text", "kind"),
     [
         ("workflow: x\n", "workflow"),
         ("scenarios: []\n", "scenario"),

@@ -40,7 +40,7 @@ OCT = (dt.date(2026, 10, 1), dt.date(2026, 10, 31))
 
 
 def grades(overall: str, **domains: str) -> dict:
-    g = {d: overall for d in DOMAINS}
+    g = dict.fromkeys(DOMAINS, overall)
     g.update(domains)
     return {"overall": overall, "domains": g}
 

@@ -12,8 +12,8 @@ import yaml
 from report_world import CONFIG, OCT
 
 from engine import ConfigError, UsageError
-from engine.config.validate import validate_paths
 from engine.config.loader import KINDS, schema_for
+from engine.config.validate import validate_paths
 from engine.reports import compute_report, load_report, render
 
 

@@ -161,7 +161,7 @@ def test_kpis_with_rag_status(october):
 
 
 @pytest.mark.parametrize(
-    "value, target, direction, status",
+    ("value", "target", "direction", "status"),
     [(90, 90, "higher_is_better", "green"), (85, 90, "higher_is_better", "amber"), (84.9, 90, "higher_is_better", "red"),
      (30, 30, "lower_is_better", "green"), (35, 30, "lower_is_better", "amber"), (35.1, 30, "lower_is_better", "red"),
      (None, 30, "lower_is_better", "no_data"), (10, None, "lower_is_better", "no_target")],

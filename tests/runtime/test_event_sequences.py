@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -80,7 +81,7 @@ def test_random_call_sequences_keep_every_instance_consistent(calls):
         history = eng.history(view.id)
         assert history[0]["trigger"] == "(start)"
         assert history[-1]["to"] == view.state  # the snapshot agrees with the history
-        for earlier, later in zip(history, history[1:]):
+        for earlier, later in itertools.pairwise(history):
             assert later["from"] == earlier["to"]
         wf = DEFINITIONS.workflows[view.workflow]
         assert view.state in wf.states

@@ -193,7 +193,7 @@ def test_allocation_rules_hold_for_any_case_list(world):
                          "balance": "fewest_open_peer_audits", "max_new_per_person_per_month": 3},
         "start_data": ["case_id", "team", "lead_auditor", "peer_auditor", "peer_team"],
     })
-    programme = Programme("p", "assessment", "SM", tuple(TeamPlan(t, t, None, n) for t, n in zip(TEAMS, sizes)),
+    programme = Programme("p", "assessment", "SM", tuple(TeamPlan(t, t, None, n) for t, n in zip(TEAMS, sizes, strict=True)),
                           (), None, None)
     result = allocate(cases, pool, month=MONTH, rules=rules, programmes=[programme], seed=seed)
     by_id = {c["case_id"]: c for c in cases}
@@ -215,7 +215,7 @@ def test_allocation_rules_hold_for_any_case_list(world):
     assert len({a.case_id for a in result.audits}) == len(result.audits)  # no case twice
     assert all(n <= 3 for n in new.values())  # monthly limit
     per_team = Counter(by_id[a.case_id]["team"] for a in result.audits)
-    for team, size in zip(TEAMS, sizes):
+    for team, size in zip(TEAMS, sizes, strict=True):
         assert per_team[team] <= size
         # every shortfall is explained
         missing = size - per_team[team]
@@ -228,6 +228,6 @@ def test_allocation_rules_hold_for_any_case_list(world):
                   and all(p["person"] != by_id[a.case_id]["team_manager"] for a in result.audits)]
     if len(everywhere) >= 2 and result.audits and all(new[p["person"]] < 3 for p in everywhere):
         totals = [p["open_peer_audits"] + new[p["person"]] for p in everywhere]
-        touched = [t for p, t in zip(everywhere, totals) if new[p["person"]]]
+        touched = [t for p, t in zip(everywhere, totals, strict=True) if new[p["person"]]]
         if touched:
             assert max(touched) <= min(totals) + 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.simulation.distributions import parse_dist, poisson
+from engine.simulation.distributions import DistError, parse_dist, poisson
 from engine.simulation.model import check_model
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -59,6 +59,46 @@ def test_unknown_workflow_state_trigger_and_payload_field(definitions, tmp_path)
     assert "model.yaml:13:12: error: workflow 'case_audit' has no state 'in_progres'" in text
     assert "model.yaml:20:11: error: workflow 'case_audit' has no trigger 'record_consnet'" in text
     assert "model.yaml:26:34: error: 'record_consent' takes no 'colour'" in text
+
+
+def test_an_unknown_state_in_a_list_is_located_at_its_item(definitions, tmp_path):
+    model, problems = problems_for(definitions, tmp_path, BASE + """\
+  - id: a
+    workflow: case_audit
+    state: [in_progress, in_progres]
+    actor: qa_team
+    fire: record_consent
+""")
+    assert model is None
+    assert any("model.yaml:8:26: error: workflow 'case_audit' has no state 'in_progres'" in p for p in problems), problems
+
+
+def test_duplicate_id_is_located_after_a_behaviour_that_did_not_compile(definitions, tmp_path):
+    # the first behaviour names no workflow, so it drops out: the duplicate is still the third one
+    folder = tmp_path / "simulation"
+    folder.mkdir()
+    (folder / "model.yaml").write_text(BASE + """\
+  - id: a
+    workflow: case_audits
+    state: in_progress
+    actor: qa_team
+    fire: record_consent
+  - id: b
+    workflow: case_audit
+    state: in_progress
+    actor: qa_team
+    fire: record_consent
+  - id: b
+    workflow: case_audit
+    state: in_progress
+    actor: qa_team
+    fire: record_consent
+""", encoding="utf-8")
+    _, problems = check_model(definitions, tmp_path)
+    duplicates = [str(p) for p in problems if p.code == "duplicate-id"]
+    assert len(duplicates) == 1, duplicates
+    assert "model.yaml:16:9: error: behaviour 'b' is already defined at " in duplicates[0]
+    assert duplicates[0].endswith("model.yaml:11:5 [duplicate-id]")
 
 
 def test_bad_expression_role_and_distribution(definitions, tmp_path):
@@ -151,5 +191,5 @@ def test_distributions_and_poisson():
     counts = [poisson(rng, 3.0) for _ in range(3000)]
     assert abs(sum(counts) / len(counts) - 3.0) < 0.15
     assert abs(sum(poisson(rng, 80.0) for _ in range(500)) / 500 - 80.0) < 2.0
-    with pytest.raises(ValueError):
+    with pytest.raises(DistError, match="the second number must not be smaller than the first"):
         parse_dist({"uniform": [3, 1]})

@@ -6,13 +6,12 @@ import dataclasses
 import datetime as dt
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from engine.simulation.model import load_model
 from engine.simulation.runner import simulate
-
-from pathlib import Path
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 

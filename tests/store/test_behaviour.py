@@ -372,7 +372,9 @@ class CommitHook:
 def test_concurrent_update_loser_gets_conflict_and_winner_stands(definitions, backend):
     winner = Engine(definitions, backend.open())
     review = start_review(winner)
-    win = lambda: winner.fire(review.id, "note", {"text": "A", "ok": True}, actor="R-01", at="2026-12-21T10:00")
+    def win() -> None:
+        winner.fire(review.id, "note", {"text": "A", "ok": True}, actor="R-01", at="2026-12-21T10:00")
+
     loser = Engine(definitions, CommitHook(backend.open(), win))
     loser.get(review.id)  # the loser has read (and, for SQLite, cached) the instance too
     with pytest.raises(ConcurrencyConflict, match=f"instance {review.id} was changed by someone else"):

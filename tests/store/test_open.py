@@ -12,7 +12,7 @@ from engine.store.open import open_store
 
 def test_a_sqlite_file_in_a_missing_folder_is_a_usage_error_naming_it(tmp_path):
     where = tmp_path / "no" / "such" / "folder" / "qaflow.db"
-    with pytest.raises(UsageError, match="cannot open the store '.*qaflow.db': unable to open database file"):
+    with pytest.raises(UsageError, match=r"cannot open the store '.*qaflow\.db': unable to open database file"):
         open_store(where)
     assert not (tmp_path / "no").exists()
 
@@ -43,8 +43,8 @@ def test_commands_that_read_a_store_do_not_make_one_from_a_mistyped_name(tmp_pat
 def test_start_makes_a_new_store(tmp_path):
     new = tmp_path / "new.db"
     result = CliRunner().invoke(main, ["start", "feedback_survey", "--db", str(new), "--actor", "QA-01", "--role", "qa_team",
-                                       "--data", '{"case_id": "C-0001", "service": "safeguarding", "point": "after_cp_conference", '
-                                                 '"respondent": "parent"}',
+                                       "--data", ('{"case_id": "C-0001", "service": "safeguarding", "point": "after_cp_conference", '
+                                                  '"respondent": "parent"}'),
                                        "--at", "2026-12-01T10:00"])
     assert result.exit_code == 0, result.output
     assert new.is_file()

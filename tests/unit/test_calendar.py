@@ -457,7 +457,7 @@ def test_london_date_reads_dates_and_times_as_days_in_england():
     # 23:30 UTC on a summer evening is already the next day in London (BST); in winter it is not
     assert london_date("2026-06-18T23:30:00+00:00") == dt.date(2026, 6, 19)
     assert london_date("2026-12-18T23:30:00+00:00") == dt.date(2026, 12, 18)
-    assert london_date(dt.datetime(2026, 6, 18, 23, 30, tzinfo=dt.timezone.utc)) == dt.date(2026, 6, 19)
+    assert london_date(dt.datetime(2026, 6, 18, 23, 30, tzinfo=dt.UTC)) == dt.date(2026, 6, 19)
     assert london_date(dt.datetime(2026, 6, 18, 23, 30)) == dt.date(2026, 6, 18)  # naive: London time already
     assert london_date(dt.datetime(2026, 6, 19, 0, 30, tzinfo=LONDON)) == dt.date(2026, 6, 19)
     assert london_date("2026-06-18") == dt.date(2026, 6, 18)

@@ -272,7 +272,7 @@ def test_deep_nesting_is_refused_not_crashed() -> None:
 
 def test_nesting_up_to_the_limit_is_fine() -> None:
     depth = MAX_DEPTH - 1
-    doc, problems = load("a: " + "[" * depth + "1" + "]" * depth + "\n")
+    _, problems = load("a: " + "[" * depth + "1" + "]" * depth + "\n")
     assert problems == []
 
 
@@ -326,7 +326,7 @@ def test_bad_utf8_reports_the_first_bad_byte() -> None:
     assert doc is None
     assert [(p.code, where(p)) for p in problems] == [("encoding", (2, 10))]
     # Columns count characters, not bytes.
-    doc, problems = load("a: 1\nnäme: é\xff".encode("utf-8")[:-2] + b"\xff")
+    doc, problems = load("a: 1\nnäme: é\xff".encode()[:-2] + b"\xff")
     assert [(p.code, where(p)) for p in problems] == [("encoding", (2, 8))]
 
 
@@ -537,8 +537,8 @@ VALID = textwrap.dedent(
 )
 def test_mutations_of_a_valid_document_never_raise(edits) -> None:
     text = VALID
-    for at, delete, insert in edits:
-        at = min(at, len(text))
+    for offset, delete, insert in edits:
+        at = min(offset, len(text))
         text = text[:at] + insert + text[at + delete :]
     _check_result(load_yaml(text, "m.yaml"))
 
