@@ -92,6 +92,8 @@ CONDITIONS = [
      {"lead": {"overall": "good"}, "peer": {"overall": "good"}}),
     ("loop over 6 domains", "any(data.lead.domains[d] != data.peer.domains[d] for d in data.lead.domains)",
      {"lead": {"domains": {f"d{i}": "good" for i in range(6)}}, "peer": {"domains": {f"d{i}": "good" for i in range(6)}}}),
+    ("loop against a field", "any(r.level == data.level for r in coalesce(data.responses, []))",  # charged per item
+     {"level": 3, "responses": [{"level": 1}, {"level": 2}, {"level": 3}]}),
     ("message with a loop", "{data.case_id}: {count(g == 'inadequate' for g in values(data.lead.domains))} inadequate",
      {"case_id": "C-1", "lead": {"domains": {f"d{i}": "good" for i in range(6)}}}),
 ]
