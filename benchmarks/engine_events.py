@@ -2,6 +2,7 @@
 
 Prints figures; asserts nothing (these machines are shared and noisy). Targets: engine within 3x of raw
 transitions per event, under 2 KB per live instance (history not counted), `import engine` under 150 ms.
+Also the cost of one evaluation of typical conditions and a message (about a dozen run per event).
 
     python benchmarks/engine_events.py [--instances N]
 """
@@ -9,6 +10,7 @@ transitions per event, under 2 KB per live instance (history not counted), `impo
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import itertools
 import os
@@ -84,6 +86,38 @@ def engine_run(n: int, memory: bool = False) -> tuple[float, float]:
     return per_event, grown / n
 
 
+# (label, condition or {message}, data): the shapes of the bundled configuration's conditions
+CONDITIONS = [
+    ("simple comparison", "data.status == 'submitted'", {"status": "submitted"}),
+    ("path and 'and'", "data.lead.overall != null and data.lead.overall == data.peer.overall",
+     {"lead": {"overall": "good"}, "peer": {"overall": "good"}}),
+    ("loop over 6 domains", "any(data.lead.domains[d] != data.peer.domains[d] for d in data.lead.domains)",
+     {"lead": {"domains": {f"d{i}": "good" for i in range(6)}}, "peer": {"domains": {f"d{i}": "good" for i in range(6)}}}),
+    ("loop against a field", "any(r.level == data.level for r in coalesce(data.responses, []))",  # charged per item
+     {"level": 3, "responses": [{"level": 1}, {"level": 2}, {"level": 3}]}),
+    ("message with a loop", "{data.case_id}: {count(g == 'inadequate' for g in values(data.lead.domains))} inadequate",
+     {"case_id": "C-1", "lead": {"domains": {f"d{i}": "good" for i in range(6)}}}),
+]
+
+
+def condition_costs(repeat: int = 7, number: int = 20000) -> list[tuple[str, float]]:
+    """Microseconds per evaluation of each of CONDITIONS (best of ``repeat`` runs)."""
+    import timeit
+
+    from engine.expressions import compile_expression, compile_template
+
+    out = []
+    for label, source, data in CONDITIONS:
+        env = {"data": data}
+        if source.startswith("{"):
+            run = functools.partial(compile_template(source).render, env)
+        else:
+            run = functools.partial(compile_expression(source).test, env)
+        run()
+        out.append((label, min(timeit.repeat(run, number=number, repeat=repeat)) / number))
+    return out
+
+
 def import_time(statement: str) -> float:
     code = f"import time; t=time.perf_counter(); {statement}; print(time.perf_counter()-t)"
     # measured as a user's installed copy runs: with cached bytecode (the first run writes it)
@@ -96,7 +130,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--conditions-only", action="store_true", help="print only the condition figures")
     args = parser.parse_args()
+    if args.conditions_only:
+        for label, seconds in condition_costs():
+            print(f"condition, {label + ':':22s}{seconds * 1e6:8.3f} us/evaluation")
+        return
     n = args.instances
     # interleave the two so that load from other processes hits both alike; keep the best of each
     raws, engs = [], []
@@ -110,6 +149,8 @@ def main() -> None:
     print(f"engine:          {eng * 1e6:8.2f} us/event")
     print(f"ratio engine/raw: {eng / raw:.2f}x  (target <= 3x)")
     print(f"memory per live instance (history excluded): {per_instance:.0f} bytes  (target < 2048)")
+    for label, seconds in condition_costs():
+        print(f"condition, {label + ':':22s}{seconds * 1e6:8.3f} us/evaluation")
     print(f"import engine: {import_time('import engine') * 1000:.1f} ms  (target < 150 ms)")
     full = import_time("from engine import Engine, load_config")
     print(f"from engine import Engine, load_config: {full * 1000:.1f} ms  (loads the runtime, transitions, jsonschema)")

@@ -6,6 +6,15 @@
 # helpers. The rewritten tree is compiled by Python into one function per
 # expression, which runs with empty builtins and sees only the helper table.
 #
+# Budgets: MAX_REPEAT bounds each value '*' builds (counted through nesting, so
+# shared references cannot multiply it), and MAX_STEPS bounds the work of one
+# evaluation wherever work can multiply: a loop inside a loop charges the items
+# it goes through when it starts, str() and messages charge the items they write
+# out, and inside a loop the operators and functions that walk the same list or
+# text on every item charge its length. Work that only grows with the size of the
+# data (one pass of an outermost loop) is not charged, and code that charges
+# nothing carries no budget at all, so simple conditions cost what they did.
+#
 # Semantics in brief: `data.lead.overall` looks up keys in mappings; a missing
 # key, or any lookup on null, gives null; null counts as empty for `in`, `len`,
 # `any`/`all`/`count` and `for`; ordering comparisons between different kinds
@@ -27,7 +36,7 @@ from datetime import date as _date
 from datetime import datetime as _datetime
 from datetime import time as _time
 from datetime import timedelta as _timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
@@ -39,6 +48,7 @@ __all__ = [
     "MAX_LENGTH",
     "MAX_NODES",
     "MAX_REPEAT",
+    "MAX_STEPS",
     "Expression",
     "Reference",
     "Template",
@@ -49,7 +59,8 @@ __all__ = [
 MAX_LENGTH = 2000  # characters in one expression
 MAX_NODES = 400  # AST expression nodes in one expression
 MAX_DEPTH = 24  # nesting depth of the AST (and of brackets)
-MAX_REPEAT = 10_000  # longest text or list that '*' may build
+MAX_REPEAT = 10_000  # largest value '*' may build: characters of text, items of lists (counted through nesting)
+MAX_STEPS = 1_000_000  # work one evaluation may do: items gone through by loops, str() and messages (see above)
 MAX_INT_BITS = 100_000  # largest whole number '*' and '**' may build (about 30,000 digits)
 MAX_EXPONENT = 64
 
@@ -128,7 +139,11 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, ZeroDivisionError):
         return "division by zero"
     if isinstance(exc, OverflowError):
+        if "date" in message or "year" in message:
+            return "a date went beyond the calendar (years 1 to 9999)"
         return "a number became too large"
+    if isinstance(exc, InvalidOperation):
+        return "a number cannot be worked out exactly (it is too large or too precise)"
     if isinstance(exc, RecursionError):
         return "the data is nested too deeply (or refers to itself)"
     if isinstance(exc, MemoryError):
@@ -191,7 +206,9 @@ def _q_at(obj: Any, *keys: Any) -> Any:
     return obj
 
 
-def _q_slice(obj: Any, lower: Any, upper: Any, step: Any) -> Any:
+def _q_slice(obj: Any, lower: Any, upper: Any, step: Any, budget: list[int] | None = None) -> Any:
+    if budget is not None:
+        _q_w(obj, budget)
     if obj is None:
         return None
     if not isinstance(obj, (list, tuple, str)):
@@ -204,13 +221,83 @@ def _q_slice(obj: Any, lower: Any, upper: Any, step: Any) -> Any:
     return obj[lower:upper:step]
 
 
-def _q_iter(items: Any) -> Any:
-    """What a ``for`` goes through: null is empty, a mapping gives its keys."""
+class _LimitError(EvaluationError):
+    """A size limit or the evaluation budget refused the work (also reported at compile time when constant)."""
+
+
+def _spent() -> _LimitError:
+    return _LimitError(
+        f"the evaluation budget of {MAX_STEPS:,} steps is used up: it would go through too many items, "
+        "in its loops or in what it writes out (see 'Limits' in docs/conditions.md)"
+    )
+
+
+# the values whose length is the work of walking them; host mappings (deadlines, parent) are not charged
+_SIZED = (str, list, tuple, dict)
+
+
+def _size(value: Any, limit: int) -> int:
+    """Characters of text plus items of lists and mappings, counted through nesting; stops once past ``limit``.
+
+    A list that holds one list 10,000 times counts that list 10,000 times: that is what
+    str() or a comparison would go through.
+    """
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            total += len(item)
+        elif kind is list or kind is tuple:
+            total += len(item)
+            if total > limit:
+                return total
+            stack.extend(x for x in item if type(x) in _SIZED)
+        elif kind is dict:
+            total += len(item)
+            if total > limit:
+                return total
+            stack.extend(x for x in item.values() if type(x) in _SIZED)
+        if total > limit:
+            return total
+    return total
+
+
+def _q_iter(items: Any, budget: list[int] | None = None) -> Any:
+    """What a ``for`` goes through: null is empty, a mapping gives its keys.
+
+    With a budget, every item is charged when the loop starts (also when any()/all() stop early).
+    """
     if items is None:
         return ()
     if isinstance(items, (bool, int, float, _date)):
         raise EvaluationError(f"cannot go through {_kind(items)} item by item")
+    if budget is not None:
+        try:
+            budget[0] -= len(items)
+        except TypeError:  # a host function's iterator: charge item by item
+            return _counted(items, budget)
+        if budget[0] < 0:
+            raise _spent()
     return items
+
+
+def _counted(items: Iterable[Any], budget: list[int]) -> Iterable[Any]:
+    for item in items:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _spent()
+        yield item
+
+
+def _q_w(value: Any, budget: list[int]) -> Any:
+    """Inside a loop: charge the length of a list, text or mapping an operator or function will walk."""
+    if type(value) in _SIZED:
+        budget[0] -= len(value)
+        if budget[0] < 0:
+            raise _spent()
+    return value
 
 
 def _q_in(container: Any) -> Any:
@@ -218,18 +305,38 @@ def _q_in(container: Any) -> Any:
     return () if container is None else container
 
 
-def _q_mul(a: Any, b: Any) -> Any:
+def _q_inw(container: Any, budget: list[int]) -> Any:
+    """The right side of ``in`` inside a loop: a list or text is charged by its length."""
+    if container is None:
+        return ()
+    kind = type(container)
+    if kind is list or kind is tuple or kind is str:
+        budget[0] -= len(container)
+        if budget[0] < 0:
+            raise _spent()
+    return container
+
+
+def _q_mul(a: Any, b: Any, budget: list[int] | None = None) -> Any:
     ta, tb = type(a), type(b)
     if (ta is int or ta is float) and (tb is int or tb is float):
         if ta is int and tb is int and a.bit_length() + b.bit_length() > MAX_INT_BITS:
-            raise EvaluationError("a number became too large")
+            raise _LimitError("a number became too large")
         return a * b
-    for seq, times in ((a, b), (b, a)):
-        if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
-            if len(seq) * max(times, 0) > MAX_REPEAT:
-                raise EvaluationError(
-                    f"repeating {_kind(seq)} {times} times would make more than {MAX_REPEAT:,} items"
-                )
+    for seq, count in ((a, b), (b, a)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
+            times = max(count, 0)
+            built = len(seq) * times
+            if built <= MAX_REPEAT and times and not isinstance(seq, str):
+                built = _size(seq, MAX_REPEAT // times + 1) * times  # items inside the items count too
+            if built > MAX_REPEAT:
+                what = ("characters" if isinstance(seq, str) else
+                        "items (counting the items of the lists inside it and the characters of its text)")
+                raise _LimitError(f"repeating {_kind(seq)} {times} times would make more than {MAX_REPEAT:,} {what}")
+            if budget is not None:  # inside a loop: building it is work for each item
+                budget[0] -= built
+                if budget[0] < 0:
+                    raise _spent()
             return seq * times
     return a * b  # raises TypeError for anything else, explained by evaluate()
 
@@ -242,8 +349,13 @@ def _q_mod(a: Any, b: Any) -> Any:
 
 def _q_pow(a: Any, b: int) -> Any:
     if isinstance(a, int) and a.bit_length() * b > MAX_INT_BITS:
-        raise EvaluationError("a number became too large")
+        raise _LimitError("a number became too large")
     return a**b
+
+
+def _q_str(value: Any, budget: list[int]) -> str:
+    """str() in an expression: the items written out are charged to the budget."""
+    return _to_text(value, budget)
 
 
 # --------------------------------------------------------------------------------------
@@ -251,8 +363,11 @@ def _q_pow(a: Any, b: int) -> Any:
 # --------------------------------------------------------------------------------------
 
 
-def _to_text(value: Any) -> str:
-    """How a value reads in a message: null is empty, dates are ISO 8601, lists are joined with ', '."""
+def _to_text(value: Any, budget: list[int] | None = None) -> str:
+    """How a value reads in a message: null is empty, dates are ISO 8601, lists are joined with ', '.
+
+    With a budget, each item of a list or mapping written out is one step.
+    """
     if value is None:
         return ""
     if isinstance(value, str):
@@ -264,9 +379,17 @@ def _to_text(value: Any) -> str:
     if isinstance(value, _date):  # datetime too
         return value.isoformat()
     if isinstance(value, (list, tuple)):
-        return ", ".join(_to_text(item) for item in value)
+        if budget is not None:
+            budget[0] -= len(value)
+            if budget[0] < 0:
+                raise _spent()
+        return ", ".join(_to_text(item, budget) for item in value)
     if isinstance(value, Mapping):
-        return ", ".join(f"{_to_text(k)}: {_to_text(v)}" for k, v in value.items())
+        if budget is not None:
+            budget[0] -= len(value)
+            if budget[0] < 0:
+                raise _spent()
+        return ", ".join(f"{_to_text(k, budget)}: {_to_text(v, budget)}" for k, v in value.items())
     return str(value)
 
 
@@ -342,8 +465,14 @@ def fn_round(value: Any, places: Any = 0) -> Any:
         raise EvaluationError("round() takes a whole number of places from -12 to 12")
     if value != value or value in (float("inf"), float("-inf")):  # noqa: PLR0124 - NaN is the one value not equal to itself
         return value
-    rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    try:  # enough digits for any float (up to 1e308) to 12 places; the default context has 28
+        rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_ROUNDING)
+    except InvalidOperation:  # pragma: no cover - the context above is wide enough for every number
+        raise EvaluationError(f"round() cannot round {_short(value)} to {places} places") from None
     return int(rounded) if places <= 0 else float(rounded)
+
+
+_ROUNDING = Context(prec=400, Emax=999, Emin=-999)
 
 
 def fn_lower(text: Any) -> Any:
@@ -384,7 +513,13 @@ def _as_date(name: str, value: Any) -> Any:
         return None
     if isinstance(value, _datetime):
         if value.tzinfo is not None and _LONDON is not None:
-            value = value.astimezone(_LONDON)
+            try:
+                value = value.astimezone(_LONDON)
+            except OverflowError:
+                raise EvaluationError(
+                    f"{name}() cannot give the UK date of {value.isoformat()}: in UK time it falls outside "
+                    "the calendar (years 1 to 9999)"
+                ) from None
         return value.date()
     if isinstance(value, _date):
         return value
@@ -585,6 +720,9 @@ _HELPERS: dict[str, Any] = {
     "_q_slice": _q_slice,
     "_q_iter": _q_iter,
     "_q_in": _q_in,
+    "_q_inw": _q_inw,
+    "_q_w": _q_w,
+    "_q_str": _q_str,
     "_q_mul": _q_mul,
     "_q_mod": _q_mod,
     "_q_pow": _q_pow,
@@ -839,6 +977,28 @@ class _Compiler:
         self.in_iterable = False  # inside a generator's 'in ...' part, where ':=' is not allowed
         self.temporaries = 0
         self.cached: dict[tuple[Any, ...], str] = {}  # constant paths looked up once per evaluation
+        self.budgeted = False  # the code reads the per-evaluation budget _q_b
+
+    # the budget ------------------------------------------------------------------------
+
+    def budget(self) -> ast.expr:
+        self.budgeted = True
+        return ast.Name(id="_q_b", ctx=ast.Load())
+
+    def charged(self, rewritten: ast.expr, original: ast.AST) -> ast.expr:
+        """Inside a loop, a value an operator or function walks is charged by its length on every item.
+
+        Only values that are the same on every item (``x in data.cases``): those are walked in full
+        again and again. A value that depends on the loop's variable (``d.grade``, ``data.m[d]``) is a
+        different part of the data each time, and the charge would cost more than it guards.
+        """
+        if not self.scope or _is_literal(original) or self.varies(original):
+            return rewritten
+        return ast.copy_location(_call("_q_w", [rewritten, self.budget()]), original)
+
+    def varies(self, original: ast.AST) -> bool:
+        """True if the expression reads a variable of an enclosing loop."""
+        return any(isinstance(n, ast.Name) and n.id in self.scope for n in ast.walk(original))
 
     # errors ---------------------------------------------------------------------------
 
@@ -924,7 +1084,8 @@ class _Compiler:
             part = node.slice
             bounds = [self.expr(p) if p is not None else ast.Constant(value=None)
                       for p in (part.lower, part.upper, part.step)]
-            return _call("_q_slice", [self.expr(node.value), *bounds])
+            extra = [self.budget()] if self.scope and not self.varies(node.value) else []
+            return _call("_q_slice", [self.expr(node.value), *bounds, *extra])
         return self.chain(node)
 
     def chain(self, node: ast.expr) -> ast.expr:
@@ -1047,14 +1208,22 @@ class _Compiler:
         helper = _BINARY.get(op, "missing")
         left, right = self.expr(node.left), self.expr(node.right)
         if helper is None:
+            if op is ast.Add and not _is_number(node.left) and not _is_number(node.right):
+                left, right = self.charged(left, node.left), self.charged(right, node.right)  # '+' copies lists and text
             return ast.BinOp(left=left, op=node.op, right=right)
         if helper == "missing":  # pragma: no cover - every operator is listed above
             raise self.fail(f"'{op.__name__}' is not allowed", node)
+        if helper == "_q_mul" and self.scope:
+            return _call(helper, [left, right, self.budget()])
         return _call(helper, [left, right])
 
     def on_Compare(self, node: ast.Compare) -> ast.expr:
         comparators: list[ast.expr] = []
         previous: ast.expr = node.left
+        # Inside a loop, '==' or '<' between two values that are not literals may walk two lists: charge them.
+        operands = [node.left, *node.comparators]
+        walks = bool(self.scope) and sum(not _is_literal(o) for o in operands) >= 2 and all(
+            isinstance(op, (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)) for op in node.ops)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             if not isinstance(op, _COMPARE):  # pragma: no cover - Python has no others
                 raise self.fail("this comparison is not allowed", node)
@@ -1066,10 +1235,19 @@ class _Compiler:
                                     node, position=self.operator_position(previous, comparator, "is"))
             rewritten = self.expr(comparator)
             if isinstance(op, (ast.In, ast.NotIn)):
-                rewritten = ast.copy_location(_call("_q_in", [rewritten]), comparator)
+                if self.scope and not self.varies(comparator):
+                    rewritten = _call("_q_inw", [rewritten, self.budget()])
+                else:
+                    rewritten = _call("_q_in", [rewritten])
+                rewritten = ast.copy_location(rewritten, comparator)
+            elif walks:
+                rewritten = self.charged(rewritten, comparator)
             comparators.append(rewritten)
             previous = comparator
-        return ast.Compare(left=self.expr(node.left), ops=node.ops, comparators=comparators)
+        left = self.expr(node.left)
+        if walks:
+            left = self.charged(left, node.left)
+        return ast.Compare(left=left, ops=node.ops, comparators=comparators)
 
     def on_IfExp(self, node: ast.IfExp) -> ast.expr:
         return ast.IfExp(test=self.expr(node.test), body=self.expr(node.body), orelse=self.expr(node.orelse))
@@ -1126,8 +1304,12 @@ class _Compiler:
                 args.append(ast.copy_location(self.generator(arg), arg))
                 if name in ("any", "all"):
                     return _call("_q_" + name, args)
+            elif name == "str" and self.functions.get(name) is fn_str:
+                args.append(self.expr(arg))  # charged item by item as it is written out
             else:
-                args.append(self.expr(arg))
+                args.append(self.charged(self.expr(arg), arg))
+        if name == "str" and self.functions.get(name) is fn_str:
+            return _call("_q_str", [*args, self.budget()])
         return _call("_qf_" + name, args)
 
     def generator(self, node: ast.GeneratorExp) -> ast.expr:
@@ -1150,7 +1332,11 @@ class _Compiler:
                 raise self.fail(f"'{variable.id}' cannot be used as a loop variable", variable)
         saved, self.in_iterable = self.in_iterable, True
         try:
-            iterable = _call("_q_iter", [self.expr(clause.iter)])  # evaluated outside the loop's scope
+            # Evaluated outside the loop's scope. A loop inside another loop runs once per outer item:
+            # it charges all its items to the budget when it starts. An outermost loop goes through its
+            # list once, work in proportion to the data, and charges nothing (so costs nothing extra).
+            iterable = self.expr(clause.iter)
+            iterable = _call("_q_iter", [iterable, self.budget()] if self.scope else [iterable])
         finally:
             self.in_iterable = saved
         self.scope.extend(v.id for v in names)
@@ -1170,6 +1356,56 @@ class _Compiler:
             elt=element,
             generators=[ast.comprehension(target=rewritten_target, iter=iterable, ifs=conditions, is_async=0)],
         )
+
+
+def _is_literal(node: ast.AST) -> bool:
+    """A number, text, true/false or null written in the expression: comparing with it walks nothing."""
+    return isinstance(node, ast.Constant) or (isinstance(node, ast.Name) and node.id in _LITERAL_NAMES)
+
+
+def _is_number(node: ast.AST) -> bool:
+    """A number, true/false or null written in the expression: '+' with it copies nothing."""
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    if isinstance(node, ast.Name):
+        return node.id in _LITERAL_NAMES
+    return isinstance(node, ast.Constant) and not isinstance(node.value, str)
+
+
+def _is_constant(node: ast.AST, functions: Mapping[str, Callable[..., Any]]) -> bool:
+    """True if the value depends on nothing but the text (no names, no loops, only the fixed functions)."""
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name):
+            if child.id not in _LITERAL_NAMES and not (child.id in FUNCTIONS and functions.get(child.id) is FUNCTIONS[child.id]):
+                return False
+        elif isinstance(child, (ast.GeneratorExp, ast.Attribute, ast.NamedExpr, ast.Lambda, ast.comprehension)) or (
+                isinstance(child, ast.Call) and not isinstance(child.func, ast.Name)):
+            return False
+    return True
+
+
+def _check_constants(tree: ast.Expression, source: _Text, allowed: frozenset[str] | None,
+                     table: Mapping[str, Callable[..., Any]], arity: Mapping[str, tuple[int, int | None]]) -> None:
+    """Work out each constant '*' and '**' (innermost first) so that a value over a limit is refused now.
+
+    ``[[0] * 10000] * 10000`` can only ever fail; each try is bounded by the limits themselves.
+    """
+    candidates = [node for node in ast.walk(tree.body)
+                  if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Pow))
+                  and _is_constant(node, table)]
+    if not candidates:
+        return
+    candidates.reverse()  # ast.walk is breadth-first: inner nodes come later
+    for node in candidates:
+        compiler = _Compiler(source, allowed, table, arity)
+        try:
+            function = _build(compiler.expr(node), [], [], table, compiler.budgeted)
+            function({})
+        except _LimitError as error:
+            position = compiler.operator_position(node.left, node.right, "**" if isinstance(node.op, ast.Pow) else "*")
+            raise ExpressionError(error.message, code="too-large", **_at(position)) from None
+        except Exception:  # any other failure is reported when it runs, with the data it runs on
+            continue
 
 
 def _measure(tree: ast.Expression, source: _Text) -> None:
@@ -1204,7 +1440,7 @@ class Expression:
 
     source: str
     references: tuple[Reference, ...]
-    _function: Callable[[Any], Any]
+    _function: Callable[..., Any]
     _names: frozenset[str] | None
     _functions: tuple[tuple[str, Callable[..., Any]], ...]
 
@@ -1236,10 +1472,12 @@ class Expression:
         """
         try:
             return self._function(env)
-        except EvaluationError as exc:
-            raise EvaluationError(f"cannot evaluate {self.source!r}: {exc.message}", expression=self.source) from None
         except Exception as exc:
-            raise EvaluationError(f"cannot evaluate {self.source!r}: {_explain(exc)}", expression=self.source) from exc
+            raise self._failed(exc) from (None if isinstance(exc, EvaluationError) else exc)
+
+    def _failed(self, exc: Exception) -> EvaluationError:
+        reason = exc.message if isinstance(exc, EvaluationError) else _explain(exc)
+        return EvaluationError(f"cannot evaluate {self.source!r}: {reason}", expression=self.source)
 
     def test(self, env: Mapping[str, Any]) -> bool:
         """Evaluate and take the truth of the result (null, 0, empty text and empty lists are false)."""
@@ -1332,19 +1570,30 @@ def _compile(source: str, allowed: frozenset[str] | None,
     _measure(tree, text)
     compiler = _Compiler(text, allowed, table, arity)
     body = compiler.expr(tree.body)
-    function = _build(body, sorted(compiler.roots), sorted(compiler.cached.values()), table)
+    _check_constants(tree, text, allowed, table, arity)
+    function = _build(body, sorted(compiler.roots), sorted(compiler.cached.values()), table, compiler.budgeted)
     references = tuple(sorted(compiler.references, key=lambda r: (r.line, r.column)))
     return Expression(source, references, function, allowed, extra)
 
 
 def _build(body: ast.expr, roots: list[str], slots: list[str],
-           table: Mapping[str, Callable[..., Any]]) -> Callable[[Any], Any]:
-    """Compile ``def _q_fn(_q_env): data = _q_env.get("data"); ...; return BODY``.
+           table: Mapping[str, Callable[..., Any]], budgeted: bool = False) -> Callable[..., Any]:
+    """Compile ``def _q_fn(_q_env, _q_b=None): data = _q_env.get("data"); ...; return BODY``.
 
     Root names become locals of one function, so generators close over them;
     ``slots`` are the per-evaluation caches of constant paths used in loops.
+    ``_q_b`` is the budget, ``[steps left]``: a message shares one among its placeholders;
+    only code that charges it (``budgeted``) starts a fresh one.
     """
     statements: list[ast.stmt] = []
+    if budgeted:
+        statements.append(ast.If(
+            test=ast.Compare(left=ast.Name(id="_q_b", ctx=ast.Load()), ops=[ast.Is()],
+                             comparators=[ast.Constant(value=None)]),
+            body=[ast.Assign(targets=[ast.Name(id="_q_b", ctx=ast.Store())],
+                             value=ast.List(elts=[ast.Constant(value=MAX_STEPS)], ctx=ast.Load()))],
+            orelse=[],
+        ))
     if roots:
         statements.append(ast.Assign(targets=[ast.Name(id="_q_get", ctx=ast.Store())],
                                      value=ast.Attribute(value=ast.Name(id="_q_env", ctx=ast.Load()),
@@ -1358,8 +1607,8 @@ def _build(body: ast.expr, roots: list[str], slots: list[str],
     statements.append(ast.Return(value=body))
     function = ast.FunctionDef(
         name="_q_fn",
-        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="_q_env")], vararg=None, kwonlyargs=[],
-                           kw_defaults=[], kwarg=None, defaults=[]),
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="_q_env"), ast.arg(arg="_q_b")], vararg=None,
+                           kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[ast.Constant(value=None)]),
         body=statements,
         decorator_list=[],
         returns=None,
@@ -1407,15 +1656,24 @@ class Template:
         return tuple(p for p in self._parts if isinstance(p, Expression))
 
     def render(self, env: Mapping[str, Any]) -> str:
-        """The message text: null renders as '', dates as ISO 8601, lists joined with ', '."""
+        """The message text: null renders as '', dates as ISO 8601, lists joined with ', '.
+
+        The placeholders share one budget of MAX_STEPS, which also pays for writing their values out.
+        """
         out: list[str] = []
+        budget = [MAX_STEPS]
         for part in self._parts:
             if isinstance(part, str):
                 out.append(part)
                 continue
-            value = part.evaluate(env)
             try:
-                out.append(_to_text(value))
+                value = part._function(env, budget)
+            except Exception as exc:
+                raise part._failed(exc) from (None if isinstance(exc, EvaluationError) else exc)
+            try:
+                out.append(_to_text(value, budget))
+            except EvaluationError as exc:
+                raise EvaluationError(f"cannot show {{{part.source}}}: {exc.message}", expression=part.source) from None
             except Exception as exc:
                 raise EvaluationError(f"cannot show {{{part.source}}}: {_explain(exc)}", expression=part.source) from exc
         return "".join(out)

@@ -31,6 +31,7 @@ from ..definitions import (
 )
 from ..errors import DurationError, ExpressionError
 from ..expressions import Expression, Template, compile_expression, compile_template
+from ..patterns import iter_pattern_problems, payload_validator
 from ..problems import Problem
 from .yamlsource import Document
 
@@ -280,10 +281,14 @@ class WorkflowCompiler:
             if schema is not None:
                 try:
                     jsonschema.Draft7Validator.check_schema(schema)
-                    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+                    validator = payload_validator(schema)
                 except jsonschema.SchemaError as exc:
                     path = base + ("payload",) + tuple(exc.path)
                     self.error(path, "bad-payload-schema", f"the payload schema is not valid JSON Schema: {exc.message}")
+                else:
+                    for where, is_key, severity, code, message in iter_pattern_problems(schema):
+                        location = self.doc.location(base + ("payload",) + where, key=is_key)
+                        self.problems.append(Problem(location, severity, code, message))
             out[name] = TriggerDef(
                 name=name,
                 roles=frozenset(roles),

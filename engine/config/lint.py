@@ -64,6 +64,8 @@ LINT_CODES: Mapping[str, str] = {
     "unknown-deadline": "error: a condition or message reads deadlines.NAME for a deadline the workflow does not have",
     "unknown-deadline-field": "error: a deadline has only status, due, open and late",
     "unknown-payload-field": "error/warning: a condition reads a payload field the trigger's payload schema does not have",
+    "payload-pattern": "error: a payload-schema pattern RE2 cannot run (look-ahead, look-behind, back-reference); patterns are matched in linear time",
+    "pattern-backtracking": "warning: a payload-schema pattern repeats a repetition ('(a+)+'): fine here, exponential in backtracking engines",
     "no-payload": "warning: automatic transitions and deadline breaches have no payload; payload.X is always null there",
     "no-parent": "warning: the workflow reads 'parent' or signals its parent, but no workflow starts it",
     "unknown-parent-field": "warning: parent.X names a field none of the parent workflows declares",

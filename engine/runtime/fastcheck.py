@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from ..patterns import compile_pattern
+
 __all__ = ["compile_check"]
 
 Check = Callable[[Any], bool]
@@ -136,9 +138,9 @@ def _compile(schema: Any) -> Check:
             n = schema[key]
             checks.append((lambda v, n=n: not isinstance(v, str) or len(v) >= n) if op == "ge"
                           else (lambda v, n=n: not isinstance(v, str) or len(v) <= n))
-    if "pattern" in schema:
-        rx = re.compile(schema["pattern"])
-        checks.append(lambda v, rx=rx: not isinstance(v, str) or rx.search(v) is not None)
+    if "pattern" in schema:  # RE2, as the payload validator: linear in the text (engine/patterns.py)
+        search = compile_pattern(schema["pattern"])
+        checks.append(lambda v, search=search: not isinstance(v, str) or search(v))
     num = _TYPES["number"]
     for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         if key in schema:

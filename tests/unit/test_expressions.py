@@ -385,8 +385,8 @@ def test_extra_functions_from_the_engine() -> None:
 def test_evaluation_errors_are_never_raw_python_errors() -> None:
     cases = {
         "data.x < 3": {"x": "a"},
-        "'a' * 100000": {},
-        "[0] * 20000": {},
+        "data.x * 100000": {"x": "a"},
+        "data.x * 20000": {"x": [0]},
         "data.x * 10001": {"x": "ab"},
         "1 / 0": {},
         "data.x + 1": {"x": "a"},
@@ -394,7 +394,7 @@ def test_evaluation_errors_are_never_raw_python_errors() -> None:
         "len(3)": {},
         "min(data.x)": {"x": []},
         "'%s' % data.x": {"x": 1},
-        "((9 ** 64) ** 64) ** 64": {},
+        "((data.x ** 64) ** 64) ** 64": {"x": 9},
         "1e308 ** 2": {},
         "any(x for x in 3)": {},
         "data.x in 3": {},
@@ -418,8 +418,17 @@ def test_readable_comparison_messages() -> None:
         compiled("data.x < 3").evaluate({"data": {"x": "a"}})
     assert info.value.message == "cannot evaluate 'data.x < 3': cannot compare text with a number using '<'"
     with pytest.raises(EvaluationError) as info:
-        compiled("'a' * 100000").evaluate({})
+        compiled("data.x * 100000").evaluate({"data": {"x": "a"}})
     assert "more than 10,000" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("source", "column"),
+    [("'a' * 100000", 5), ("[0] * 20000", 5), ("((9 ** 64) ** 64) ** 64", 19), ("data.x or [[0] * 100] * 101", 23)],
+)
+def test_constant_values_over_a_limit_are_refused_at_compile_time(source: str, column: int) -> None:
+    error = refused(source)
+    assert error.code == "too-large" and (error.line, error.column) == (1, column)
 
 
 def test_env_not_a_mapping() -> None:
@@ -565,7 +574,7 @@ def _compile_and_run(source: str, data: object) -> None:
         with contextlib.suppress(EvaluationError):  # any other exception fails the test
             expression.evaluate({"data": data, "x": data})
         return
-    assert refused.code in {"syntax", "forbidden", "unknown-name", "unknown-function", "arguments", "too-complex"}
+    assert refused.code in {"syntax", "forbidden", "unknown-name", "unknown-function", "arguments", "too-complex", "too-large"}
     assert refused.line >= 1 and refused.column >= 1
 
 
