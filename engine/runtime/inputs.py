@@ -82,6 +82,8 @@ def json_problem(value: Any, root: str) -> str | None:
     try:
         _walk(value, MAX_DEPTH, budget)
     except _Bad as bad:
+        if bad.whole:
+            return f"{root} {bad.args[0]}"
         where = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in reversed(bad.path))
         return f"{where} {bad.args[0]}"
     return None
@@ -90,9 +92,10 @@ def json_problem(value: Any, root: str) -> str | None:
 class _Bad(Exception):
     """What is wrong; ``path`` is filled in, innermost first, as it travels out of the walk."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, whole: bool = False) -> None:
         super().__init__(message)
         self.path: list[str | int] = []
+        self.whole = whole  # about the value as a whole (its size), not about one place in it
 
 
 def _text_problem(text: str) -> str | None:
@@ -111,7 +114,7 @@ def _leaf(value: Any, budget: list[int]) -> None:
     if isinstance(value, str):
         budget[1] -= len(value)
         if budget[1] < 0:
-            raise _Bad(f"takes the whole over {MAX_TEXT:,} characters of text")
+            raise _Bad(f"has more than {MAX_TEXT:,} characters of text in all", whole=True)
         problem = _text_problem(value)
         if problem:
             raise _Bad(problem)
@@ -130,7 +133,7 @@ def _leaf(value: Any, budget: list[int]) -> None:
 def _walk(value: Any, depth: int, budget: list[int]) -> None:
     budget[0] -= 1
     if budget[0] < 0:
-        raise _Bad(f"takes the whole over {MAX_ITEMS:,} values")
+        raise _Bad(f"has more than {MAX_ITEMS:,} values in all", whole=True)
     if isinstance(value, dict):
         if depth <= 0:
             raise _Bad(f"is nested more than {MAX_DEPTH} levels deep")
