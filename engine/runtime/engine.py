@@ -29,7 +29,7 @@ from ..store.base import Store
 from ..store.memory import MemoryStore
 from . import deadlines as clocks
 from .context import Context
-from .inputs import SYSTEM_ACTOR, check_actor, check_id, check_roles, json_problem
+from .inputs import SYSTEM_ACTOR, check_actor, check_caller, check_id, check_key, json_problem
 from .instance import Instance, clone_json
 from .unit import UnitOfWork
 from .view import InstanceView
@@ -261,12 +261,12 @@ class Engine:
         Refused (``RoleRefused``) unless ``roles`` holds one of the workflow's start roles, and
         (``DataInvalid``) when ``data`` gives a field the workflow owns or is not JSON.
         """
-        held = check_roles(roles, check_actor(actor))
+        held = check_caller(actor, roles)
         check_id(workflow, "the workflow")
         data = self._input(data, "data", DataInvalid)
         when = self._time(at)
         if request_id:
-            check_id(request_id, "request_id")
+            check_key(request_id, "request_id")
             prior = self.store.request_result(request_id)
             if prior is not None:
                 return self.get(prior["id"])
@@ -362,19 +362,20 @@ class Engine:
         ``at`` may not be earlier than the instance's last recorded event unless ``backdate_reason``
         says why (it is kept in the history entry).
         """
-        roles = check_roles(roles, check_actor(actor))
-        check_id(instance_id, "the instance id")
+        roles = check_caller(actor, roles)
+        check_key(instance_id, "the instance id")
         check_id(trigger, "the trigger")
-        payload = self._input(payload, "payload", PayloadInvalid, instance=instance_id, trigger=trigger) if payload is not None else None
+        if payload is not None:
+            payload = self._input(payload, "payload", PayloadInvalid, instance=instance_id, trigger=trigger)
         when = self._time(at)
         if request_id:
-            check_id(request_id, "request_id")
+            check_key(request_id, "request_id")
             prior = self.store.request_result(request_id)
             if prior is not None:
                 return self.get(prior["id"])
         uow = UnitOfWork(self.store)
         inst = uow.get(instance_id)
-        backdated = self._backdating(inst, when, backdate_reason)
+        backdated = self._backdating(inst, when, backdate_reason) if when < inst.updated_at else None
         wf = self._wf(inst)
         trig = wf.triggers.get(trigger)
         if trig is None:
@@ -415,10 +416,11 @@ class Engine:
                 trigger=trigger,
                 conditions=ctx.conditions,
             )
-        inst.updated_at = max(inst.updated_at, when)
         entry = self._entry(inst, wf, ctx, trigger=trigger, from_state=from_state, payload=payload, request_id=request_id)
         if backdated is not None:
             entry["backdated"] = backdated
+        elif when > inst.updated_at:  # the instance's clock never goes back
+            inst.updated_at = when
         uow.record(entry)
         self._settle(uow, inst, wf, when)
         self._drain(uow)
@@ -532,7 +534,7 @@ class Engine:
 
         Checked now as ``start`` would be: the caller's start roles, and the data.
         """
-        held = check_roles(roles, check_actor(actor))
+        held = check_caller(actor, roles)
         check_id(workflow, "the workflow")
         data = self._input(data, "data", DataInvalid)
         when = self._time(at)
@@ -695,7 +697,7 @@ class Engine:
         Refused when its current state, or a running deadline, no longer exists in the new version.
         """
         check_actor(actor)
-        check_id(instance_id, "the instance id")
+        check_key(instance_id, "the instance id")
         when = self._time(at)
         uow = UnitOfWork(self.store)
         inst = uow.get(instance_id)
@@ -752,7 +754,7 @@ class Engine:
 
         Guards that read the payload cannot be judged before it is given, so such triggers are listed.
         """
-        roles = check_roles(roles, check_actor(actor))
+        roles = check_caller(actor, roles)
         inst = self.store.load(instance_id)
         if inst is None:
             raise UnknownInstance(f"no instance '{instance_id}'", instance=instance_id)

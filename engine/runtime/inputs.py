@@ -9,7 +9,6 @@ caller sends can reach a store as something it cannot write back out.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,14 +26,28 @@ MAX_ITEMS = 100_000  # values (objects, arrays, strings, numbers...) in one payl
 MAX_TEXT = 1_000_000  # characters, over every key and string in one payload or start data
 MAX_INT = 2**63 - 1  # integers beyond 64 bits are not portable (PostgreSQL jsonb, JavaScript hosts)
 
-# Printable text only: no C0/C1 control characters (newlines would forge lines in `qaflow show` and
-# `outbox`), no line or paragraph separators, no lone surrogates (they cannot be written as UTF-8).
-_ID = re.compile(rf"[^\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]{{1,{MAX_ID_LENGTH}}}").fullmatch
 
 
-def check_id(value: Any, what: str) -> str:
-    """``value`` if it is a usable id (non-empty printable text, at most MAX_ID_LENGTH), else UsageError."""
-    if isinstance(value, str) and _ID(value) and value.strip():
+# Ids already found good: the same actors, roles and triggers come back on every call, and a set
+# lookup costs a tenth of the pattern match. Bounded, so that a stream of new ids cannot grow it.
+_GOOD: set[str] = set()
+_GOOD_ACTORS: set[str] = set()
+_GOOD_MAX = 65_536
+_NONE: frozenset[str] = frozenset()
+
+
+def check_id(value: Any, what: str, *, remember: bool = True) -> str:
+    """``value`` if it is a usable id (non-empty printable text, at most MAX_ID_LENGTH), else UsageError.
+
+    ``remember=False`` for ids seldom seen twice (instances, requests), which would crowd the others out.
+    """
+    if type(value) is str and value in _GOOD:
+        return value
+    # printable: no control characters (a newline would forge a line in `qaflow show` or `outbox`), no
+    # line separators, no invisible format characters, no unpaired surrogates (not writable as UTF-8)
+    if isinstance(value, str) and value.isprintable() and 0 < len(value) <= MAX_ID_LENGTH and value.strip():
+        if remember and len(_GOOD) < _GOOD_MAX:
+            _GOOD.add(value)
         return value
     if not isinstance(value, str):
         raise UsageError(f"{what} must be text, not {type(value).__name__}")
@@ -42,33 +55,59 @@ def check_id(value: Any, what: str) -> str:
         raise UsageError(f"{what} must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise UsageError(f"{what} is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed")
-    raise UsageError(f"{what} {value!r} contains a control character or an unpaired surrogate")
+    raise UsageError(f"{what} {value!r} contains a control character, an invisible character or an unpaired surrogate")
 
 
 def check_actor(actor: Any) -> str:
     """The caller's id: never empty, never one the engine uses for itself."""
+    if type(actor) is str and actor in _GOOD_ACTORS:
+        return actor
     check_id(actor, "actor")
     if actor == SYSTEM_ACTOR or actor.startswith(SYSTEM_ACTOR + ":"):
         raise UsageError(f"the actor '{actor}' is reserved for the engine's own entries in the history")
+    if len(_GOOD_ACTORS) < _GOOD_MAX:
+        _GOOD_ACTORS.add(actor)
     return actor
 
 
 def check_roles(roles: Iterable[str] | None, actor: str) -> frozenset[str]:
     """The roles a caller asserts; a reserved role is refused (RoleRefused), whoever asks."""
-    if roles is None:
-        return frozenset()
+    if not roles:
+        return _NONE
     if isinstance(roles, str):
         raise UsageError(f"roles must be a list of role names, not the text {roles!r}")
-    held = frozenset(roles)
+    try:
+        held = roles if type(roles) is frozenset else frozenset(roles)
+    except TypeError:
+        raise UsageError(f"roles must be a list of role names, not {type(roles).__name__}") from None
     for role in held:
-        check_id(role, "a role")
-    reserved = held & RESERVED_ROLES
-    if reserved:
+        if role not in _GOOD:
+            check_id(role, "a role")
+    if not RESERVED_ROLES.isdisjoint(held):
+        reserved = held & RESERVED_ROLES
         raise RoleRefused(
             f"{actor} asserted the role '{min(reserved)}', which is reserved for the engine itself"
             " (timers and signals from child workflows); a caller can never hold it"
         )
     return held
+
+
+def check_caller(actor: Any, roles: Iterable[str] | None) -> frozenset[str]:
+    """``check_actor`` and ``check_roles`` in one call, quick for the actors and roles seen before."""
+    if not (type(actor) is str and actor in _GOOD_ACTORS):
+        check_actor(actor)
+    if not roles:
+        return _NONE
+    if type(roles) is list and len(roles) == 1 and roles[0] in _GOOD and roles[0] not in RESERVED_ROLES:
+        return frozenset(roles)  # the usual call: one role, already known to be a good id
+    return check_roles(roles, actor)
+
+
+def check_key(value: Any, what: str) -> str:
+    """``check_id`` for an instance or request id: not remembered, quick when it is plain text."""
+    if type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable() and not value.isspace():
+        return value
+    return check_id(value, what, remember=False)
 
 
 def json_problem(value: Any, root: str) -> str | None:
