@@ -123,8 +123,10 @@ def json_problem(value: Any, root: str) -> str | None:
     except _Bad as bad:
         if bad.whole:
             return f"{root} {bad.args[0]}"
-        where = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in reversed(bad.path))
-        return f"{where} {bad.args[0]}"
+        steps = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in reversed(bad.path)]
+        if len(steps) > 8:  # a deep path is shown by its ends
+            steps = [*steps[:4], f"...({len(steps) - 6} more)...", *steps[-2:]]
+        return f"{root}{''.join(steps)} {bad.args[0]}"
     return None
 
 
