@@ -53,6 +53,8 @@ _EXPORTS = {
     "GuardFailed": "engine.errors",
     "ActionFailed": "engine.errors",
     "ConcurrencyConflict": "engine.errors",
+    "RequestIdReused": "engine.errors",
+    "StoreError": "engine.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,6 +13,7 @@ PUBLIC = {
     "SystemClock", "Store", "MemoryStore", "Problem", "Location", "QaflowError", "ConfigError", "ExpressionError",
     "EvaluationError", "DurationError", "UsageError", "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused",
     "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "ConcurrencyConflict",
+    "RequestIdReused", "StoreError",
 }
 
 
@@ -23,10 +24,12 @@ def test_exports_are_exactly_the_public_api():
 
 
 def test_refusals_share_a_base_and_carry_exit_codes():
-    for name in ("UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "ConcurrencyConflict"):
+    for name in ("UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "ConcurrencyConflict",
+                 "RequestIdReused"):
         cls = getattr(engine, name)
         assert issubclass(cls, engine.Refused) and cls.exit_code == 1
     assert engine.UsageError.exit_code == 2
+    assert engine.StoreError.exit_code == 2 and not issubclass(engine.StoreError, engine.Refused)
     assert engine.QaflowError.exit_code == 3
 
 
