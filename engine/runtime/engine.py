@@ -21,9 +21,10 @@ from ..errors import (
     UnknownTrigger,
     UsageError,
 )
-from ..store.base import Store
+from ..store.base import RequestCall, Store
 from ..store.memory import MemoryStore
 from . import deadlines as clocks
+from . import requests
 from .context import Context
 from .instance import Instance
 from ..machine import fire_event
@@ -224,19 +225,26 @@ class Engine:
         at: Any = None,
         request_id: str | None = None,
     ) -> InstanceView:
-        """Start an instance of ``workflow`` with ``data``; returns the new instance."""
+        """Start an instance of ``workflow`` with ``data``; returns the new instance.
+
+        ``request_id`` names this call (see ``fire``): a retry returns the instance as this call
+        started it, without starting another; the same id for another call is ``RequestIdReused``.
+        """
+        if not request_id:
+            return self._start(workflow, data, actor=actor, roles=roles, at=at)
+        call = requests.call("start", workflow, None, data, actor)
+        run = lambda: self._start(workflow, data, actor=actor, roles=roles, at=at, request_id=request_id, call=call)  # noqa: E731
+        return requests.once(self, requests.check_id(request_id), call, run)
+
+    def _start(self, workflow: str, data: dict[str, Any] | None, *, actor: str, roles: Iterable[str], at: Any, request_id: str | None = None, call: RequestCall | None = None) -> InstanceView:
         when = self._time(at)
-        if request_id:
-            prior = self.store.request_result(request_id)
-            if prior is not None:
-                return self.get(prior["id"])
         wf = self.definitions.workflow(workflow)
         uow = UnitOfWork(self.store)
         iid = self.store.next_id(wf.id)
         self._create(uow, wf, iid, dict(data or {}), at=when, actor=actor, roles=frozenset(roles), parent_id=None, request_id=request_id)
         self._drain(uow)
-        if request_id:
-            uow.changes.request = (request_id, {"id": iid, "state": uow.working[iid].state})
+        if request_id and call is not None:
+            uow.changes.request = (request_id, call, iid)
         uow.commit()
         return self.get(iid)
 
@@ -280,12 +288,23 @@ class Engine:
         at: Any = None,
         request_id: str | None = None,
     ) -> InstanceView:
-        """Fire ``trigger`` on an instance as ``actor`` holding ``roles``; returns the instance after it."""
+        """Fire ``trigger`` on an instance as ``actor`` holding ``roles``; returns the instance after it.
+
+        ``request_id`` names this call: the instance, the trigger, the payload and the actor. The first
+        call with it is carried out and recorded with the instance as it committed; a retry of the same
+        call (also one sent while the first is still running) carries out nothing and returns that
+        first result again: the instance exactly as the first call left it, even if it has moved on
+        since. The same id for a different call raises ``RequestIdReused`` and changes nothing. The
+        time and the roles are not part of the call: a retry may come later.
+        """
+        if not request_id:
+            return self._fire(instance_id, trigger, payload, actor=actor, roles=roles, at=at)
+        call = requests.call("fire", instance_id, trigger, payload, actor)
+        run = lambda: self._fire(instance_id, trigger, payload, actor=actor, roles=roles, at=at, request_id=request_id, call=call)  # noqa: E731
+        return requests.once(self, requests.check_id(request_id), call, run)
+
+    def _fire(self, instance_id: str, trigger: str, payload: dict[str, Any] | None, *, actor: str, roles: Iterable[str], at: Any, request_id: str | None = None, call: RequestCall | None = None) -> InstanceView:
         when = self._time(at)
-        if request_id:
-            prior = self.store.request_result(request_id)
-            if prior is not None:
-                return self.get(prior["id"])
         uow = UnitOfWork(self.store)
         inst = uow.get(instance_id)
         wf = self._wf(inst)
@@ -332,8 +351,8 @@ class Engine:
         uow.record(self._entry(inst, wf, ctx, trigger=trigger, from_state=from_state, payload=payload, request_id=request_id))
         self._settle(uow, inst, wf, when)
         self._drain(uow)
-        if request_id:
-            uow.changes.request = (request_id, {"id": instance_id, "state": inst.state})
+        if request_id and call is not None:
+            uow.changes.request = (request_id, call, instance_id)
         uow.commit()
         return self.get(instance_id)
 

@@ -5,22 +5,41 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
+import threading
 from typing import Any, Iterable
 
 from ..errors import ConcurrencyConflict
 from ..runtime.instance import Instance
-from .base import Changes, DueItem
+from .base import Changes, DueItem, RequestRecord
+
+
+class _Lock:
+    """A lock that pickles as a new, free lock (simulation workers pickle their stores)."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Lock, ())
 
 
 class MemoryStore:
-    """Keeps committed snapshots in dicts and due clocks in one heap (stale entries skipped lazily)."""
+    """Keeps committed snapshots in dicts and due clocks in one heap (stale entries skipped lazily).
+
+    Safe to share between threads: a commit checks and writes under one lock, so two threads cannot
+    both pass the revision check; reads see one commit whole or not at all (snapshots are replaced,
+    never changed in place).
+    """
 
     def __init__(self) -> None:
+        self._lock = _Lock()
         self._instances: dict[str, Instance] = {}
         self._history: dict[str, list[dict[str, Any]]] = {}
         self._alerts: dict[str, dict[str, Any]] = {}
         self._schedules: dict[str, dict[str, Any]] = {}
-        self._requests: dict[str, dict[str, Any]] = {}
+        self._requests: dict[str, RequestRecord] = {}
         self._definitions: dict[tuple[str, int], dict[str, Any]] = {}
         # (due time, kind, key, name): ties fire breaches before starts, then by id, then by name
         self._heap: list[tuple[dt.datetime, str, str, str]] = []
@@ -40,9 +59,10 @@ class MemoryStore:
                 yield inst
 
     def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
-        return [dict(a) for a in self._alerts.values() if include_acknowledged or a["acknowledged_at"] is None]
+        alerts = list(self._alerts.values())  # one C-level copy: safe while another thread commits
+        return [dict(a) for a in alerts if include_acknowledged or a["acknowledged_at"] is None]
 
-    def request_result(self, request_id: str) -> dict[str, Any] | None:
+    def request(self, request_id: str) -> RequestRecord | None:
         return self._requests.get(request_id)
 
     def schedule(self, schedule_id: str) -> dict[str, Any] | None:
@@ -56,15 +76,16 @@ class MemoryStore:
         return f"{prefix}-{next(counter):06d}"
 
     def next_due(self, until: dt.datetime) -> DueItem | None:
-        heap = self._heap
-        while heap:
-            at, kind, key, name = heap[0]
-            if at > until:
-                return None
-            if self._still_due(at, kind, key, name):
-                return DueItem(at, kind, key, name)
-            heapq.heappop(heap)
-        return None
+        with self._lock.lock:
+            heap = self._heap
+            while heap:
+                at, kind, key, name = heap[0]
+                if at > until:
+                    return None
+                if self._still_due(at, kind, key, name):
+                    return DueItem(at, kind, key, name)
+                heapq.heappop(heap)
+            return None
 
     def _still_due(self, at: dt.datetime, kind: str, key: str, name: str) -> bool:
         if kind == "start":
@@ -77,6 +98,10 @@ class MemoryStore:
 
     # -- writes --------------------------------------------------------------------------
     def commit(self, changes: Changes) -> None:
+        with self._lock.lock:
+            self._commit(changes)
+
+    def _commit(self, changes: Changes) -> None:
         for iid, rev in changes.base_revs.items():
             current = self._instances.get(iid)
             if current is None or current.rev != rev:
@@ -114,14 +139,17 @@ class MemoryStore:
         for sid in changes.schedules_done:
             del self._schedules[sid]
         if changes.request is not None:
-            self._requests[changes.request[0]] = changes.request[1]
+            request_id, call, iid = changes.request
+            inst = self._instances[iid]
+            self._requests[request_id] = RequestRecord(request_id, call, iid, inst.state, inst)
         for d in changes.definitions:
             self._definitions.setdefault((d["workflow"], d["version"]), d)
 
     def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
-        alert = self._alerts.get(alert_id)
-        if alert is None:
-            return False
-        if alert["acknowledged_at"] is None:
-            alert["acknowledged_at"] = at.isoformat()
-        return True
+        with self._lock.lock:
+            alert = self._alerts.get(alert_id)
+            if alert is None:
+                return False
+            if alert["acknowledged_at"] is None:
+                alert["acknowledged_at"] = at.isoformat()
+            return True
