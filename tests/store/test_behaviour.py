@@ -1,7 +1,8 @@
 """One behaviour suite for every store: memory, SQLite and PostgreSQL behave alike through the Engine.
 
-PostgreSQL runs against the server in $QAFLOW_TEST_PG (tests/store/start_postgres.sh starts one); without
-it those cases are skipped, unless $CI is set, when they fail.
+The ``backend`` and ``durable`` fixtures (tests/conftest.py) open each store; PostgreSQL runs against
+the server in $QAFLOW_TEST_PG (tests/store/start_postgres.sh starts one); without it those cases are
+skipped, unless $CI is set, when they fail.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import datetime as dt
 import os
 import random
 import sqlite3
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,85 +25,6 @@ from engine.store.open import open_store
 from engine.store.sqlite import SQLiteStore
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "basic"
-PG_URL = os.environ.get("QAFLOW_TEST_PG")
-
-
-# ----------------------------------------------------------------------------- backends
-
-
-def pg_url_or_skip() -> str:
-    """The PostgreSQL test server's URL; skip without one, except in CI, where its absence is a failure."""
-    if not PG_URL:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but QAFLOW_TEST_PG is not: start PostgreSQL with tests/store/start_postgres.sh", pytrace=False)
-        pytest.skip("no PostgreSQL: set QAFLOW_TEST_PG=postgresql://... (tests/store/start_postgres.sh prints one)")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("QAFLOW_TEST_PG is set but psycopg is not installed", pytrace=False)
-        pytest.skip("psycopg is not installed")
-    return PG_URL
-
-
-def with_schema(url: str, schema: str) -> str:
-    """The URL with a search_path, so that each test gets tables of its own."""
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-
-
-class Backend:
-    """Opens store objects on one database: ``open()`` twice gives two connections to the same data."""
-
-    def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind = kind
-        self.durable = kind != "memory"
-        self._opened: list[Any] = []
-        self._memory = MemoryStore()
-        self.path = tmp_path / "qaflow.db"
-        self.url = ""
-        if kind == "postgres":
-            import psycopg
-
-            base = pg_url_or_skip()
-            self.schema = "t_" + uuid.uuid4().hex[:12]
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'CREATE SCHEMA "{self.schema}"')
-            self._base = base
-            self.url = with_schema(base, self.schema)
-
-    def open(self, **options: Any) -> Any:
-        if self.kind == "memory":
-            return self._memory
-        if self.kind == "sqlite":
-            store = SQLiteStore(self.path, **options)
-        else:
-            store = open_store(self.url) if not options else __import__("engine.store.postgres", fromlist=["x"]).PostgresStore(self.url, **options)
-        self._opened.append(store)
-        return store
-
-    def close(self) -> None:
-        for store in self._opened:
-            store.close()
-        if self.kind == "postgres":
-            import psycopg
-
-            with psycopg.connect(self._base, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def backend(request, tmp_path):
-    b = Backend(request.param, tmp_path)
-    yield b
-    b.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def durable(request, tmp_path):
-    """Only the stores that outlive their object (the memory store does not, so it is not asked)."""
-    b = Backend(request.param, tmp_path)
-    yield b
-    b.close()
 
 
 @pytest.fixture(scope="module")
@@ -483,33 +404,28 @@ def test_open_store_picks_the_store_from_the_target(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- downtime
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
-def test_a_month_of_downtime_fires_every_missed_deadline_once_in_time_order(definitions, tmp_path, kind):
-    backend = Backend(kind, tmp_path)
-    try:
-        eng = Engine(definitions, backend.open())
-        rng = random.Random(3)
-        at = dt.datetime(2027, 2, 1, 9, 0)
-        ids = []
-        for k in range(30):  # staggered starts: deadlines fall due all through March
-            ids.append(start_review(eng, at=at + dt.timedelta(hours=17 * k), case_id=f"C-{k}").id)
-        for k in range(5):
-            eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-02"}, at=dt.datetime(2027, 3, 1 + 5 * k, 8), actor="QA")
-        for iid in rng.sample(ids, 8):  # some are answered in time and must not breach
-            eng.fire(iid, "grade", {"grade": "good"}, actor="R-01", at="2027-02-10")
-        graded = {i.id for i in eng.instances(state="closed")}
+def test_a_month_of_downtime_fires_every_missed_deadline_once_in_time_order(definitions, backend):
+    eng = Engine(definitions, backend.open())
+    rng = random.Random(3)
+    at = dt.datetime(2027, 2, 1, 9, 0)
+    ids = []
+    for k in range(30):  # staggered starts: deadlines fall due all through March
+        ids.append(start_review(eng, at=at + dt.timedelta(hours=17 * k), case_id=f"C-{k}").id)
+    for k in range(5):
+        eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-02"}, at=dt.datetime(2027, 3, 1 + 5 * k, 8), actor="QA")
+    for iid in rng.sample(ids, 8):  # some are answered in time and must not breach
+        eng.fire(iid, "grade", {"grade": "good"}, actor="R-01", at="2027-02-10")
+    graded = {i.id for i in eng.instances(state="closed")}
 
-        fired = eng.advance("2027-04-30")  # the host was down for the whole of March and April
+    fired = eng.advance("2027-04-30")  # the host was down for the whole of March and April
 
-        assert [o.at for o in fired] == sorted(o.at for o in fired)
-        breaches = [o.instance_id for o in fired if o.kind == "breach"]
-        started = [o.instance_id for o in fired if o.kind == "start"]
-        assert len(started) == 5
-        assert sorted(breaches) == sorted(set(ids) - graded | set(started))  # every missed one, once
-        for iid in breaches:
-            assert [h["trigger"] for h in eng.history(iid)].count("(breach) response") == 1
-            assert eng.history(iid)[-1]["at"] == eng.get(iid).deadline("response").due_at.isoformat()
-        assert len(eng.outbox()) == len(breaches)
-        assert eng.advance("2027-06-30") == []
-    finally:
-        backend.close()
+    assert [o.at for o in fired] == sorted(o.at for o in fired)
+    breaches = [o.instance_id for o in fired if o.kind == "breach"]
+    started = [o.instance_id for o in fired if o.kind == "start"]
+    assert len(started) == 5
+    assert sorted(breaches) == sorted(set(ids) - graded | set(started))  # every missed one, once
+    for iid in breaches:
+        assert [h["trigger"] for h in eng.history(iid)].count("(breach) response") == 1
+        assert eng.history(iid)[-1]["at"] == eng.get(iid).deadline("response").due_at.isoformat()
+    assert len(eng.outbox()) == len(breaches)
+    assert eng.advance("2027-06-30") == []
