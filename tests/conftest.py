@@ -60,6 +60,11 @@ class Backend:
             self._base = base
             self.url = with_schema(base, self.schema)
 
+    @property
+    def target(self) -> str:
+        """What ``--db`` or ``open_store`` takes for this store (a fresh process can open it)."""
+        return {"memory": ":memory:", "sqlite": str(self.path), "postgres": self.url}[self.kind]
+
     def open(self, **options: Any) -> Any:
         if self.kind == "memory":
             return self._memory
@@ -91,5 +96,13 @@ def backend(request, tmp_path):
 def durable(request, tmp_path):
     """Only the stores that outlive their object (the memory store does not, so it is not asked)."""
     b = Backend(request.param, tmp_path)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def pg(tmp_path):
+    """PostgreSQL alone, in a schema of its own."""
+    b = Backend("postgres", tmp_path)
     yield b
     b.close()
