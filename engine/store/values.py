@@ -49,7 +49,8 @@ def _problem(value: Any) -> str | None:
             return "text that is not valid Unicode (a lone surrogate)"
         return None
     if isinstance(value, float) and not math.isfinite(value):
-        return f"{value!r}, which JSON has no number for"
+        name = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return f"{name}, which JSON has no number for"
     if value is None or isinstance(value, (bool, int, float, dict, list, tuple, set, frozenset, dt.date)):
         return None
     return f"a {type(value).__name__}, which is not a JSON value"
