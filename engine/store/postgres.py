@@ -399,7 +399,10 @@ class PostgresStore:
         at once, so the next worker fires that item first, in time order; a claim held by a live
         connection lasts until the commit that fires the item, or at most ``lease_seconds``.
         """
-        if self.readonly:
+        if self.readonly:  # nothing due needs no claim; anything due does, and a claim is a write
+            peek = "SELECT 1 FROM deadlines WHERE status = 'open' AND due_key <= %(until)s UNION ALL SELECT 1 FROM schedules WHERE due_key <= %(until)s LIMIT 1"
+            if self._c().execute(peek, {"until": time_key(until)}).fetchone() is None:
+                return None
             self._writable()
         row = self._c().execute(_NEXT_DUE, {"until": time_key(until), "me": self.worker, "lease": self.lease}).fetchone()
         if row is None:

@@ -79,7 +79,7 @@ def test_a_start_id_reused_with_other_data_or_another_workflow_is_refused(eng):
         start_review(eng, "C-2", request_id="s")
     with pytest.raises(RequestIdReused, match="would start check"):
         eng.start("check", {"case_id": "C-1"}, actor="QA-01", at="2026-12-18T09:00", request_id="s")
-    with pytest.raises(RequestIdReused, match=f"already used to start review"):
+    with pytest.raises(RequestIdReused, match="already used to start review"):
         note(eng, first.id, request_id="s")
     assert [i.id for i in eng.instances()] == [first.id]
 
