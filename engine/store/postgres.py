@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -149,6 +150,21 @@ def _no_nul(*texts: str | None) -> bool:
     return not any(t is not None and "\x00" in t for t in texts)
 
 
+class _Session:
+    """One thread's connection, held by its ``threading.local``: closed when the thread ends."""
+
+    __slots__ = ("conn", "__weakref__")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # pragma: no cover - closing at interpreter exit
+            pass
+
+
 class PostgresStore:
     """Instances, history, deadlines, schedules and the outbox in PostgreSQL, for several workers.
 
@@ -190,8 +206,8 @@ class PostgresStore:
         self.connect_timeout = connect_timeout
         self.readonly = readonly
         self._local = threading.local()
-        self._connections: list[Any] = []
-        self._connections_lock = threading.Lock()
+        self._sessions: weakref.WeakSet[_Session] = weakref.WeakSet()  # every live thread's, for close()
+        self._sessions_lock = threading.Lock()
         self._closed = False
         self._connect(migrate=True)
 
@@ -199,10 +215,11 @@ class PostgresStore:
     def close(self) -> None:
         """Close every thread's connection."""
         self._closed = True
-        with self._connections_lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+        with self._sessions_lock:
+            sessions = list(self._sessions)
+            self._sessions.clear()
+        for session in sessions:
+            session.conn.close()
 
     def __enter__(self) -> "PostgresStore":
         return self
@@ -219,10 +236,10 @@ class PostgresStore:
         return self._c()
 
     def _c(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:  # first use in this thread, or the connection was lost: connect (again)
-            conn = self._connect(migrate=False)
-        return conn
+        session = getattr(self._local, "session", None)
+        if session is None or session.conn.closed:  # first use in this thread, or the connection was lost: connect (again)
+            return self._connect(migrate=False)
+        return session.conn
 
     def _connect(self, *, migrate: bool) -> Any:
         if self._closed:
@@ -239,12 +256,10 @@ class PostgresStore:
         except BaseException:
             conn.close()
             raise
-        with self._connections_lock:
-            self._connections.append(conn)
-            old = getattr(self._local, "conn", None)
-            if old is not None and old in self._connections:
-                self._connections.remove(old)
-        self._local.conn = conn
+        session = _Session(conn)
+        with self._sessions_lock:
+            self._sessions.add(session)
+        self._local.session = session  # a lost connection's session is dropped here, and closed
         return conn
 
     @staticmethod

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -177,9 +178,13 @@ def _cannot_write_here(exc: sqlite3.Error) -> bool:
 
 
 class _Connection:
-    """One thread's connection, with the snapshots it read or wrote and its claimant name."""
+    """One thread's connection, with the snapshots it read or wrote and its claimant name.
 
-    __slots__ = ("db", "cache", "seen_version", "worker")
+    Held by the thread's ``threading.local``: when the thread ends, nothing else holds it and the
+    connection is closed, so a host that starts a thread per request does not pile up connections.
+    """
+
+    __slots__ = ("db", "cache", "seen_version", "worker", "__weakref__")
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -189,6 +194,12 @@ class _Connection:
         self.cache: dict[str, Instance] = {}
         self.seen_version = -1
         self.worker = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+    def __del__(self) -> None:
+        try:
+            self.db.close()
+        except Exception:  # pragma: no cover - closing at interpreter exit
+            pass
 
 
 class SQLiteStore:
@@ -231,7 +242,7 @@ class SQLiteStore:
         self.readonly = readonly
         self.readonly_reason = "it was opened read-only" if readonly else ""
         self._local = threading.local()
-        self._connections: list[_Connection] = []
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()  # every live thread's, for close()
         self._connections_lock = threading.Lock()
         self._closed = False
         if not readonly and os.path.isfile(self.path) and not os.access(self.path, os.W_OK):
@@ -250,7 +261,8 @@ class SQLiteStore:
         """Close every thread's connection."""
         self._closed = True
         with self._connections_lock:
-            connections, self._connections = self._connections, []
+            connections = list(self._connections)
+            self._connections.clear()
         for conn in connections:
             conn.db.close()
 
@@ -290,7 +302,7 @@ class SQLiteStore:
                 raise
         conn = _Connection(db)
         with self._connections_lock:
-            self._connections.append(conn)
+            self._connections.add(conn)
         self._local.conn = conn
         return conn
 

@@ -94,3 +94,21 @@ def test_threads_advancing_one_engine_fire_each_breach_once(definitions, backend
     for iid in ids:
         assert [h["trigger"] for h in eng.history(iid)].count("(breach) response") == 1
     assert len(eng.outbox()) == len(ids)
+
+
+def test_a_thread_per_call_does_not_pile_up_connections(definitions, durable):
+    """A host that starts a thread per request: each thread's connection closes when the thread ends."""
+    import gc
+
+    store = durable.open()
+    eng = Engine(definitions, store)
+    review = eng.start("review", {"case_id": "C-1", "reviewer": "R-01"}, actor="QA", at=DAY0)
+    for k in range(30):
+        thread = threading.Thread(target=eng.fire, args=(review.id, "note", {"text": f"n{k}", "ok": True}),
+                                  kwargs={"actor": "R-01", "at": DAY0})
+        thread.start()
+        thread.join()
+    gc.collect()
+    live = store._connections if durable.kind == "sqlite" else store._sessions
+    assert len(live) == 1  # the main thread's
+    assert eng.get(review.id).data["notes"] == [f"n{k}" for k in range(30)]
