@@ -224,27 +224,25 @@ class Engine:
         roles: Iterable[str] = (),
         at: Any = None,
         request_id: str | None = None,
+        _call: RequestCall | None = None,
     ) -> InstanceView:
         """Start an instance of ``workflow`` with ``data``; returns the new instance.
 
         ``request_id`` names this call (see ``fire``): a retry returns the instance as this call
         started it, without starting another; the same id for another call is ``RequestIdReused``.
         """
-        if not request_id:
-            return self._start(workflow, data, actor=actor, roles=roles, at=at)
-        call = requests.call("start", workflow, None, data, actor)
-        run = lambda: self._start(workflow, data, actor=actor, roles=roles, at=at, request_id=request_id, call=call)  # noqa: E731
-        return requests.once(self, requests.check_id(request_id), call, run)
-
-    def _start(self, workflow: str, data: dict[str, Any] | None, *, actor: str, roles: Iterable[str], at: Any, request_id: str | None = None, call: RequestCall | None = None) -> InstanceView:
+        if request_id and _call is None:  # carried out through requests.once, which calls back with _call
+            call = requests.call("start", workflow, None, data, actor)
+            run = lambda: self.start(workflow, data, actor=actor, roles=roles, at=at, request_id=request_id, _call=call)  # noqa: E731
+            return requests.once(self, requests.check_id(request_id), call, run)
         when = self._time(at)
         wf = self.definitions.workflow(workflow)
         uow = UnitOfWork(self.store)
         iid = self.store.next_id(wf.id)
         self._create(uow, wf, iid, dict(data or {}), at=when, actor=actor, roles=frozenset(roles), parent_id=None, request_id=request_id)
         self._drain(uow)
-        if request_id and call is not None:
-            uow.changes.request = (request_id, call, iid)
+        if request_id and _call is not None:
+            uow.changes.request = (request_id, _call, iid)
         uow.commit()
         return self.get(iid)
 
@@ -287,6 +285,7 @@ class Engine:
         roles: Iterable[str] = (),
         at: Any = None,
         request_id: str | None = None,
+        _call: RequestCall | None = None,
     ) -> InstanceView:
         """Fire ``trigger`` on an instance as ``actor`` holding ``roles``; returns the instance after it.
 
@@ -297,13 +296,10 @@ class Engine:
         since. The same id for a different call raises ``RequestIdReused`` and changes nothing. The
         time and the roles are not part of the call: a retry may come later.
         """
-        if not request_id:
-            return self._fire(instance_id, trigger, payload, actor=actor, roles=roles, at=at)
-        call = requests.call("fire", instance_id, trigger, payload, actor)
-        run = lambda: self._fire(instance_id, trigger, payload, actor=actor, roles=roles, at=at, request_id=request_id, call=call)  # noqa: E731
-        return requests.once(self, requests.check_id(request_id), call, run)
-
-    def _fire(self, instance_id: str, trigger: str, payload: dict[str, Any] | None, *, actor: str, roles: Iterable[str], at: Any, request_id: str | None = None, call: RequestCall | None = None) -> InstanceView:
+        if request_id and _call is None:  # carried out through requests.once, which calls back with _call
+            call = requests.call("fire", instance_id, trigger, payload, actor)
+            run = lambda: self.fire(instance_id, trigger, payload, actor=actor, roles=roles, at=at, request_id=request_id, _call=call)  # noqa: E731
+            return requests.once(self, requests.check_id(request_id), call, run)
         when = self._time(at)
         uow = UnitOfWork(self.store)
         inst = uow.get(instance_id)
@@ -351,8 +347,8 @@ class Engine:
         uow.record(self._entry(inst, wf, ctx, trigger=trigger, from_state=from_state, payload=payload, request_id=request_id))
         self._settle(uow, inst, wf, when)
         self._drain(uow)
-        if request_id and call is not None:
-            uow.changes.request = (request_id, call, instance_id)
+        if request_id and _call is not None:
+            uow.changes.request = (request_id, _call, instance_id)
         uow.commit()
         return self.get(instance_id)
 
