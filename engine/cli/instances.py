@@ -31,7 +31,7 @@ def _actor_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in (
         _db_option,
         _at_option,
-        click.option("--request-id", default=None, help="Makes a retried call a no-op that returns the first result."),
+        click.option("--request-id", default=None, help="Names this call: a retry of it changes nothing and prints the first result; another call with the same id is refused."),
         click.option("--role", "roles", multiple=True, help="A role the actor holds (repeatable)."),
         click.option("--actor", required=True, help="Who does it (a person's or system's id)."),
     ):
