@@ -231,10 +231,8 @@ class Engine:
         ``request_id`` names this call (see ``fire``): a retry returns the instance as this call
         started it, without starting another; the same id for another call is ``RequestIdReused``.
         """
-        if request_id and _call is None:  # carried out through requests.once, which calls back with _call
-            call = requests.call("start", workflow, None, data, actor)
-            run = lambda: self.start(workflow, data, actor=actor, roles=roles, at=at, request_id=request_id, _call=call)  # noqa: E731
-            return requests.once(self, requests.check_id(request_id), call, run)
+        if request_id and _call is None:  # carried out by requests.start, which calls back with _call
+            return requests.start(self, workflow, data, actor=actor, roles=roles, at=at, request_id=request_id)
         when = self._time(at)
         wf = self.definitions.workflow(workflow)
         uow = UnitOfWork(self.store)
@@ -296,10 +294,8 @@ class Engine:
         since. The same id for a different call raises ``RequestIdReused`` and changes nothing. The
         time and the roles are not part of the call: a retry may come later.
         """
-        if request_id and _call is None:  # carried out through requests.once, which calls back with _call
-            call = requests.call("fire", instance_id, trigger, payload, actor)
-            run = lambda: self.fire(instance_id, trigger, payload, actor=actor, roles=roles, at=at, request_id=request_id, _call=call)  # noqa: E731
-            return requests.once(self, requests.check_id(request_id), call, run)
+        if request_id and _call is None:  # carried out by requests.fire, which calls back with _call
+            return requests.fire(self, instance_id, trigger, payload, actor=actor, roles=roles, at=at, request_id=request_id)
         when = self._time(at)
         uow = UnitOfWork(self.store)
         inst = uow.get(instance_id)

@@ -52,6 +52,20 @@ def check_id(request_id: Any) -> str:
     return request_id
 
 
+def start(engine: "Engine", workflow: str, data: Any, *, actor: Any, roles: Any, at: Any, request_id: Any) -> InstanceView:
+    """``Engine.start`` with a request id. (Kept out of the Engine so that its plain path builds no closure.)"""
+    this = call("start", workflow, None, data, actor)
+    run = lambda: engine.start(workflow, data, actor=actor, roles=roles, at=at, request_id=request_id, _call=this)  # noqa: E731
+    return once(engine, check_id(request_id), this, run)
+
+
+def fire(engine: "Engine", instance_id: str, trigger: str, payload: Any, *, actor: Any, roles: Any, at: Any, request_id: Any) -> InstanceView:
+    """``Engine.fire`` with a request id."""
+    this = call("fire", instance_id, trigger, payload, actor)
+    run = lambda: engine.fire(instance_id, trigger, payload, actor=actor, roles=roles, at=at, request_id=request_id, _call=this)  # noqa: E731
+    return once(engine, check_id(request_id), this, run)
+
+
 def once(engine: "Engine", request_id: str, this: RequestCall, run: Callable[[], InstanceView]) -> InstanceView:
     """Carry out ``run`` once for ``request_id``, or return what the call that used it first committed.
 
