@@ -57,7 +57,13 @@ class Changes:
 
 
 class Store(Protocol):
-    """Persistence for instances, their append-only history, deadlines, schedules and the outbox."""
+    """Persistence for instances, their append-only history, deadlines, schedules and the outbox.
+
+    An Engine shared by threads calls its store from all of them: the bundled stores allow that (a
+    connection per thread in the SQL stores, one commit at a time in the memory store). A commit
+    that carries a request id refuses, with ConcurrencyConflict, an id that is already recorded, and
+    records the instance it names as it commits it.
+    """
 
     def load(self, instance_id: str) -> Instance | None:
         """The committed snapshot, or None. Callers must not mutate it."""
