@@ -243,7 +243,7 @@ class PostgresStore:
 
     def _connect(self, *, migrate: bool) -> Any:
         if self._closed:
-            raise self._psycopg.OperationalError("the store was closed")
+            raise StoreError(f"the PostgreSQL store {self.shown} was closed: open it again", store=self.shown)
         conn = self._psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout)
         try:
             self._set_json_dumps(dumps, conn)
