@@ -56,6 +56,8 @@ _EXPORTS = {
     "ActionFailed": "engine.errors",
     "OutOfOrder": "engine.errors",
     "ConcurrencyConflict": "engine.errors",
+    "RequestIdReused": "engine.errors",
+    "StoreError": "engine.errors",
 }
 
 __all__ = [
@@ -64,7 +66,7 @@ __all__ = [
     "compile_expression", "Clock", "FixedClock", "SystemClock", "Store", "MemoryStore", "Problem", "Location",
     "QaflowError", "ConfigError", "ExpressionError", "EvaluationError", "DurationError", "UsageError",
     "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid",
-    "GuardFailed", "ActionFailed", "OutOfOrder", "ConcurrencyConflict",
+    "GuardFailed", "ActionFailed", "OutOfOrder", "ConcurrencyConflict", "RequestIdReused", "StoreError",
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors (tests/test_api.py keeps the two in step)
@@ -85,7 +87,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors (tests/test_a
         PayloadInvalid,
         QaflowError,
         Refused,
+        RequestIdReused,
         RoleRefused,
+        StoreError,
         UnknownInstance,
         UnknownTrigger,
         UsageError,

@@ -5,6 +5,8 @@
     ├── ExpressionError              a condition does not compile; carries its position (exit 1)
     ├── DurationError                a duration or anchor cannot be read (exit 1)
     ├── UsageError                   a call was malformed: unknown workflow, bad time (exit 2)
+    ├── StoreError                   the store could not carry out a read or write: damaged, locked,
+    │                                read-only, connection lost; nothing was changed (exit 2)
     └── Refused                      a start/fire was refused; nothing changed (exit 1)
         ├── UnknownInstance
         ├── UnknownTrigger           no such trigger, or not available in this state
@@ -14,7 +16,8 @@
         ├── GuardFailed              no transition's guard held
         ├── ActionFailed             an action raised while being applied
         ├── OutOfOrder               dated before the instance's last event, with no reason to backdate it
-        └── ConcurrencyConflict      another writer changed the instance first
+        ├── ConcurrencyConflict      another writer changed the instance first
+        └── RequestIdReused          the request id was already used for a different call
 """
 
 from __future__ import annotations
@@ -125,3 +128,28 @@ class OutOfOrder(Refused):
 
 class ConcurrencyConflict(Refused):
     """Another writer changed the instance since it was read."""
+
+
+
+class RequestIdReused(Refused):
+    """The request id was first used for another call (operation, instance or workflow, trigger, payload or actor).
+
+    A request id names one call: a retry of that call returns its first result, any other call with
+    the same id is refused. ``details["first"]`` says what the id was used for.
+    """
+
+
+class StoreError(QaflowError):
+    """The store could not carry out a read or write: nothing was changed.
+
+    The database file is damaged, locked by another process beyond the timeout, read-only, or the
+    connection to the server was lost. The message names the store and what to do. ``retry`` is true
+    when the same call may succeed later (a lock, a lost connection) and false when someone must act
+    first (a damaged or read-only file). Exit code 2: the operator, not qaflow, has to put it right.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, retry: bool = False, **details: Any) -> None:
+        super().__init__(message, retry=retry, **details)
+        self.retry = retry

@@ -18,6 +18,7 @@ PUBLIC = {
     "SystemClock", "Store", "MemoryStore", "Problem", "Location", "QaflowError", "ConfigError", "ExpressionError",
     "EvaluationError", "DurationError", "UsageError", "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused",
     "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "OutOfOrder", "ConcurrencyConflict",
+    "RequestIdReused", "StoreError",
 }
 
 
@@ -49,10 +50,11 @@ def test_lazy_exports_all_and_type_checking_imports_agree(package):
 
 def test_refusals_share_a_base_and_carry_exit_codes():
     for name in ("UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid", "GuardFailed",
-                 "ActionFailed", "OutOfOrder", "ConcurrencyConflict"):
+                 "ActionFailed", "OutOfOrder", "ConcurrencyConflict", "RequestIdReused"):
         cls = getattr(engine, name)
         assert issubclass(cls, engine.Refused) and cls.exit_code == 1
     assert engine.UsageError.exit_code == 2
+    assert engine.StoreError.exit_code == 2 and not issubclass(engine.StoreError, engine.Refused)
     assert engine.QaflowError.exit_code == 3
 
 

@@ -269,7 +269,7 @@ def explain_command(settings: Settings, target: str, db: str | None, scenario_na
     from ..runtime.engine import Engine
     from ..store.open import open_store
 
-    store = open_store(db, create=False)
+    store = open_store(db, readonly=True)
     try:
         report = explain_instance(Engine(settings.definitions(), store=store), target)
     finally:

@@ -33,7 +33,9 @@ def _actor_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in (
         _db_option,
         _at_option,
-        click.option("--request-id", default=None, help="Makes a retried call a no-op that returns the first result."),
+        click.option("--request-id", default=None,
+                     help="Names this call: a retry of it changes nothing and prints the first result; "
+                          "another call with the same id is refused."),
         click.option("--role", "roles", multiple=True, help="A role the actor holds (repeatable)."),
         click.option("--actor", required=True, help="Who does it (a person's or system's id)."),
     ):
@@ -41,14 +43,15 @@ def _actor_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _engine(settings: Settings, db: str | None, *, create: bool = False) -> Any:
-    """An engine on the store --db names; only ``start`` may make a new store."""
+def _engine(settings: Settings, db: str | None, *, create: bool = False, readonly: bool = False) -> Any:
+    """An engine on the store --db names; only ``start`` may make a new store, and commands that only
+    read open it read-only (no migration, no write lock: a backup or a read-only file can be read)."""
     from ..clock import SystemClock
     from ..runtime.engine import Engine
     from ..store.open import open_store
 
     # the command line is where "now" may come from the wall clock, and only when --at is not given
-    return Engine(settings.definitions(), store=open_store(db, create=create), clock=SystemClock())
+    return Engine(settings.definitions(), store=open_store(db, create=create, readonly=readonly), clock=SystemClock())
 
 
 MAX_JSON_BYTES = 16 * 1024 * 1024  # a --data or --payload file larger than this is surely a mistake
@@ -218,7 +221,7 @@ def held_command(settings: Settings, releases: tuple[str, ...], release_all: boo
 @pass_settings
 def show_command(settings: Settings, instance: str, db: str | None) -> None:
     """Show an instance: state, data, deadlines with their explanations, children and history."""
-    view = _engine(settings, db).get(instance)
+    view = _engine(settings, db, readonly=True).get(instance)
     shown = _show(view)
     if settings.json:
         settings.emit_json(shown)
@@ -243,7 +246,7 @@ def show_command(settings: Settings, instance: str, db: str | None) -> None:
 @pass_settings
 def list_command(settings: Settings, workflow: str | None, state: str | None, db: str | None) -> None:
     """List instances."""
-    views = _engine(settings, db).instances(workflow=workflow, state=state)
+    views = _engine(settings, db, readonly=True).instances(workflow=workflow, state=state)
     rows = [{"id": v.id, "workflow": v.workflow, "version": v.version, "state": v.state, "updated_at": v.updated_at.isoformat()} for v in views]
     if settings.json:
         settings.emit_json(rows)
@@ -260,7 +263,7 @@ def list_command(settings: Settings, workflow: str | None, state: str | None, db
 @pass_settings
 def outbox_command(settings: Settings, acks: tuple[str, ...], show_all: bool, db: str | None) -> None:
     """List alerts waiting for delivery; they stay until acknowledged (at-least-once delivery)."""
-    eng = _engine(settings, db)
+    eng = _engine(settings, db, readonly=not acks)
     for alert_id in acks:
         eng.acknowledge(alert_id)
     if acks:
@@ -283,7 +286,7 @@ def outbox_command(settings: Settings, acks: tuple[str, ...], show_all: bool, db
 @pass_settings
 def instances_command(settings: Settings, outdated: bool, db: str | None) -> None:
     """List instances running on an older version of their workflow than the configuration's."""
-    eng = _engine(settings, db)
+    eng = _engine(settings, db, readonly=True)
     rows = [
         {"id": v.id, "workflow": v.workflow, "version": v.version, "current_version": eng.definitions.workflows[v.workflow].version, "state": v.state}
         for v in eng.outdated()

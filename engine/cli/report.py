@@ -79,7 +79,7 @@ def report_command(settings: Settings, period: str, level: str, db: str | None, 
     report_def = load_report(definitions, report_name)
     if level != "department" and level not in report_def.levels:
         raise UsageError(f"unknown level '{level}' (known: {', '.join(['department', *sorted(report_def.levels)])})")
-    store: Any = open_store(db, create=False)
+    store: Any = open_store(db, readonly=True)
     try:
         report = compute_report(store, definitions, start=chosen.start, end=chosen.end, level=level,
                                 capacity=capacities or None, report=report_def, trend=not no_trend)

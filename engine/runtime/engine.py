@@ -25,9 +25,10 @@ from ..errors import (
     UsageError,
 )
 from ..machine import fire_event
-from ..store.base import Store
+from ..store.base import RequestCall, Store
 from ..store.memory import MemoryStore
 from . import deadlines as clocks
+from . import requests
 from .context import Context
 from .inputs import SYSTEM_ACTOR, check_actor, check_caller, check_id, check_key, json_problem
 from .instance import Instance, clone_json
@@ -255,34 +256,33 @@ class Engine:
         roles: Iterable[str] = (),
         at: Any = None,
         request_id: str | None = None,
+        _call: RequestCall | None = None,
     ) -> InstanceView:
         """Start an instance of ``workflow`` with ``data``; returns the new instance.
 
         Refused (``RoleRefused``) unless ``roles`` holds one of the workflow's start roles, and
-        (``DataInvalid``) when ``data`` gives a field the workflow owns or is not JSON.
+        (``DataInvalid``) when ``data`` gives a field the workflow owns or is not JSON. ``request_id``
+        names this call (see ``fire``): a retry returns the instance as this call started it, without
+        starting another; the same id for another call is ``RequestIdReused``.
         """
+        if request_id and _call is None:  # carried out by requests.start, which calls back with _call
+            return requests.start(self, workflow, data, actor=actor, roles=roles, at=at, request_id=request_id)
         held = check_caller(actor, roles)
         check_id(workflow, "the workflow")
         data = self._input(data, "data", DataInvalid)
         when = self._time(at)
-        if request_id:
-            check_key(request_id, "request_id")
-            prior = self.store.request_result(request_id)
-            if prior is not None:
-                return self.get(prior["id"])
         wf = self.definitions.workflow(workflow)
         self._may_start(wf, actor, held, data)
-        return self._start(wf, data, actor=actor, roles=held, at=when, request_id=request_id)
+        return self._start(wf, data, actor=actor, roles=held, at=when, request_id=request_id, call=_call)
 
     def _start(self, wf: WorkflowDef, data: dict[str, Any], *, actor: str, roles: frozenset[str], at: dt.datetime,
-               request_id: str | None = None) -> InstanceView:
+               request_id: str | None = None, call: RequestCall | None = None) -> InstanceView:
         uow = UnitOfWork(self.store)
         iid = self.store.next_id(wf.id)
-        when = at
-        self._create(uow, wf, iid, data, at=when, actor=actor, roles=roles, parent_id=None, request_id=request_id)
+        self._create(uow, wf, iid, data, at=at, actor=actor, roles=roles, parent_id=None, request_id=request_id)
         self._drain(uow)
-        if request_id:
-            uow.changes.request = (request_id, {"id": iid, "state": uow.working[iid].state})
+        if request_id and call is not None:
+            uow.changes.request = (request_id, call, iid)
         uow.commit()
         return self.get(iid)
 
@@ -356,23 +356,29 @@ class Engine:
         at: Any = None,
         request_id: str | None = None,
         backdate_reason: str | None = None,
+        _call: RequestCall | None = None,
     ) -> InstanceView:
         """Fire ``trigger`` on an instance as ``actor`` holding ``roles``; returns the instance after it.
 
         ``at`` may not be earlier than the instance's last recorded event unless ``backdate_reason``
         says why (it is kept in the history entry).
+
+        ``request_id`` names this call: the instance, the trigger, the payload and the actor. The first
+        call with it is carried out and recorded with the instance as it committed; a retry of the same
+        call (also one sent while the first is still running) carries out nothing and returns that
+        first result again: the instance exactly as the first call left it, even if it has moved on
+        since. The same id for a different call raises ``RequestIdReused`` and changes nothing. The
+        time and the roles are not part of the call: a retry may come later.
         """
+        if request_id and _call is None:  # carried out by requests.fire, which calls back with _call
+            return requests.fire(self, instance_id, trigger, payload, actor=actor, roles=roles, at=at, request_id=request_id,
+                                 backdate_reason=backdate_reason)
         roles = check_caller(actor, roles)
         check_key(instance_id, "the instance id")
         check_id(trigger, "the trigger")
         if payload is not None:
             payload = self._input(payload, "payload", PayloadInvalid, instance=instance_id, trigger=trigger)
         when = self._time(at)
-        if request_id:
-            check_key(request_id, "request_id")
-            prior = self.store.request_result(request_id)
-            if prior is not None:
-                return self.get(prior["id"])
         uow = UnitOfWork(self.store)
         inst = uow.get(instance_id)
         backdated = self._backdating(inst, when, backdate_reason) if when < inst.updated_at else None
@@ -424,8 +430,8 @@ class Engine:
         uow.record(entry)
         self._settle(uow, inst, wf, when)
         self._drain(uow)
-        if request_id:
-            uow.changes.request = (request_id, {"id": instance_id, "state": inst.state})
+        if request_id and _call is not None:
+            uow.changes.request = (request_id, _call, instance_id)
         uow.commit()
         return self.get(instance_id)
 

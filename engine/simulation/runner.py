@@ -65,7 +65,7 @@ class RecordingStore(MemoryStore):
                 self.trace.append(code)
 
     def __getstate__(self) -> dict[str, Any]:  # itertools.count does not pickle everywhere: keep the numbers
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state["_counters"] = {k: next(c) for k, c in self._counters.items()}
         import itertools
 
@@ -77,7 +77,7 @@ class RecordingStore(MemoryStore):
 
         state = dict(state)
         state["_counters"] = {k: itertools.count(v) for k, v in state["_counters"].items()}
-        self.__dict__.update(state)
+        super().__setstate__(state)
 
 
 @dataclass

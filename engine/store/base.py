@@ -20,6 +20,28 @@ class DueItem:
     name: str  # deadline name (breach) or workflow (start)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestCall:
+    """What a request id was first used for: a retry must be this call again."""
+
+    operation: str  # "start" | "fire"
+    target: str  # the workflow started, or the instance fired on
+    trigger: str | None  # the trigger fired; None for a start
+    actor: str | None
+    digest: str  # sha256 of the start data or the payload as canonical JSON
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A request id as a store keeps it: the call, and the instance as that call committed it."""
+
+    request_id: str
+    call: RequestCall | None  # None: recorded before request ids were bound to their call (schema 1)
+    instance_id: str
+    state: str  # the instance's state when the call committed
+    snapshot: Instance | None  # the instance as the call left it; None in records from schema 1
+
+
 @dataclass(slots=True)
 class Changes:
     """Everything one accepted call changes, written by the store in one transaction."""
@@ -30,14 +52,21 @@ class Changes:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     schedules_added: list[dict[str, Any]] = field(default_factory=list)
     schedules_done: list[str] = field(default_factory=list)
-    request: tuple[str, dict[str, Any]] | None = None  # (request_id, result)
+    # (request id, the call, the instance whose committed snapshot is the call's result)
+    request: tuple[str, RequestCall, str] | None = None
     definitions: list[dict[str, Any]] = field(default_factory=list)  # {workflow, version, digest, source} first used
     # due items ``advance`` could not fire, set aside: {kind, key, name, at, error, held_at}; next_due skips them
     held: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Store(Protocol):
-    """Persistence for instances, their append-only history, deadlines, schedules and the outbox."""
+    """Persistence for instances, their append-only history, deadlines, schedules and the outbox.
+
+    An Engine shared by threads calls its store from all of them: the bundled stores allow that (a
+    connection per thread in the SQL stores, one commit at a time in the memory store). A commit
+    that carries a request id refuses, with ConcurrencyConflict, an id that is already recorded, and
+    records the instance it names as it commits it.
+    """
 
     def load(self, instance_id: str) -> Instance | None:
         """The committed snapshot, or None. Callers must not mutate it."""
@@ -63,8 +92,8 @@ class Store(Protocol):
     def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
         """Mark an alert delivered; False if there is no such alert."""
 
-    def request_result(self, request_id: str) -> dict[str, Any] | None:
-        """The saved result of a call made with this request id, if any."""
+    def request(self, request_id: str) -> RequestRecord | None:
+        """What a call made with this request id was, and what it committed; None if no call used it."""
 
     def schedule(self, schedule_id: str) -> dict[str, Any] | None:
         """A pending scheduled start."""

@@ -5,28 +5,44 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ConcurrencyConflict
 from ..runtime.instance import Instance
-from .base import Changes, DueItem
+from .base import Changes, DueItem, RequestRecord
 
 
 class MemoryStore:
-    """Keeps committed snapshots in dicts and due clocks in one heap (stale entries skipped lazily)."""
+    """Keeps committed snapshots in dicts and due clocks in one heap (stale entries skipped lazily).
+
+    Safe to share between threads: a commit checks and writes under one lock, so two threads cannot
+    both pass the revision check; reads see one commit whole or not at all (snapshots are replaced,
+    never changed in place).
+    """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._instances: dict[str, Instance] = {}
         self._history: dict[str, list[dict[str, Any]]] = {}
         self._alerts: dict[str, dict[str, Any]] = {}
         self._schedules: dict[str, dict[str, Any]] = {}
-        self._requests: dict[str, dict[str, Any]] = {}
+        self._requests: dict[str, RequestRecord] = {}
         self._definitions: dict[tuple[str, int], dict[str, Any]] = {}
         # (due time, kind, key, name): ties fire breaches before starts, then by id, then by name
         self._heap: list[tuple[dt.datetime, str, str, str]] = []
         self._counters: dict[str, itertools.count] = {}
         self._held: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, key, name) -> held item
+
+    def __getstate__(self) -> dict[str, Any]:  # simulation workers pickle their stores; a lock does not pickle
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     # -- reads ---------------------------------------------------------------------------
     def load(self, instance_id: str) -> Instance | None:
@@ -42,9 +58,10 @@ class MemoryStore:
                 yield inst
 
     def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
-        return [dict(a) for a in self._alerts.values() if include_acknowledged or a["acknowledged_at"] is None]
+        alerts = list(self._alerts.values())  # one C-level copy: safe while another thread commits
+        return [dict(a) for a in alerts if include_acknowledged or a["acknowledged_at"] is None]
 
-    def request_result(self, request_id: str) -> dict[str, Any] | None:
+    def request(self, request_id: str) -> RequestRecord | None:
         return self._requests.get(request_id)
 
     def schedule(self, schedule_id: str) -> dict[str, Any] | None:
@@ -58,15 +75,16 @@ class MemoryStore:
         return f"{prefix}-{next(counter):06d}"
 
     def next_due(self, until: dt.datetime) -> DueItem | None:
-        heap = self._heap
-        while heap:
-            at, kind, key, name = heap[0]
-            if at > until:
-                return None
-            if self._still_due(at, kind, key, name):
-                return DueItem(at, kind, key, name)
-            heapq.heappop(heap)
-        return None
+        with self._lock:
+            heap = self._heap
+            while heap:
+                at, kind, key, name = heap[0]
+                if at > until:
+                    return None
+                if self._still_due(at, kind, key, name):
+                    return DueItem(at, kind, key, name)
+                heapq.heappop(heap)
+            return None
 
     def _still_due(self, at: dt.datetime, kind: str, key: str, name: str) -> bool:
         if kind == "start":
@@ -81,54 +99,63 @@ class MemoryStore:
 
     # -- writes --------------------------------------------------------------------------
     def commit(self, changes: Changes) -> None:
-        for iid, rev in changes.base_revs.items():
-            current = self._instances.get(iid)
-            if current is None or current.rev != rev:
-                raise ConcurrencyConflict(
-                    f"instance {iid} was changed by someone else since it was read; reload and try again",
-                    instance=iid,
-                )
-        for iid in changes.instances:
-            if iid not in changes.base_revs and iid in self._instances:
-                raise ConcurrencyConflict(f"instance {iid} already exists", instance=iid)
-        # as in the SQL stores: a schedule fires once, a request id is carried out once
-        for sid in changes.schedules_done:
-            if sid not in self._schedules:
-                raise ConcurrencyConflict(f"scheduled start {sid} was already done by someone else", schedule=sid)
-        if changes.request is not None and changes.request[0] in self._requests:
-            request_id = changes.request[0]
-            raise ConcurrencyConflict(f"request {request_id} was already carried out", request_id=request_id)
-        for item in changes.held:
-            if not self._still_due(item["at"], item["kind"], item["key"], item["name"]):
-                raise ConcurrencyConflict(f"{item['kind']} {item['key']} {item['name']} is no longer due", instance=item["key"])
-        # nothing below can fail: the commit is all or nothing
-        for iid, inst in changes.instances.items():
-            inst.rev = changes.base_revs.get(iid, 0) + 1
-            old = self._instances.get(iid)
-            self._instances[iid] = inst
-            for ds in inst.deadlines.values():
-                if ds.status == "open":
-                    before = old.deadlines.get(ds.name) if old else None
-                    if before is None or before.status != "open" or before.due != ds.due:
-                        heapq.heappush(self._heap, (ds.due_at, "breach", iid, ds.name))
-        for entry in changes.history:
-            self._history.setdefault(entry["instance_id"], []).append(entry)
-        for alert in changes.alerts:
-            self._alerts[alert["id"]] = alert
-        for sched in changes.schedules_added:
-            self._schedules[sched["id"]] = sched
-            heapq.heappush(self._heap, (sched["at"], "start", sched["id"], sched["workflow"]))
-        for sid in changes.schedules_done:
-            del self._schedules[sid]
-        if changes.request is not None:
-            self._requests[changes.request[0]] = changes.request[1]
-        for d in changes.definitions:
-            self._definitions.setdefault((d["workflow"], d["version"]), d)
-        for item in changes.held:
-            held = dict(item)
-            if item["kind"] == "start":
-                held["entry"] = self._schedules.pop(item["key"])
-            self._held[(item["kind"], item["key"], item["name"])] = held
+        instances, base_revs, request = self._instances, changes.base_revs, changes.request
+        with self._lock:  # the checks and the writes are one step for every thread
+            for iid, rev in base_revs.items():
+                current = instances.get(iid)
+                if current is None or current.rev != rev:
+                    raise ConcurrencyConflict(
+                        f"instance {iid} was changed by someone else since it was read; reload and try again",
+                        instance=iid,
+                    )
+            for iid in changes.instances:
+                if iid not in base_revs and iid in instances:
+                    raise ConcurrencyConflict(f"instance {iid} already exists", instance=iid)
+            # as in the SQL stores: a schedule fires once, a request id is carried out once
+            for sid in changes.schedules_done:
+                if sid not in self._schedules:
+                    raise ConcurrencyConflict(f"scheduled start {sid} was already done by someone else", schedule=sid)
+            if request is not None and request[0] in self._requests:
+                raise ConcurrencyConflict(f"request {request[0]} was already carried out", request_id=request[0])
+            for item in changes.held:
+                if not self._still_due(item["at"], item["kind"], item["key"], item["name"]):
+                    raise ConcurrencyConflict(f"{item['kind']} {item['key']} {item['name']} is no longer due", instance=item["key"])
+            # nothing below can fail: the commit is all or nothing
+            for iid, inst in changes.instances.items():
+                inst.rev = base_revs.get(iid, 0) + 1
+                old = instances.get(iid)
+                instances[iid] = inst
+                for ds in inst.deadlines.values():
+                    if ds.status == "open":
+                        before = old.deadlines.get(ds.name) if old else None
+                        if before is None or before.status != "open" or before.due != ds.due:
+                            heapq.heappush(self._heap, (ds.due_at, "breach", iid, ds.name))
+            history = self._history
+            for entry in changes.history:
+                iid = entry["instance_id"]
+                kept = history.get(iid)
+                if kept is None:
+                    history[iid] = [entry]
+                else:
+                    kept.append(entry)
+            for alert in changes.alerts:
+                self._alerts[alert["id"]] = alert
+            for sched in changes.schedules_added:
+                self._schedules[sched["id"]] = sched
+                heapq.heappush(self._heap, (sched["at"], "start", sched["id"], sched["workflow"]))
+            for sid in changes.schedules_done:
+                del self._schedules[sid]
+            if request is not None:
+                request_id, call, iid = request
+                inst = instances[iid]
+                self._requests[request_id] = RequestRecord(request_id, call, iid, inst.state, inst)
+            for d in changes.definitions:
+                self._definitions.setdefault((d["workflow"], d["version"]), d)
+            for item in changes.held:
+                held = dict(item)
+                if item["kind"] == "start":
+                    held["entry"] = self._schedules.pop(item["key"])
+                self._held[(item["kind"], item["key"], item["name"])] = held
 
     def schedules(self) -> list[dict[str, Any]]:
         return sorted(self._schedules.values(), key=lambda sched: (sched["at"], sched["id"]))
@@ -138,18 +165,20 @@ class MemoryStore:
         return [{k: v for k, v in h.items() if k != "entry"} for h in items]
 
     def release(self, kind: str, key: str, name: str) -> bool:
-        held = self._held.pop((kind, key, name), None)
-        if held is None:
-            return False
-        if kind == "start":
-            self._schedules[key] = held["entry"]
-        heapq.heappush(self._heap, (held["at"], kind, key, name))
-        return True
+        with self._lock:
+            held = self._held.pop((kind, key, name), None)
+            if held is None:
+                return False
+            if kind == "start":
+                self._schedules[key] = held["entry"]
+            heapq.heappush(self._heap, (held["at"], kind, key, name))
+            return True
 
     def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
-        alert = self._alerts.get(alert_id)
-        if alert is None:
-            return False
-        if alert["acknowledged_at"] is None:
-            alert["acknowledged_at"] = at.isoformat()
-        return True
+        with self._lock:
+            alert = self._alerts.get(alert_id)
+            if alert is None:
+                return False
+            if alert["acknowledged_at"] is None:
+                alert["acknowledged_at"] = at.isoformat()
+            return True

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import os
 import socket
+import threading
 import uuid
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from ..errors import ConcurrencyConflict, QaflowError, UsageError
+from ..errors import ConcurrencyConflict, DataInvalid, StoreError, UsageError
 from ..runtime.instance import Instance
-from .base import Changes, DueItem
+from .base import Changes, DueItem, RequestCall, RequestRecord
 from .sqlite import (
     NOT_HELD,
     conflict_rev,
-    dumps,
     from_time_key,
     held_item,
     schedule_from_json,
@@ -23,9 +26,8 @@ from .sqlite import (
     snapshot_of,
     time_key,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    import psycopg
+from .urls import shown
+from .values import dumps, refusal
 
 # Each step is a list of single SQL statements, applied in order and recorded in schema_migrations.
 # Never edit a step that has shipped: append a new one. Text that is sorted on is COLLATE "C" so that
@@ -86,6 +88,19 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (workflow, version)
         )""",
     ],
+    # 2: a request id is bound to its call, and keeps the instance as that call committed it; a claim
+    #    names the server process (backend pid) of the connection that made it, so that it ends with it
+    [
+        "ALTER TABLE requests ADD COLUMN operation TEXT",
+        "ALTER TABLE requests ADD COLUMN target TEXT",
+        "ALTER TABLE requests ADD COLUMN trigger TEXT",
+        "ALTER TABLE requests ADD COLUMN actor TEXT",
+        "ALTER TABLE requests ADD COLUMN digest TEXT",
+        "ALTER TABLE requests ADD COLUMN snapshot JSONB",
+        "ALTER TABLE deadlines ADD COLUMN claimed_pid INTEGER",
+        "ALTER TABLE schedules ADD COLUMN claimed_pid INTEGER",
+    ],
+    # 3: due items advance could not fire, set aside (see the SQLite store's step 3)
     [
         """CREATE TABLE held (
             kind TEXT NOT NULL,
@@ -103,13 +118,65 @@ MIGRATIONS: list[list[str]] = [
 _MIGRATION_LOCK = 0x71AF_0001  # pg_advisory_xact_lock key: one migrator at a time
 LEASE_SECONDS = 60.0
 
+# The server processes alive now (one per connection). A claim whose backend is not among them was made
+# by a connection that has ended: its worker died or lost the connection, and the claim is void.
+_LIVE = "live AS MATERIALIZED (SELECT pg_stat_get_backend_pid(b) AS pid FROM pg_stat_get_backend_idset() AS b)"
+_FREE = (
+    "(claimed_until IS NULL OR claimed_until < now() OR claimed_pid = pg_backend_pid()"
+    " OR (claimed_pid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM live WHERE live.pid = claimed_pid)))"
+)
+_NEXT_DUE = (
+    # one statement, so one transaction: find, lock (skipping rows another worker is claiming) and claim
+    f"WITH {_LIVE},"
+    " d AS (SELECT due_key, 'breach'::text AS kind, instance_id AS key, name FROM deadlines"
+    f"   WHERE status = 'open' AND due_key <= %(until)s AND {_FREE} AND {NOT_HELD}"
+    "   ORDER BY due_key, instance_id, name LIMIT 1 FOR UPDATE OF deadlines SKIP LOCKED),"
+    " s AS (SELECT due_key, 'start'::text AS kind, id AS key, workflow AS name FROM schedules"
+    f"   WHERE due_key <= %(until)s AND {_FREE}"
+    "   ORDER BY due_key, id LIMIT 1 FOR UPDATE OF schedules SKIP LOCKED),"
+    " pick AS MATERIALIZED (SELECT * FROM (SELECT * FROM d UNION ALL SELECT * FROM s) x"
+    "   ORDER BY due_key, kind, key, name LIMIT 1),"
+    " claim_d AS (UPDATE deadlines t SET claimed_by = %(me)s, claimed_pid = pg_backend_pid(), claimed_until = now() + %(lease)s"
+    "   FROM pick WHERE pick.kind = 'breach' AND t.instance_id = pick.key AND t.name = pick.name RETURNING 1),"
+    " claim_s AS (UPDATE schedules t SET claimed_by = %(me)s, claimed_pid = pg_backend_pid(), claimed_until = now() + %(lease)s"
+    "   FROM pick WHERE pick.kind = 'start' AND t.id = pick.key RETURNING 1)"
+    " SELECT due_key, kind, key, name FROM pick"
+)
 
-def _one(cursor: psycopg.Cursor[Any]) -> Any:
-    """The first value of the one row that an aggregate or a RETURNING clause always gives."""
-    row = cursor.fetchone()
-    if row is None:  # pragma: no cover - these queries always give a row
-        raise QaflowError("PostgreSQL gave no row for a query that always has one")
-    return row[0]
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _guarded(method: _Method) -> _Method:
+    """psycopg's errors leave the store as StoreError, naming the database and what to do."""
+
+    @functools.wraps(method)
+    def guarded(self: PostgresStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, self._psycopg.Error):
+                raise self._store_error(exc, method.__name__) from exc
+            raise
+
+    return guarded  # type: ignore[return-value]
+
+
+def _no_nul(*texts: str | None) -> bool:
+    """PostgreSQL text cannot hold NUL, so no stored id or name has one: such a lookup finds nothing."""
+    return not any(t is not None and "\x00" in t for t in texts)
+
+
+class _Session:
+    """One thread's connection, held by its ``threading.local``: closed when the thread ends."""
+
+    __slots__ = ("conn", "__weakref__")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # closing at interpreter exit
+            self.conn.close()
 
 
 class PostgresStore:
@@ -117,13 +184,27 @@ class PostgresStore:
 
     Commits lock the instance rows they read (``SELECT ... FOR UPDATE``) and check their revisions, as
     the SQLite store does. ``next_due`` hands each due deadline or scheduled start to one worker only:
-    it claims the row for ``lease_seconds`` (skipping rows other workers hold, ``FOR UPDATE SKIP
-    LOCKED``), and the commit that fires it closes the row. A worker that dies holding a claim delays
-    that item by at most the lease. ``worker`` names the claimant; by default it is unique to this
-    store object. One connection per store object: use one store per thread.
+    it claims the row (skipping rows other workers are claiming, ``FOR UPDATE SKIP LOCKED``), and the
+    commit that fires it closes the row. A claim names the server process of the connection that made
+    it, and lasts while that connection does, for at most ``lease_seconds``: when a worker dies or its
+    connection drops, the server ends that process and the claim is void at once; a worker that lives
+    but hangs holds its claim until the lease runs out. ``worker`` names the claimant for people.
+
+    Threads may share one store: each thread gets its own connection on first use, and a thread whose
+    connection was lost connects again on its next call. ``readonly=True`` opens the database for
+    reading only (a replica, a user without write rights): nothing is migrated and every write raises
+    ``StoreError``. Errors from the server or the connection are raised as ``StoreError``.
     """
 
-    def __init__(self, url: str, *, worker: str | None = None, lease_seconds: float = LEASE_SECONDS, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        worker: str | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+        connect_timeout: int = 10,
+        readonly: bool = False,
+    ) -> None:
         try:
             import psycopg
             from psycopg.types.json import Jsonb, set_json_dumps
@@ -131,20 +212,28 @@ class PostgresStore:
             raise UsageError("PostgreSQL needs psycopg: pip install 'qaflow[postgres]' (or 'psycopg[binary]')") from None
         self._psycopg = psycopg
         self._jsonb = Jsonb
+        self._set_json_dumps = set_json_dumps
         self.url = url
+        self.shown = shown(url)
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = dt.timedelta(seconds=lease_seconds)
-        self._conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
-        try:
-            set_json_dumps(dumps, self._conn)
-            self._migrate()
-        except BaseException:
-            self._conn.close()
-            raise
+        self.connect_timeout = connect_timeout
+        self.readonly = readonly
+        self._local = threading.local()
+        self._sessions: weakref.WeakSet[_Session] = weakref.WeakSet()  # every live thread's, for close()
+        self._sessions_lock = threading.Lock()
+        self._closed = False
+        self._connect(migrate=True)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
-        self._conn.close()
+        """Close every thread's connection."""
+        self._closed = True
+        with self._sessions_lock:
+            sessions = list(self._sessions)
+            self._sessions.clear()
+        for session in sessions:
+            session.conn.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -153,32 +242,101 @@ class PostgresStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"PostgresStore({self._conn.info.dbname!r} on {self._conn.info.host}:{self._conn.info.port})"
+        return f"PostgresStore({self.shown!r}{', readonly=True' if self.readonly else ''})"
 
     @property
-    def schema_version(self) -> int:
-        exists = _one(self._conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL"))
+    def _conn(self) -> Any:
+        """This thread's connection."""
+        return self._c()
+
+    def _c(self) -> Any:
+        session = getattr(self._local, "session", None)
+        if session is None or session.conn.closed:  # first use in this thread, or the connection was lost: connect (again)
+            return self._connect(migrate=False)
+        return session.conn
+
+    def _connect(self, *, migrate: bool) -> Any:
+        if self._closed:
+            raise StoreError(f"the PostgreSQL store {self.shown} was closed: open it again", store=self.shown)
+        conn = self._psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout)
+        try:
+            self._set_json_dumps(dumps, conn)
+            if self.readonly:
+                conn.execute("SET default_transaction_read_only = on")
+                if migrate:
+                    self._check_schema(conn)
+            elif migrate:
+                self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        session = _Session(conn)
+        with self._sessions_lock:
+            self._sessions.add(session)
+        self._local.session = session  # a lost connection's session is dropped here, and closed
+        return conn
+
+    @staticmethod
+    def _version(conn: Any) -> int:
+        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
         if not exists:
             return 0
-        return _one(self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+        return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
 
-    def _migrate(self) -> None:
+    @property
+    @_guarded
+    def schema_version(self) -> int:
+        return self._version(self._c())
+
+    def _check_schema(self, conn: Any) -> None:
+        """A store opened read-only is not migrated: refuse a newer schema, and a database that holds none."""
+        current = self._version(conn)
+        if current > len(MIGRATIONS):
+            raise UsageError(f"the database has schema version {current}, newer than this qaflow knows ({len(MIGRATIONS)}): upgrade qaflow")
+        if current == 0:
+            raise UsageError(f"{self.shown} holds no qaflow store (no schema_migrations table on the search path)")
+
+    def _migrate(self, conn: Any) -> None:
         wanted = len(MIGRATIONS)
-        if self.schema_version == wanted:
+        if self._version(conn) == wanted:
             return
-        conn = self._conn
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
             )
-            current = _one(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
             if current > wanted:
                 raise UsageError(f"the database has schema version {current}, newer than this qaflow knows ({wanted}): upgrade qaflow")
             for number, steps in enumerate(MIGRATIONS[current:], start=current + 1):
                 for sql in steps:
                     conn.execute(sql)
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"the PostgreSQL store {self.shown} is open read-only; nothing was changed", store=self.shown)
+
+    def _store_error(self, exc: Exception, during: str) -> StoreError:
+        psycopg, errors = self._psycopg, self._psycopg.errors
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        where = f"the PostgreSQL store {self.shown}"
+        if isinstance(exc, errors.QueryCanceled):
+            return StoreError(f"{where} cancelled the statement ({text}), e.g. at its statement_timeout; nothing was changed: "
+                              "try again", retry=True, store=self.shown)
+        if isinstance(exc, errors.LockNotAvailable):
+            return StoreError(f"{where} could not take a lock in time ({text}); nothing was changed: try again", retry=True, store=self.shown)
+        if isinstance(exc, errors.ReadOnlySqlTransaction):
+            return StoreError(f"{where} is read-only here ({text}), e.g. a standby server; nothing was changed: write through the primary", store=self.shown)
+        if isinstance(exc, errors.InsufficientPrivilege):
+            return StoreError(f"{where} refused the database user ({text}); nothing was changed: grant it the rights on qaflow's tables", store=self.shown)
+        if isinstance(exc, psycopg.OperationalError):
+            outcome = (
+                "the change may or may not have been saved: retry it with the same request id, which is then safe"
+                if during == "commit" else "try again"
+            )
+            return StoreError(f"lost the connection to {where} ({text}); {outcome} (the next call connects again)", retry=True, store=self.shown)
+        return StoreError(f"{where} failed ({getattr(exc, 'sqlstate', None) or type(exc).__name__}): {text}", store=self.shown)
 
     # -- reads -----------------------------------------------------------------------------
     @staticmethod
@@ -187,15 +345,24 @@ class PostgresStore:
         inst.rev = rev
         return inst
 
+    @_guarded
     def load(self, instance_id: str) -> Instance | None:
-        row = self._conn.execute("SELECT rev, snapshot FROM instances WHERE id = %s", (instance_id,)).fetchone()
+        if not _no_nul(instance_id):
+            return None
+        row = self._c().execute("SELECT rev, snapshot FROM instances WHERE id = %s", (instance_id,)).fetchone()
         return None if row is None else self._instance(*row)
 
+    @_guarded
     def history(self, instance_id: str) -> list[dict[str, Any]]:
-        rows = self._conn.execute("SELECT entry FROM history WHERE instance_id = %s ORDER BY seq", (instance_id,)).fetchall()
+        if not _no_nul(instance_id):
+            return []
+        rows = self._c().execute("SELECT entry FROM history WHERE instance_id = %s ORDER BY seq", (instance_id,)).fetchall()
         return [r[0] for r in rows]
 
+    @_guarded
     def find(self, workflow: str | None = None, state: str | None = None) -> Iterable[Instance]:
+        if not _no_nul(workflow, state):
+            return []
         where, args = [], []
         if workflow is not None:
             where.append("workflow = %s")
@@ -204,74 +371,99 @@ class PostgresStore:
             where.append("state = %s")
             args.append(state)
         sql = "SELECT rev, snapshot FROM instances" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [self._instance(*row) for row in self._conn.execute(sql, args).fetchall()]
+        return [self._instance(*row) for row in self._c().execute(sql, args).fetchall()]
 
+    @_guarded
     def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT entry, acknowledged_at FROM outbox" + ("" if include_acknowledged else " WHERE acknowledged_at IS NULL") + " ORDER BY seq"
         out = []
-        for entry, ack in self._conn.execute(sql).fetchall():
+        for entry, ack in self._c().execute(sql).fetchall():
             entry["acknowledged_at"] = ack
             out.append(entry)
         return out
 
-    def request_result(self, request_id: str) -> dict[str, Any] | None:
-        row = self._conn.execute("SELECT result FROM requests WHERE request_id = %s", (request_id,)).fetchone()
-        return None if row is None else row[0]
+    @_guarded
+    def request(self, request_id: str) -> RequestRecord | None:
+        if not _no_nul(request_id):
+            return None
+        row = self._c().execute(
+            "SELECT result, operation, target, trigger, actor, digest, snapshot FROM requests WHERE request_id = %s", (request_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        result, operation, target, trigger, actor, digest, snapshot = row
+        call = None if operation is None else RequestCall(operation, target, trigger, actor, digest)
+        first = None if snapshot is None else Instance.from_dict(snapshot)
+        return RequestRecord(request_id, call, result["id"], result["state"], first)
 
+    @_guarded
     def schedule(self, schedule_id: str) -> dict[str, Any] | None:
-        row = self._conn.execute("SELECT entry FROM schedules WHERE id = %s", (schedule_id,)).fetchone()
+        if not _no_nul(schedule_id):
+            return None
+        row = self._c().execute("SELECT entry FROM schedules WHERE id = %s", (schedule_id,)).fetchone()
         return None if row is None else schedule_from_json(row[0])
 
+    @_guarded
     def definition(self, workflow: str, version: int) -> dict[str, Any] | None:
-        row = self._conn.execute("SELECT entry FROM definitions WHERE workflow = %s AND version = %s", (workflow, version)).fetchone()
+        if not _no_nul(workflow):
+            return None
+        row = self._c().execute("SELECT entry FROM definitions WHERE workflow = %s AND version = %s", (workflow, version)).fetchone()
         return None if row is None else row[0]
 
+    @_guarded
     def next_id(self, prefix: str) -> str:
-        value = _one(self._conn.execute(
+        self._writable()
+        (value,) = self._c().execute(
             "INSERT INTO counters (prefix, value) VALUES (%s, 1)"
             " ON CONFLICT (prefix) DO UPDATE SET value = counters.value + 1 RETURNING value",
             (prefix,),
-        ))
+        ).fetchone()
         return f"{prefix}-{value:06d}"
 
+    @_guarded
     def next_due(self, until: dt.datetime) -> DueItem | None:
-        """The earliest due item no other worker holds, claimed for this worker until the lease runs out."""
-        free = "(claimed_by IS NULL OR claimed_by = %(me)s OR claimed_until < now())"
-        row = self._conn.execute(
-            # one statement, so one transaction: find, lock (skipping rows another worker is claiming) and claim
-            "WITH d AS (SELECT due_key, 'breach'::text AS kind, instance_id AS key, name FROM deadlines"
-            f"   WHERE status = 'open' AND due_key <= %(until)s AND {free} AND {NOT_HELD}"
-            "   ORDER BY due_key, instance_id, name LIMIT 1 FOR UPDATE SKIP LOCKED),"
-            " s AS (SELECT due_key, 'start'::text AS kind, id AS key, workflow AS name FROM schedules"
-            f"   WHERE due_key <= %(until)s AND {free}"
-            "   ORDER BY due_key, id LIMIT 1 FOR UPDATE SKIP LOCKED),"
-            " pick AS MATERIALIZED (SELECT * FROM (SELECT * FROM d UNION ALL SELECT * FROM s) x"
-            "   ORDER BY due_key, kind, key, name LIMIT 1),"
-            " claim_d AS (UPDATE deadlines t SET claimed_by = %(me)s, claimed_until = now() + %(lease)s FROM pick"
-            "   WHERE pick.kind = 'breach' AND t.instance_id = pick.key AND t.name = pick.name RETURNING 1),"
-            " claim_s AS (UPDATE schedules t SET claimed_by = %(me)s, claimed_until = now() + %(lease)s FROM pick"
-            "   WHERE pick.kind = 'start' AND t.id = pick.key RETURNING 1)"
-            " SELECT due_key, kind, key, name FROM pick",
-            {"until": time_key(until), "me": self.worker, "lease": self.lease},
-        ).fetchone()
+        """The earliest due item no other live worker holds, claimed for this connection.
+
+        Asking again from the same connection hands back its own claim. A claim held by a connection
+        that has ended (the worker was killed, or lost its connection and the server noticed) is void
+        at once, so the next worker fires that item first, in time order; a claim held by a live
+        connection lasts until the commit that fires the item, or at most ``lease_seconds``.
+        """
+        if self.readonly:  # nothing due needs no claim; anything due does, and a claim is a write
+            peek = "SELECT 1 FROM deadlines WHERE status = 'open' AND due_key <= %(until)s UNION ALL SELECT 1 FROM schedules WHERE due_key <= %(until)s LIMIT 1"
+            if self._c().execute(peek, {"until": time_key(until)}).fetchone() is None:
+                return None
+            self._writable()
+        row = self._c().execute(_NEXT_DUE, {"until": time_key(until), "me": self.worker, "lease": self.lease}).fetchone()
         if row is None:
             return None
         return DueItem(from_time_key(row[0]), row[1], row[2], row[3])
 
     # -- writes ----------------------------------------------------------------------------
+    @_guarded
     def commit(self, changes: Changes) -> None:
-        errors = self._psycopg.errors
+        self._writable()
+        psycopg = self._psycopg
+        errors = psycopg.errors
+        conn = self._c()
         try:
-            with self._conn.transaction():
-                revs = self._write(changes)
+            with conn.transaction():
+                revs = self._write(changes, conn)
         except (errors.SerializationFailure, errors.DeadlockDetected) as exc:
             raise ConcurrencyConflict(f"another writer got in the way ({exc.sqlstate}); reload and try again") from None
+        except (ValueError, TypeError, RecursionError, psycopg.DataError) as exc:  # NaN, NUL, a lone surrogate, a host type
+            refused = refusal(changes)
+            if refused is not None:
+                raise refused from None
+            if isinstance(exc, psycopg.DataError):
+                raise DataInvalid(f"PostgreSQL refused a value ({' '.join(str(exc).split())}); nothing was changed") from None
+            raise
         for iid, inst in changes.instances.items():
             inst.rev = revs[iid]
 
-    def _write(self, changes: Changes) -> dict[str, int]:
-        """Check and write everything inside the open transaction; any raise rolls all of it back."""
-        conn, jsonb = self._conn, self._jsonb
+    def _write(self, changes: Changes, conn: Any) -> dict[str, int]:
+        """Check and write everything inside the transaction open on ``conn``; any raise rolls all of it back."""
+        jsonb = self._jsonb
         base_revs = changes.base_revs
         added: dict[str, int] = dict.fromkeys(changes.instances, 0)
         for entry in changes.history:
@@ -313,26 +505,29 @@ class PostgresStore:
             if cur.rowcount != 1:
                 raise ConcurrencyConflict(f"instance {iid} already exists", instance=iid)
             hist[iid] = 0
-        # 2. the other checks: a schedule fires once, a request id is carried out once
+        # 2. the other checks: a schedule fires once, a request id is carried out once (an insert of the
+        #    same id as another open transaction waits for it, then finds the row if that one committed)
         for sid in changes.schedules_done:
             if conn.execute("DELETE FROM schedules WHERE id = %s", (sid,)).rowcount != 1:
                 raise ConcurrencyConflict(f"scheduled start {sid} was already done by someone else", schedule=sid)
         if changes.request is not None:
-            request_id, result = changes.request
-            cur = conn.execute(
-                "INSERT INTO requests (request_id, result) VALUES (%s, %s) ON CONFLICT (request_id) DO NOTHING",
-                (request_id, jsonb(result)),
+            request_id, call, iid = changes.request
+            result = {"id": iid, "state": changes.instances[iid].state, "rev": revs[iid]}
+            cur = conn.execute(  # the result is the snapshot just written above
+                "INSERT INTO requests (request_id, result, operation, target, trigger, actor, digest, snapshot)"
+                " SELECT %s, %s, %s, %s, %s, %s, %s, snapshot FROM instances WHERE id = %s ON CONFLICT (request_id) DO NOTHING",
+                (request_id, jsonb(result), call.operation, call.target, call.trigger, call.actor, call.digest, iid),
             )
             if cur.rowcount != 1:
                 raise ConcurrencyConflict(f"request {request_id} was already carried out", request_id=request_id)
-        many = self._many
+        many = functools.partial(self._many, conn)
         # 3. history, numbered on from what each instance had
         if changes.history:
             rows = []
             for entry in changes.history:
                 iid = entry["instance_id"]
                 if iid not in hist:  # an entry for an instance this commit does not write (the engine never does this)
-                    hist[iid] = _one(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history WHERE instance_id = %s", (iid,)))
+                    hist[iid] = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history WHERE instance_id = %s", (iid,)).fetchone()[0]
                 hist[iid] += 1
                 rows.append((iid, hist[iid], jsonb(entry)))
             many("INSERT INTO history (instance_id, seq, entry) VALUES (%s, %s, %s)", rows)
@@ -349,8 +544,8 @@ class PostgresStore:
         if index_rows:
             many(
                 "INSERT INTO deadlines (instance_id, name, due_key, status) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (instance_id, name) DO UPDATE"
-                " SET due_key = EXCLUDED.due_key, status = EXCLUDED.status, claimed_by = NULL, claimed_until = NULL",
+                " ON CONFLICT (instance_id, name) DO UPDATE SET due_key = EXCLUDED.due_key, status = EXCLUDED.status,"
+                " claimed_by = NULL, claimed_pid = NULL, claimed_until = NULL",
                 index_rows,
             )
         if dropped:
@@ -372,11 +567,11 @@ class PostgresStore:
                 [(d["workflow"], d["version"], d["digest"], jsonb(d)) for d in changes.definitions],
             )
         for item in changes.held:
-            self._hold(item)
+            self._hold(conn, item)
         return revs
 
-    def _hold(self, item: dict[str, Any]) -> None:
-        conn, due = self._conn, time_key(item["at"])
+    def _hold(self, conn: Any, item: dict[str, Any]) -> None:
+        due = time_key(item["at"])
         entry = None
         if item["kind"] == "start":
             row = conn.execute("DELETE FROM schedules WHERE id = %s RETURNING entry", (item["key"],)).fetchone()
@@ -384,7 +579,7 @@ class PostgresStore:
                 raise ConcurrencyConflict(f"scheduled start {item['key']} was already done by someone else", schedule=item["key"])
             entry = self._jsonb(row[0])
         elif conn.execute(  # still due, and no longer anyone's claim
-            "UPDATE deadlines SET claimed_by = NULL, claimed_until = NULL"
+            "UPDATE deadlines SET claimed_by = NULL, claimed_pid = NULL, claimed_until = NULL"
             " WHERE instance_id = %s AND name = %s AND status = 'open' AND due_key = %s",
             (item["key"], item["name"], due),
         ).rowcount != 1:
@@ -396,16 +591,24 @@ class PostgresStore:
             (item["kind"], item["key"], item["name"], due, item["error"], item["held_at"], entry),
         )
 
+    @_guarded
     def schedules(self) -> list[dict[str, Any]]:
-        rows = self._conn.execute("SELECT entry FROM schedules ORDER BY due_key, id").fetchall()
+        rows = self._c().execute("SELECT entry FROM schedules ORDER BY due_key, id").fetchall()
         return [schedule_from_json(r[0]) for r in rows]
 
+    @_guarded
     def held(self) -> list[dict[str, Any]]:
-        rows = self._conn.execute("SELECT kind, key, name, due_key, error, held_at FROM held ORDER BY due_key, kind, key, name").fetchall()
+        if self.schema_version < 3:  # an older database read without migrating: nothing can be held in it
+            return []
+        rows = self._c().execute("SELECT kind, key, name, due_key, error, held_at FROM held ORDER BY due_key, kind, key, name").fetchall()
         return [held_item(*row) for row in rows]
 
+    @_guarded
     def release(self, kind: str, key: str, name: str) -> bool:
-        conn = self._conn
+        self._writable()
+        if not _no_nul(kind, key, name):
+            return False
+        conn = self._c()
         with conn.transaction():
             row = conn.execute(
                 "DELETE FROM held WHERE kind = %s AND key = %s AND name = %s RETURNING due_key, entry", (kind, key, name)
@@ -417,14 +620,19 @@ class PostgresStore:
                 )
         return row is not None
 
-    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    @staticmethod
+    def _many(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if len(rows) == 1:  # executemany pipelines, which costs more than it saves for one row
-            self._conn.execute(sql, rows[0])
+            conn.execute(sql, rows[0])
         else:
-            self._conn.cursor().executemany(sql, rows)
+            conn.cursor().executemany(sql, rows)
 
+    @_guarded
     def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
-        cur = self._conn.execute(
+        self._writable()
+        if not _no_nul(alert_id):
+            return False
+        cur = self._c().execute(
             "UPDATE outbox SET acknowledged_at = COALESCE(acknowledged_at, %s) WHERE id = %s", (at.isoformat(), alert_id)
         )
         return cur.rowcount > 0

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Iterable
-from typing import Any
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from ..calendar import LONDON
-from ..errors import ConcurrencyConflict, UsageError
+from ..errors import ConcurrencyConflict, StoreError, UsageError
 from ..runtime.instance import Instance
-from .base import Changes, DueItem
+from .base import Changes, DueItem, RequestCall, RequestRecord
+from .values import dumps, refusal
 
 # -- shared with the PostgreSQL store --------------------------------------------------------
 
@@ -32,18 +38,6 @@ def time_key(at: dt.datetime) -> int:
 def from_time_key(key: int) -> dt.datetime:
     """The instant back as an aware Europe/London datetime (every time the engine hands a store is London)."""
     return (_EPOCH + dt.timedelta(microseconds=key)).astimezone(LONDON)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} cannot be stored as JSON")
-
-
-# one encoder, built once: json.dumps with options builds a new one on every call
-dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default).encode
 
 
 def schedule_to_json(sched: dict[str, Any]) -> dict[str, Any]:
@@ -141,9 +135,21 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (workflow, version)
         )""",
     ],
+    # 2: a request id is bound to its call (operation start|fire, NULL in rows from schema 1; target: the
+    #    workflow started or the instance fired on; digest: sha256 of the data or payload as canonical
+    #    JSON), and keeps the instance as that call committed it (snapshot). No SQL comments in ALTER
+    #    TABLE: SQLite keeps the text in the table's CREATE statement.
     [
-        # due items advance could not fire (a definition that no longer compiles, a removed workflow),
-        # set aside so that everything else keeps firing; a held start keeps its schedule entry here
+        "ALTER TABLE requests ADD COLUMN operation TEXT",
+        "ALTER TABLE requests ADD COLUMN target TEXT",
+        "ALTER TABLE requests ADD COLUMN trigger TEXT",
+        "ALTER TABLE requests ADD COLUMN actor TEXT",
+        "ALTER TABLE requests ADD COLUMN digest TEXT",
+        "ALTER TABLE requests ADD COLUMN snapshot TEXT",
+    ],
+    # 3: due items advance could not fire (a definition that no longer compiles, a removed workflow),
+    #    set aside so that everything else keeps firing; a held start keeps its schedule entry here
+    [
         """CREATE TABLE held (
             kind TEXT NOT NULL,              -- 'breach' | 'start'
             key TEXT NOT NULL,               -- instance id | schedule id
@@ -164,13 +170,59 @@ NOT_HELD = (
 )
 
 
-CACHE_SIZE = 4096  # snapshots kept per store object
+CACHE_SIZE = 4096  # snapshots kept per connection
 LEASE_SECONDS = 60.0  # how long a claim from next_due holds if its process lives but never fires it
 
 _PEEK_DUE = (
     f"SELECT * FROM (SELECT due_key FROM deadlines WHERE status = 'open' AND due_key <= ?1 AND {NOT_HELD} ORDER BY due_key LIMIT 1)"
     " UNION ALL SELECT * FROM (SELECT due_key FROM schedules WHERE due_key <= ?1 ORDER BY due_key LIMIT 1)"
 )
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _guarded(method: _Method) -> _Method:
+    """sqlite3's own errors leave the store as StoreError, naming the file and what to do."""
+
+    @functools.wraps(method)
+    def guarded(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from exc
+        except json.JSONDecodeError as exc:  # a row whose text is not the JSON qaflow wrote
+            raise self._store_error(sqlite3.DatabaseError(f"a stored value is not JSON ({exc.msg})")) from exc
+
+    return guarded  # type: ignore[return-value]
+
+
+def _cannot_write_here(exc: sqlite3.Error) -> bool:
+    """An error that says the file can be read but not written by this process."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or "readonly database" in str(exc)
+
+
+class _Connection:
+    """One thread's connection, with the snapshots it read or wrote and its claimant name.
+
+    Held by the thread's ``threading.local``: when the thread ends, nothing else holds it and the
+    connection is closed, so a host that starts a thread per request does not pile up connections.
+    """
+
+    __slots__ = ("db", "cache", "seen_version", "worker", "__weakref__")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        # Snapshots this connection read or wrote, trusted while PRAGMA data_version says no other
+        # connection has committed since (it does not move for our own commits): a load is then one
+        # cheap PRAGMA instead of a query and a JSON parse. Callers never mutate what load returns.
+        self.cache: dict[str, Instance] = {}
+        self.seen_version = -1
+        self.worker = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # closing at interpreter exit
+            self.db.close()
 
 
 class SQLiteStore:
@@ -179,14 +231,20 @@ class SQLiteStore:
     Every commit is one ``BEGIN IMMEDIATE`` transaction that first checks the revision of every instance
     it read, so several processes can share the file: the loser of a race gets ``ConcurrencyConflict``
     and the winner's write stands. ``next_due`` claims what it hands out, so that two processes
-    advancing the clock together never fire the same deadline twice. One connection per store object;
-    use one store per thread, and open stores after forking, not before.
+    advancing the clock together never fire the same deadline twice. Threads may share one store:
+    each thread gets its own connection (and its own snapshot cache) on first use. Open stores after
+    forking, not before.
 
     ``synchronous="FULL"`` (the default) fsyncs every commit, so an accepted change survives a power
     cut or OS crash as well as a killed process: nothing a caller was told happened may be lost.
     ``synchronous="NORMAL"`` under WAL skips that fsync (about 1.7x more fires per second, measured by
     benchmarks/store_throughput.py); a commit then survives the process being killed and the file is
     never corrupted, but the last commits before a power cut may be lost.
+
+    ``readonly=True`` opens the file for reading only (a backup, a replica, a file this user may not
+    write): nothing is migrated and every write raises ``StoreError``. A file this process cannot
+    write is opened that way by itself. Errors from SQLite itself (a damaged file, a lock held beyond
+    ``timeout``, a full disk) are raised as ``StoreError``.
     """
 
     def __init__(
@@ -196,31 +254,40 @@ class SQLiteStore:
         synchronous: str = "FULL",
         timeout: float = 30.0,
         lease_seconds: float = LEASE_SECONDS,
+        readonly: bool = False,
     ) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise UsageError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = os.fspath(path)
-        self.worker = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.synchronous = synchronous.upper()
+        self.timeout = timeout
         self.lease_seconds = lease_seconds
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves; timeout: racing processes wait for the lock
-        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, cached_statements=256)
+        self.readonly = readonly
+        self.readonly_reason = "it was opened read-only" if readonly else ""
+        self._local = threading.local()
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()  # every live thread's, for close()
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        if not readonly and os.path.isfile(self.path) and not os.access(self.path, os.W_OK):
+            self.readonly, self.readonly_reason = True, "the file is not writable by this user"
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            self._migrate()
-        except BaseException:
-            self._db.close()
-            raise
-        # Snapshots this connection read or wrote, trusted while PRAGMA data_version says no other
-        # connection has committed since (it does not move for our own commits): a load is then one
-        # cheap PRAGMA instead of a query and a JSON parse. Callers never mutate what load returns.
-        self._cache: dict[str, Instance] = {}
-        self._seen_version = -1
+            self._connect(migrate=True)
+        except sqlite3.Error as exc:
+            if self.readonly or not _cannot_write_here(exc) or not os.path.isfile(self.path):
+                raise
+            # the file is there but this process cannot write beside it (a read-only folder): read it
+            self.readonly, self.readonly_reason = True, f"it cannot be written here ({exc})"
+            self._connect(migrate=True)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
-        self._db.close()
+        """Close every thread's connection."""
+        self._closed = True
+        with self._connections_lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for conn in connections:
+            conn.db.close()
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -229,20 +296,96 @@ class SQLiteStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({self.path!r})"
+        return f"SQLiteStore({self.path!r}{', readonly=True' if self.readonly else ''})"
+
+    def _c(self) -> _Connection:
+        """This thread's connection, opened on its first use."""
+        try:
+            return self._local.conn
+        except AttributeError:
+            return self._connect(migrate=False)
+
+    def _connect(self, *, migrate: bool) -> _Connection:
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        if self.readonly:
+            db = self._open_readonly()
+        else:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves; timeout: racing processes wait for the lock;
+            # check_same_thread=False only so that close() may close every thread's connection
+            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, cached_statements=256, check_same_thread=False)
+            try:
+                db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute(f"PRAGMA synchronous = {self.synchronous}")
+                if migrate:
+                    self._migrate(db)
+            except BaseException:
+                db.close()
+                raise
+        conn = _Connection(db)
+        with self._connections_lock:
+            self._connections.add(conn)
+        self._local.conn = conn
+        return conn
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        uri = f"file:{quote(os.path.abspath(self.path))}?mode=ro"
+        options: dict[str, Any] = {"timeout": self.timeout, "isolation_level": None, "check_same_thread": False, "uri": True}
+        db = sqlite3.connect(uri, **options)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            self._check_schema(db)  # the first read: in WAL mode it needs the shared-memory index beside the file
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if not _cannot_write_here(exc):
+                raise
+        # The folder is not writable, so SQLite cannot make the WAL index it reads through. Read the file
+        # as it is on disk ("immutable"); that is only right when no write-ahead log holds newer changes.
+        wal = f"{self.path}-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            raise StoreError(
+                f"cannot read the SQLite store {self.path}: its folder is not writable and its write-ahead log {wal} "
+                f"holds changes not yet in the file; open it once where it can be written (or copy the file and "
+                f"its -wal file to a writable folder) and try again",
+                store=self.path,
+            )
+        db = sqlite3.connect(uri + "&immutable=1", **options)
+        try:
+            self._check_schema(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _check_schema(self, db: sqlite3.Connection) -> None:
+        """A store opened read-only is not migrated: refuse a newer schema, and a file that holds none."""
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        if current > len(MIGRATIONS):
+            raise UsageError(
+                f"{self.path} has schema version {current}, newer than this qaflow knows ({len(MIGRATIONS)}): upgrade qaflow"
+            )
+        if current == 0:
+            raise UsageError(f"{self.path} is not a qaflow store (it has no qaflow tables)")
 
     @property
-    def schema_version(self) -> int:
-        return self._db.execute("PRAGMA user_version").fetchone()[0]
+    def worker(self) -> str:
+        """This thread's claimant name in the claims next_due makes: "pid:token"."""
+        return self._c().worker
 
-    def _migrate(self) -> None:
-        db = self._db
+    @property
+    @_guarded
+    def schema_version(self) -> int:
+        return self._c().db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
         wanted = len(MIGRATIONS)
-        if self.schema_version == wanted:
+        if db.execute("PRAGMA user_version").fetchone()[0] == wanted:
             return
         db.execute("BEGIN IMMEDIATE")  # another process may be migrating the same file: look again under the lock
         try:
-            current = self.schema_version
+            current = db.execute("PRAGMA user_version").fetchone()[0]
             if current > wanted:
                 raise UsageError(
                     f"{self.path} has schema version {current}, newer than this qaflow knows ({wanted}): upgrade qaflow"
@@ -256,6 +399,46 @@ class SQLiteStore:
             raise
         db.execute("COMMIT")
 
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StoreError(
+                f"the SQLite store {self.path} is open read-only ({self.readonly_reason}); nothing was changed: "
+                f"run the command where the file and its folder can be written",
+                store=self.path,
+            )
+
+    def _store_error(self, exc: sqlite3.Error) -> StoreError:
+        name = getattr(exc, "sqlite_errorname", None) or ""
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        where = f"the SQLite store {self.path}"
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+            return StoreError(
+                f"{where} stayed locked by another process for more than {self.timeout:g} s; nothing was changed: "
+                f"try again, and look for a process that keeps a long transaction open on it",
+                retry=True, store=self.path,
+            )
+        if _cannot_write_here(exc):
+            return StoreError(
+                f"{where} cannot be written ({text}); nothing was changed: check the permissions of the file and "
+                f"its folder (SQLite writes {os.path.basename(self.path)}-wal and -shm beside it)",
+                store=self.path,
+            )
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or any(
+            sign in text for sign in ("malformed", "Could not decode", "not a database", "not JSON")
+        ):
+            return StoreError(
+                f"{where} is damaged ({text}): check it with  sqlite3 {self.path} 'PRAGMA integrity_check'  and "
+                f"restore it from a backup (sqlite3's .recover command may save what is left)",
+                store=self.path,
+            )
+        if name.startswith("SQLITE_FULL"):
+            return StoreError(f"the disk holding {self.path} is full; nothing was changed: free some space and try again", retry=True, store=self.path)
+        if name.startswith("SQLITE_IOERR"):
+            return StoreError(f"{where} could not be read or written ({text}): check the disk", retry=True, store=self.path)
+        if isinstance(exc, sqlite3.ProgrammingError) and "closed" in text:
+            return StoreError(f"{where} was closed: open it again", store=self.path)
+        return StoreError(f"{where} failed: {text}", store=self.path)
+
     # -- reads -----------------------------------------------------------------------------
     @staticmethod
     def _instance(rev: int, snapshot: str) -> Instance:
@@ -263,34 +446,40 @@ class SQLiteStore:
         inst.rev = rev
         return inst
 
-    def _fresh_cache(self) -> dict[str, Instance]:
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._seen_version:
-            self._seen_version = version
-            self._cache.clear()
-        return self._cache
+    @staticmethod
+    def _fresh_cache(conn: _Connection) -> dict[str, Instance]:
+        version = conn.db.execute("PRAGMA data_version").fetchone()[0]
+        if version != conn.seen_version:
+            conn.seen_version = version
+            conn.cache.clear()
+        return conn.cache
 
-    def _remember(self, inst: Instance) -> None:
-        cache = self._cache
+    @staticmethod
+    def _remember(conn: _Connection, inst: Instance) -> None:
+        cache = conn.cache
         if len(cache) >= CACHE_SIZE:
             del cache[next(iter(cache))]  # the oldest
         cache[inst.id] = inst
 
+    @_guarded
     def load(self, instance_id: str) -> Instance | None:
-        inst = self._fresh_cache().get(instance_id)
+        conn = self._c()
+        inst = self._fresh_cache(conn).get(instance_id)
         if inst is not None:
             return inst
-        row = self._db.execute("SELECT rev, snapshot FROM instances WHERE id = ?", (instance_id,)).fetchone()
+        row = conn.db.execute("SELECT rev, snapshot FROM instances WHERE id = ?", (instance_id,)).fetchone()
         if row is None:
             return None
         inst = self._instance(*row)
-        self._remember(inst)
+        self._remember(conn, inst)
         return inst
 
+    @_guarded
     def history(self, instance_id: str) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT entry FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)).fetchall()
+        rows = self._c().db.execute("SELECT entry FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    @_guarded
     def find(self, workflow: str | None = None, state: str | None = None) -> Iterable[Instance]:
         where, args = [], []
         if workflow is not None:
@@ -300,38 +489,53 @@ class SQLiteStore:
             where.append("state = ?")
             args.append(state)
         sql = "SELECT rev, snapshot FROM instances" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [self._instance(*row) for row in self._db.execute(sql, args).fetchall()]
+        return [self._instance(*row) for row in self._c().db.execute(sql, args).fetchall()]
 
+    @_guarded
     def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
         sql = "SELECT entry, acknowledged_at FROM outbox" + ("" if include_acknowledged else " WHERE acknowledged_at IS NULL") + " ORDER BY seq"
         out = []
-        for entry, ack in self._db.execute(sql).fetchall():
+        for entry, ack in self._c().db.execute(sql).fetchall():
             alert = json.loads(entry)
             alert["acknowledged_at"] = ack
             out.append(alert)
         return out
 
-    def request_result(self, request_id: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT result FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-        return None if row is None else json.loads(row[0])
+    @_guarded
+    def request(self, request_id: str) -> RequestRecord | None:
+        row = self._c().db.execute(
+            "SELECT result, operation, target, trigger, actor, digest, snapshot FROM requests WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        result, operation, target, trigger, actor, digest, snapshot = row
+        result = json.loads(result)
+        call = None if operation is None else RequestCall(operation, target, trigger, actor, digest)
+        first = None if snapshot is None else Instance.from_dict(json.loads(snapshot))
+        return RequestRecord(request_id, call, result["id"], result["state"], first)
 
+    @_guarded
     def schedule(self, schedule_id: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT entry FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
+        row = self._c().db.execute("SELECT entry FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
         return None if row is None else schedule_from_json(json.loads(row[0]))
 
+    @_guarded
     def definition(self, workflow: str, version: int) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT entry FROM definitions WHERE workflow = ? AND version = ?", (workflow, version)).fetchone()
+        row = self._c().db.execute("SELECT entry FROM definitions WHERE workflow = ? AND version = ?", (workflow, version)).fetchone()
         return None if row is None else json.loads(row[0])
 
+    @_guarded
     def next_id(self, prefix: str) -> str:
+        self._writable()
         # one statement in autocommit mode is its own write transaction: unique across processes
-        (value,) = self._db.execute(
+        (value,) = self._c().db.execute(
             "INSERT INTO counters (prefix, value) VALUES (?, 1)"
             " ON CONFLICT (prefix) DO UPDATE SET value = value + 1 RETURNING value",
             (prefix,),
         ).fetchall()[0]
         return f"{prefix}-{value:06d}"
 
+    @_guarded
     def next_due(self, until: dt.datetime) -> DueItem | None:
         """The earliest due item that no other live store holds, claimed for this one.
 
@@ -341,19 +545,23 @@ class SQLiteStore:
         ends when the commit that fires the item changes its row, when ``lease_seconds`` pass, or at
         once when the claiming process is dead (SQLite in WAL mode is one machine, so a pid says).
         """
-        db, key = self._db, time_key(until)
+        conn = self._c()
+        db, key = conn.db, time_key(until)
         if db.execute(_PEEK_DUE, (key,)).fetchone() is None:  # usually nothing is due: no lock taken
             return None
+        self._writable()
         db.execute("BEGIN IMMEDIATE")
         try:
             now = time.time()
             best = self._first_free(
+                conn,
                 "SELECT due_key, 'breach', instance_id, name, claimed_by, claimed_until FROM deadlines"
                 f" WHERE status = 'open' AND due_key <= ? AND {NOT_HELD} ORDER BY due_key, instance_id, name",
                 key,
                 now,
             )
             sched = self._first_free(
+                conn,
                 "SELECT due_key, 'start', id, workflow, claimed_by, claimed_until FROM schedules"
                 " WHERE due_key <= ? ORDER BY due_key, id",
                 key,
@@ -362,7 +570,7 @@ class SQLiteStore:
             if sched is not None and (best is None or sched < best):
                 best = sched
             if best is not None:
-                claim = (self.worker, now + self.lease_seconds)
+                claim = (conn.worker, now + self.lease_seconds)
                 if best[1] == "breach":
                     db.execute("UPDATE deadlines SET claimed_by = ?, claimed_until = ? WHERE instance_id = ? AND name = ?", (*claim, best[2], best[3]))
                 else:
@@ -374,25 +582,26 @@ class SQLiteStore:
             raise
         return None if best is None else DueItem(from_time_key(best[0]), best[1], best[2], best[3])
 
-    def _first_free(self, sql: str, key: int, now: float) -> tuple[int, str, str, str] | None:
-        cur = self._db.execute(sql, (key,))
+    def _first_free(self, conn: _Connection, sql: str, key: int, now: float) -> tuple[int, str, str, str] | None:
+        cur = conn.db.execute(sql, (key,))
         try:
             for due_key, kind, item, name, claimed_by, claimed_until in cur:
-                if self._claim_lapsed(claimed_by, claimed_until, now):
+                if self._claim_lapsed(conn, claimed_by, claimed_until, now):
                     return due_key, kind, item, name
             return None
         finally:
             cur.close()
 
-    def _claim_lapsed(self, claimed_by: str | None, claimed_until: float | None, now: float) -> bool:
-        if claimed_by is None or claimed_by == self.worker or claimed_until is None or claimed_until < now:
+    @staticmethod
+    def _claim_lapsed(conn: _Connection, claimed_by: str | None, claimed_until: float | None, now: float) -> bool:
+        if claimed_by is None or claimed_by == conn.worker or claimed_until is None or claimed_until < now:
             return True
         try:
             pid = int(claimed_by.split(":", 1)[0])
         except ValueError:
             return False  # not ours to judge: wait for the lease
         if pid == os.getpid():
-            return False  # another store object of this process: alive
+            return False  # another store object or thread of this process: alive
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -402,23 +611,31 @@ class SQLiteStore:
         return False
 
     # -- writes ----------------------------------------------------------------------------
+    @_guarded
     def commit(self, changes: Changes) -> None:
-        db = self._db
+        self._writable()
+        conn = self._c()
+        db = conn.db
         db.execute("BEGIN IMMEDIATE")
         try:
             revs = self._write(changes)
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            if isinstance(exc, (ValueError, TypeError, RecursionError)):  # NaN, NUL, a lone surrogate, a host type
+                refused = refusal(changes)
+                if refused is not None:
+                    raise refused from None
             raise
         for iid, inst in changes.instances.items():
             inst.rev = revs[iid]
-            self._remember(inst)
+            self._remember(conn, inst)
 
     def _write(self, changes: Changes) -> dict[str, int]:
         """Check and write everything inside the open transaction; any raise rolls all of it back."""
-        db = self._db
+        conn = self._c()
+        db = conn.db
         base_revs = changes.base_revs
         added: dict[str, int] = dict.fromkeys(changes.instances, 0)
         for entry in changes.history:
@@ -461,9 +678,14 @@ class SQLiteStore:
             if db.execute("DELETE FROM schedules WHERE id = ?", (sid,)).rowcount != 1:
                 raise ConcurrencyConflict(f"scheduled start {sid} was already done by someone else", schedule=sid)
         if changes.request is not None:
-            request_id, result = changes.request
-            try:
-                db.execute("INSERT INTO requests (request_id, result) VALUES (?, ?)", (request_id, dumps(result)))
+            request_id, call, iid = changes.request
+            result = dumps({"id": iid, "state": changes.instances[iid].state, "rev": revs[iid]})
+            try:  # the result is the snapshot just written above
+                db.execute(
+                    "INSERT INTO requests (request_id, result, operation, target, trigger, actor, digest, snapshot)"
+                    " SELECT ?, ?, ?, ?, ?, ?, ?, snapshot FROM instances WHERE id = ?",
+                    (request_id, result, call.operation, call.target, call.trigger, call.actor, call.digest, iid),
+                )
             except sqlite3.IntegrityError:
                 raise ConcurrencyConflict(f"request {request_id} was already carried out", request_id=request_id) from None
         # 3. history, numbered on from what each instance had
@@ -477,12 +699,13 @@ class SQLiteStore:
                 rows.append((iid, hist[iid], dumps(entry)))
             db.executemany("INSERT INTO history (instance_id, seq, entry) VALUES (?, ?, ?)", rows)
         # 4. the deadline index, where a snapshot's deadlines changed
+        cache = conn.cache
         for iid, inst in changes.instances.items():
             base = base_revs.get(iid)
-            before = self._cache.get(iid)
+            before = cache.get(iid)
             if before is not None and before.rev == base and _clocks(before) == _clocks(inst):
                 continue
-            self._index_deadlines(iid, inst, existing=base is not None)
+            self._index_deadlines(db, iid, inst, existing=base is not None)
         # 5. outbox and schedules
         if changes.alerts:
             db.executemany(
@@ -500,11 +723,12 @@ class SQLiteStore:
                 [(d["workflow"], d["version"], d["digest"], dumps(d)) for d in changes.definitions],
             )
         for item in changes.held:
-            self._hold(item)
+            self._hold(db, item)
         return revs
 
-    def _hold(self, item: dict[str, Any]) -> None:
-        db, due = self._db, time_key(item["at"])
+    @staticmethod
+    def _hold(db: sqlite3.Connection, item: dict[str, Any]) -> None:
+        due = time_key(item["at"])
         entry = None
         if item["kind"] == "start":
             row = db.execute("DELETE FROM schedules WHERE id = ? RETURNING entry", (item["key"],)).fetchone()
@@ -522,16 +746,22 @@ class SQLiteStore:
             (item["kind"], item["key"], item["name"], due, item["error"], item["held_at"], entry),
         )
 
+    @_guarded
     def schedules(self) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT entry FROM schedules ORDER BY due_key, id").fetchall()
+        rows = self._c().db.execute("SELECT entry FROM schedules ORDER BY due_key, id").fetchall()
         return [schedule_from_json(json.loads(r[0])) for r in rows]
 
+    @_guarded
     def held(self) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT kind, key, name, due_key, error, held_at FROM held ORDER BY due_key, kind, key, name").fetchall()
+        if self.schema_version < 3:  # an older file read without migrating: nothing can be held in it
+            return []
+        rows = self._c().db.execute("SELECT kind, key, name, due_key, error, held_at FROM held ORDER BY due_key, kind, key, name").fetchall()
         return [held_item(*row) for row in rows]
 
+    @_guarded
     def release(self, kind: str, key: str, name: str) -> bool:
-        db = self._db
+        self._writable()
+        db = self._c().db
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute("DELETE FROM held WHERE kind = ? AND key = ? AND name = ? RETURNING due_key, entry", (kind, key, name)).fetchone()
@@ -544,8 +774,8 @@ class SQLiteStore:
             raise
         return row is not None
 
-    def _index_deadlines(self, iid: str, inst: Instance, *, existing: bool) -> None:
-        db = self._db
+    @staticmethod
+    def _index_deadlines(db: sqlite3.Connection, iid: str, inst: Instance, *, existing: bool) -> None:
         rows = [(iid, ds.name, time_key(ds.due_at), ds.status) for ds in inst.deadlines.values()]
         if rows:
             db.executemany(
@@ -562,8 +792,10 @@ class SQLiteStore:
                 (iid, *names),
             )
 
+    @_guarded
     def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
-        cur = self._db.execute(
+        self._writable()
+        cur = self._c().db.execute(
             "UPDATE outbox SET acknowledged_at = COALESCE(acknowledged_at, ?) WHERE id = ?", (at.isoformat(), alert_id)
         )
         return cur.rowcount > 0

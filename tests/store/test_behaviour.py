@@ -1,7 +1,8 @@
 """One behaviour suite for every store: memory, SQLite and PostgreSQL behave alike through the Engine.
 
-PostgreSQL runs against the server in $QAFLOW_TEST_PG (tests/store/start_postgres.sh starts one); without
-it those cases are skipped, unless $CI is set, when they fail.
+The ``backend`` and ``durable`` fixtures (tests/conftest.py) open each store; PostgreSQL runs against
+the server in $QAFLOW_TEST_PG (tests/store/start_postgres.sh starts one); without it those cases are
+skipped, unless $CI is set, when they fail.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import datetime as dt
 import os
 import random
 import sqlite3
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,85 +25,6 @@ from engine.store.open import open_store
 from engine.store.sqlite import SQLiteStore
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "basic"
-PG_URL = os.environ.get("QAFLOW_TEST_PG")
-
-
-# ----------------------------------------------------------------------------- backends
-
-
-def pg_url_or_skip() -> str:
-    """The PostgreSQL test server's URL; skip without one, except in CI, where its absence is a failure."""
-    if not PG_URL:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but QAFLOW_TEST_PG is not: start PostgreSQL with tests/store/start_postgres.sh", pytrace=False)
-        pytest.skip("no PostgreSQL: set QAFLOW_TEST_PG=postgresql://... (tests/store/start_postgres.sh prints one)")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("QAFLOW_TEST_PG is set but psycopg is not installed", pytrace=False)
-        pytest.skip("psycopg is not installed")
-    return PG_URL
-
-
-def with_schema(url: str, schema: str) -> str:
-    """The URL with a search_path, so that each test gets tables of its own."""
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-
-
-class Backend:
-    """Opens store objects on one database: ``open()`` twice gives two connections to the same data."""
-
-    def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.kind = kind
-        self.durable = kind != "memory"
-        self._opened: list[Any] = []
-        self._memory = MemoryStore()
-        self.path = tmp_path / "qaflow.db"
-        self.url = ""
-        if kind == "postgres":
-            import psycopg
-
-            base = pg_url_or_skip()
-            self.schema = "t_" + uuid.uuid4().hex[:12]
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'CREATE SCHEMA "{self.schema}"')
-            self._base = base
-            self.url = with_schema(base, self.schema)
-
-    def open(self, **options: Any) -> Any:
-        if self.kind == "memory":
-            return self._memory
-        if self.kind == "sqlite":
-            store = SQLiteStore(self.path, **options)
-        else:
-            store = open_store(self.url) if not options else __import__("engine.store.postgres", fromlist=["x"]).PostgresStore(self.url, **options)
-        self._opened.append(store)
-        return store
-
-    def close(self) -> None:
-        for store in self._opened:
-            store.close()
-        if self.kind == "postgres":
-            import psycopg
-
-            with psycopg.connect(self._base, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def backend(request, tmp_path):
-    b = Backend(request.param, tmp_path)
-    yield b
-    b.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def durable(request, tmp_path):
-    """Only the stores that outlive their object (the memory store does not, so it is not asked)."""
-    b = Backend(request.param, tmp_path)
-    yield b
-    b.close()
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +105,10 @@ def test_request_id_makes_a_retry_a_no_op(eng):
     s1 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at="2026-12-18", request_id="s-1")
     s2 = eng.start("review", {"case_id": "C-2", "reviewer": "R-01"}, actor="QA", roles=["qa_team"], at="2026-12-18", request_id="s-1")
     assert s1.id == s2.id and len(eng.instances(workflow="review")) == 2
-    assert eng.store.request_result("s-1") == {"id": s1.id, "state": "open"}
-    assert eng.store.request_result("nope") is None
+    record = eng.store.request("s-1")
+    assert (record.instance_id, record.state, record.snapshot.rev) == (s1.id, "open", 1)
+    assert (record.call.operation, record.call.target, record.call.trigger, record.call.actor) == ("start", "review", None, "QA")
+    assert eng.store.request("nope") is None
 
 
 def test_children_and_signals(eng):
@@ -302,7 +225,7 @@ def test_data_survives_reopening(definitions, durable):
     again = Engine(definitions, durable.open())
     assert transcript(again) == before
     assert again.get(review.id).data["notes"] == ["kept"]
-    assert again.store.request_result("r-1") == {"id": review.id, "state": "open"}
+    assert (again.store.request("r-1").instance_id, again.store.request("r-1").state) == (review.id, "open")
     assert again.store.schedule(sid)["workflow"] == "review"
     assert again.store.next_id("alert") not in ids_before | {a["id"] for a in before["outbox"]}
     assert [o.kind for o in again.advance("2027-03-02")] == ["start"]
@@ -407,7 +330,7 @@ def test_conflicting_commits_are_rolled_back_whole(definitions, backend):
             uow.commit()
 
     attempt(schedules_done=[sid, "schedule-999999"])  # a schedule already done elsewhere
-    attempt(request=("done", {"id": review.id}))  # a request id already carried out
+    attempt(request=("done", eng.store.request("done").call, review.id))  # a request id already carried out
     attempt(base_revs={review.id: 99})  # read at a revision that is not the stored one
     new = eng.store.load(review.id).clone()
     uow = UnitOfWork(store)
@@ -431,19 +354,19 @@ def test_next_id_is_unique_and_never_reused(durable):
 
 def test_migrations_on_a_fresh_database_and_idempotent_on_an_existing_one(definitions, durable, monkeypatch):
     module = __import__("engine.store.sqlite" if durable.kind == "sqlite" else "engine.store.postgres", fromlist=["MIGRATIONS"])
-    steps = len(module.MIGRATIONS)
+    shipped = len(module.MIGRATIONS)
     first = durable.open()
-    assert first.schema_version == steps
+    assert first.schema_version == shipped >= 3
     review = start_review(Engine(definitions, first))
-    assert durable.open().schema_version == steps  # opening again applies nothing twice
+    assert durable.open().schema_version == shipped  # opening again applies nothing twice
 
     # a later release adds a step: it is applied once, in order, and the data stays
     step = ["CREATE TABLE extra_notes (id TEXT PRIMARY KEY)", "INSERT INTO extra_notes VALUES ('seeded')"]
     monkeypatch.setattr(module, "MIGRATIONS", [*module.MIGRATIONS, step])
     upgraded = durable.open()
-    assert upgraded.schema_version == steps + 1
+    assert upgraded.schema_version == shipped + 1
     again = durable.open()  # would fail on "table exists" if the step ran twice
-    assert again.schema_version == steps + 1
+    assert again.schema_version == shipped + 1
     assert Engine(definitions, again).get(review.id).state == "open"
     if durable.kind == "sqlite":
         rows = sqlite3.connect(durable.path).execute("SELECT id FROM extra_notes").fetchall()
@@ -452,7 +375,7 @@ def test_migrations_on_a_fresh_database_and_idempotent_on_an_existing_one(defini
     assert rows == [("seeded",)]
 
     # an older qaflow refuses a newer database rather than guessing
-    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])
+    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:shipped])
     with pytest.raises(UsageError, match="newer than this qaflow knows"):
         durable.open()
 
@@ -483,33 +406,28 @@ def test_open_store_picks_the_store_from_the_target(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- downtime
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
-def test_a_month_of_downtime_fires_every_missed_deadline_once_in_time_order(definitions, tmp_path, kind):
-    backend = Backend(kind, tmp_path)
-    try:
-        eng = Engine(definitions, backend.open())
-        rng = random.Random(3)
-        at = dt.datetime(2027, 2, 1, 9, 0)
-        ids = []
-        for k in range(30):  # staggered starts: deadlines fall due all through March
-            ids.append(start_review(eng, at=at + dt.timedelta(hours=17 * k), case_id=f"C-{k}").id)
-        for k in range(5):
-            eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-02"}, at=dt.datetime(2027, 3, 1 + 5 * k, 8), actor="QA", roles=["qa_team"])
-        for iid in rng.sample(ids, 8):  # some are answered in time and must not breach
-            eng.fire(iid, "grade", {"grade": "good"}, actor="R-01", at=eng.get(iid).updated_at + dt.timedelta(days=2))
-        graded = {i.id for i in eng.instances(state="closed")}
+def test_a_month_of_downtime_fires_every_missed_deadline_once_in_time_order(definitions, backend):
+    eng = Engine(definitions, backend.open())
+    rng = random.Random(3)
+    at = dt.datetime(2027, 2, 1, 9, 0)
+    ids = []
+    for k in range(30):  # staggered starts: deadlines fall due all through March
+        ids.append(start_review(eng, at=at + dt.timedelta(hours=17 * k), case_id=f"C-{k}").id)
+    for k in range(5):
+        eng.schedule_start("review", {"case_id": f"S-{k}", "reviewer": "R-02"}, at=dt.datetime(2027, 3, 1 + 5 * k, 8), actor="QA", roles=["qa_team"])
+    for iid in rng.sample(ids, 8):  # some are answered in time and must not breach
+        eng.fire(iid, "grade", {"grade": "good"}, actor="R-01", at=eng.get(iid).updated_at + dt.timedelta(days=2))
+    graded = {i.id for i in eng.instances(state="closed")}
 
-        fired = eng.advance("2027-04-30")  # the host was down for the whole of March and April
+    fired = eng.advance("2027-04-30")  # the host was down for the whole of March and April
 
-        assert [o.at for o in fired] == sorted(o.at for o in fired)
-        breaches = [o.instance_id for o in fired if o.kind == "breach"]
-        started = [o.instance_id for o in fired if o.kind == "start"]
-        assert len(started) == 5
-        assert sorted(breaches) == sorted(set(ids) - graded | set(started))  # every missed one, once
-        for iid in breaches:
-            assert [h["trigger"] for h in eng.history(iid)].count("(breach) response") == 1
-            assert eng.history(iid)[-1]["at"] == eng.get(iid).deadline("response").due_at.isoformat()
-        assert len(eng.outbox()) == len(breaches)
-        assert eng.advance("2027-06-30") == []
-    finally:
-        backend.close()
+    assert [o.at for o in fired] == sorted(o.at for o in fired)
+    breaches = [o.instance_id for o in fired if o.kind == "breach"]
+    started = [o.instance_id for o in fired if o.kind == "start"]
+    assert len(started) == 5
+    assert sorted(breaches) == sorted(set(ids) - graded | set(started))  # every missed one, once
+    for iid in breaches:
+        assert [h["trigger"] for h in eng.history(iid)].count("(breach) response") == 1
+        assert eng.history(iid)[-1]["at"] == eng.get(iid).deadline("response").due_at.isoformat()
+    assert len(eng.outbox()) == len(breaches)
+    assert eng.advance("2027-06-30") == []

@@ -98,7 +98,7 @@ def check(db: str, log: str) -> int:
             if kind == "start":
                 iid, request = args
                 assert store.load(iid) is not None, f"returned start {iid} is missing"
-                assert store.request_result(request)["id"] == iid
+                assert store.request(request).instance_id == iid
             elif kind == "note":
                 iid, text = args
                 notes = [h for h in store.history(iid) if h["trigger"] == "note" and h["payload"]["text"] == text]
