@@ -145,14 +145,7 @@ def _store(name: str, convert: Callable[[Any], Any] = lambda v: v) -> Callable[[
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--config``, ``--format``, ``--color`` on a command or group (None: keep the outer value)."""
     options = [
-        click.option(
-            "--config",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            expose_value=False,
-            callback=_store("config"),
-            help="Configuration folder (default: ./config if it exists, else the bundled one).",
-        ),
+        _config_option(),
         click.option(
             "--format",
             type=click.Choice(["text", "json"]),
@@ -175,8 +168,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _config_only(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--config`` alone, for commands whose own ``--format`` is not text|json (diagram)."""
+def _config_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "--config",
         type=click.Path(file_okay=False, path_type=Path),
@@ -184,7 +176,12 @@ def _config_only(command: Callable[..., Any]) -> Callable[..., Any]:
         expose_value=False,
         callback=_store("config"),
         help="Configuration folder (default: ./config if it exists, else the bundled one).",
-    )(command)
+    )
+
+
+def _config_only(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--config`` alone, for commands whose own ``--format`` is not text|json (diagram)."""
+    return _config_option()(command)
 
 
 class QaflowGroup(click.Group):

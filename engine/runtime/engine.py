@@ -20,6 +20,7 @@ from ..errors import (
     QaflowError,
     Refused,
     RoleRefused,
+    StoreError,
     UnknownInstance,
     UnknownTrigger,
     UsageError,
@@ -132,6 +133,8 @@ def _held_id(kind: str, key: str, name: str) -> str:
 
 def _item_error(exc: BaseException) -> bool:
     """Whether ``exc`` belongs to the item being fired (set it aside) rather than to the store (stop)."""
+    if isinstance(exc, StoreError):
+        return False
     if isinstance(exc, QaflowError):
         return True
     module = type(exc).__module__

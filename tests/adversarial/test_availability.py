@@ -155,3 +155,25 @@ def test_held_on_the_command_line(configs, tmp_path):
 def test_outdated_lists_an_instance_whose_version_no_longer_compiles(configs, store):
     old = Engine(configs["a"], store).start("case_audit", DATA, at="2026-10-01T09:00", **QA)
     assert [v.id for v in Engine(configs["b"], store).outdated()] == [old.id]
+
+
+def test_a_failing_store_stops_advance_instead_of_setting_items_aside(configs):
+    from engine import StoreError
+
+    class Failing(MemoryStore):
+        broken = False
+
+        def load(self, instance_id):
+            if self.broken:
+                raise StoreError("the database went away", retry=True)
+            return super().load(instance_id)
+
+    store = Failing()
+    eng = Engine(configs["a"], store)
+    eng.start("case_audit", DATA, at="2026-10-01T09:00", **QA)
+    store.broken = True
+    with pytest.raises(StoreError, match="went away"):
+        eng.advance("2026-12-31")
+    store.broken = False
+    assert eng.held() == []
+    assert len(eng.advance("2026-12-31")) == 2  # both breaches, once the store answers again
