@@ -13,7 +13,7 @@ from engine import Engine, Refused, load_config
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "basic"
 DEFINITIONS = load_config(FIXTURE)
-START = dt.datetime(2026, 12, 14, 9, 0)
+START = dt.datetime(2026, 12, 14, 9, 0, tzinfo=dt.UTC)  # UTC: adding hours never lands in a clock change
 
 ACTORS = [("R-01", ()), ("MGR-1", ("manager",)), ("QA-01", ("qa_team",)), ("CH-1", ("checker",)), ("X", ())]
 PAYLOADS = [

@@ -178,7 +178,7 @@ def test_every_store_gives_the_memory_store_transcript(definitions, backend):
         rng = random.Random(7)
         fired: list[dict[str, Any]] = []
         ids = []
-        day = dt.datetime(2026, 3, 2, 9, 0)
+        day = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)  # UTC: adding hours never lands in a clock change
         for k in range(40):
             day += dt.timedelta(hours=rng.choice([3, 7, 20, 26]))
             if k % 4 == 0:
