@@ -38,6 +38,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_contains_config_and_schemas(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
+    assert "engine/py.typed" in names  # type checkers read the package's own annotations
     shipped = {n for n in names if n.startswith("engine/bundled/")}
     expected = {
         f"engine/bundled/{p.relative_to(ROOT / 'config').as_posix()}"
