@@ -13,15 +13,21 @@ Names are imported lazily so that ``import engine`` stays fast.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
+
+# The "qaflow" logger says what the engine had to decide on its own (an item set aside, a listener that
+# failed); it is silent until the host configures logging.
+logging.getLogger("qaflow").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "Engine": "engine.runtime.engine",
     "Occurrence": "engine.runtime.engine",
+    "Change": "engine.runtime.changes",
     "InstanceView": "engine.runtime.view",
     "DeadlineView": "engine.runtime.view",
     "load_config": "engine.config.loader",
@@ -61,7 +67,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Engine", "Occurrence", "InstanceView", "DeadlineView", "load_config", "check_config",
+    "Engine", "Occurrence", "Change", "InstanceView", "DeadlineView", "load_config", "check_config",
     "bundled_config_dir", "Definitions", "Calendar", "Duration", "Due", "parse_duration",
     "compile_expression", "Clock", "FixedClock", "SystemClock", "Store", "MemoryStore", "Problem", "Location",
     "QaflowError", "ConfigError", "ExpressionError", "EvaluationError", "DurationError", "UsageError",
@@ -96,6 +102,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors (tests/test_a
     )
     from .expressions import compile_expression
     from .problems import Location, Problem
+    from .runtime.changes import Change
     from .runtime.engine import Engine, Occurrence
     from .runtime.view import DeadlineView, InstanceView
     from .store.base import Store

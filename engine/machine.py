@@ -7,7 +7,6 @@ on ``Event.trigger(model, ...)`` working for a model the Machine never registere
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from transitions import Machine, State
@@ -16,8 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .definitions import TransitionDef, WorkflowDef
     from .runtime.context import Context
 
-# At INFO transitions logs every state entry, tripling the cost of an event.
-logging.getLogger("transitions").setLevel(logging.WARNING)
+# At INFO transitions logs every state entry, tripling the cost of an event. qaflow leaves other
+# libraries' loggers as the host set them (by default WARNING): the README says to keep this one there.
 
 
 def _ctx(event_data: Any) -> Context:

@@ -30,6 +30,7 @@ from ..store.base import RequestCall, Store
 from ..store.memory import MemoryStore
 from . import deadlines as clocks
 from . import requests
+from .changes import Listener, log, notify
 from .context import Context
 from .inputs import SYSTEM_ACTOR, check_actor, check_caller, check_id, check_key, json_problem
 from .instance import Instance, clone_json
@@ -156,19 +157,29 @@ class Engine:
     nothing: a refused or failing call raises a ``Refused`` subclass and leaves every instance as it was.
     """
 
-    def __init__(self, definitions: Definitions, store: Store | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, definitions: Definitions, store: Store | None = None, clock: Clock | None = None,
+                 listeners: Iterable[Listener] = ()) -> None:
+        """``listeners`` are called with a ``Change`` after every accepted call is committed (history
+        entries, alerts, deadlines), so a host need not poll; one that raises is logged, not raised."""
         self.definitions = definitions
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
+        self.listeners: list[Listener] = list(listeners)
         self._versions: dict[tuple[str, int], WorkflowDef] = {(w.id, w.version): w for w in definitions.workflows.values()}
         self._recorded: set[tuple[str, int]] = set()
 
     @classmethod
-    def from_config(cls, config: str | Path | None = None, *, store: Store | None = None, clock: Clock | None = None) -> Engine:
+    def from_config(cls, config: str | Path | None = None, *, store: Store | None = None, clock: Clock | None = None,
+                    listeners: Iterable[Listener] = ()) -> Engine:
         """Load a configuration folder (default: ./config, else the bundled one) into an Engine."""
         from ..config.loader import load_config
 
-        return cls(load_config(config), store=store, clock=clock)
+        return cls(load_config(config), store=store, clock=clock, listeners=listeners)
+
+    def _commit(self, uow: UnitOfWork) -> None:
+        uow.commit()
+        if self.listeners:
+            notify(self.listeners, uow.changes)
 
     # ------------------------------------------------------------------ helpers
     def _time(self, at: Any) -> dt.datetime:
@@ -286,7 +297,7 @@ class Engine:
         self._drain(uow)
         if request_id and call is not None:
             uow.changes.request = (request_id, call, iid)
-        uow.commit()
+        self._commit(uow)
         return self.get(iid)
 
     def _check_data(self, wf: WorkflowDef, data: dict[str, Any]) -> None:
@@ -435,7 +446,7 @@ class Engine:
         self._drain(uow)
         if request_id and _call is not None:
             uow.changes.request = (request_id, _call, instance_id)
-        uow.commit()
+        self._commit(uow)
         return self.get(instance_id)
 
     @staticmethod
@@ -555,7 +566,7 @@ class Engine:
         uow.changes.schedules_added.append(
             {"id": sid, "at": when, "workflow": wf.id, "data": clone_json(data), "actor": actor, "roles": sorted(held)}
         )
-        uow.commit()
+        self._commit(uow)
         return sid
 
     def advance(self, to: Any) -> list[Occurrence]:
@@ -610,7 +621,8 @@ class Engine:
                        "Fix the configuration, then release it (qaflow held --release).",
             "acknowledged_at": None,
         })
-        uow.commit()
+        self._commit(uow)
+        log.warning("qaflow advance: %s could not be fired and was set aside: %s", what, message)
         return Occurrence(item.at, item.kind, item.key if item.kind == "breach" else "", workflow, item.name, None, "",
                           message, set_aside=True)
 
@@ -641,7 +653,7 @@ class Engine:
             uow = UnitOfWork(self.store)
             error, state, iid = exc.message, "", ""
         uow.changes.schedules_done.append(item.key)
-        uow.commit()
+        self._commit(uow)
         return Occurrence(item.at, "start", iid, wf.id, wf.id, None, state, error)
 
     def _breach(self, item: Any) -> Occurrence:
@@ -665,9 +677,9 @@ class Engine:
             entry = self._entry(inst, wf, ctx, trigger=f"(breach) {item.name}", from_state=from_state, payload=None)
             entry["error"] = exc.message
             uow.record(entry)
-            uow.commit()
+            self._commit(uow)
             return Occurrence(item.at, "breach", inst.id, wf.id, item.name, from_state, inst.state, exc.message)
-        uow.commit()
+        self._commit(uow)
         return Occurrence(item.at, "breach", inst.id, wf.id, item.name, from_state, inst.state)
 
     def _apply_breach(self, uow: UnitOfWork, inst: Instance, wf: WorkflowDef, item: Any) -> None:
@@ -737,7 +749,7 @@ class Engine:
         ctx = Context(self, uow, inst, target, at=when, actor=actor, roles=frozenset(), payload=None)
         entry = self._entry(inst, target, ctx, trigger="(migrate)", from_state=inst.state, payload={"from_version": old})
         uow.record(entry)
-        uow.commit()
+        self._commit(uow)
         plan["applied"] = True
         return plan
 
