@@ -66,14 +66,39 @@ class InstanceView:
     def __repr__(self) -> str:
         return f"<InstanceView {self.id} {self.workflow} v{self.version} state={self.state!r}>"
 
-    id = property(lambda self: self._inst.id)
-    workflow = property(lambda self: self._inst.workflow)
-    version = property(lambda self: self._inst.version)
-    state = property(lambda self: self._inst.state)
-    parent_id = property(lambda self: self._inst.parent_id)
-    created_at = property(lambda self: self._inst.created_at)
-    updated_at = property(lambda self: self._inst.updated_at)
-    rev = property(lambda self: self._inst.rev)
+    @property
+    def id(self) -> str:
+        return self._inst.id
+
+    @property
+    def workflow(self) -> str:
+        return self._inst.workflow
+
+    @property
+    def version(self) -> int:
+        return self._inst.version
+
+    @property
+    def state(self) -> str:
+        return self._inst.state
+
+    @property
+    def parent_id(self) -> str | None:
+        return self._inst.parent_id
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return self._inst.created_at
+
+    @property
+    def updated_at(self) -> dt.datetime:
+        """The time of the instance's last event (a backdated event does not move it back)."""
+        return self._inst.updated_at
+
+    @property
+    def rev(self) -> int:
+        """The revision: 1 when started, one more with every committed change."""
+        return self._inst.rev
 
     @property
     def children(self) -> tuple[str, ...]:
