@@ -5,6 +5,7 @@
     ├── ExpressionError              a condition does not compile; carries its position (exit 1)
     ├── DurationError                a duration or anchor cannot be read (exit 1)
     ├── UsageError                   a call was malformed: unknown workflow, bad time (exit 2)
+    ├── EvaluationFailed             the configuration could not decide a call (a condition failed to evaluate); nothing changed (exit 1)
     ├── StoreError                   the store could not carry out a read or write: damaged, locked,
     │                                read-only, connection lost; nothing was changed (exit 2)
     └── Refused                      a start/fire was refused; nothing changed (exit 1)
@@ -86,6 +87,17 @@ class UsageError(QaflowError):
     """A call was malformed: unknown workflow, unreadable time, bad argument."""
 
     exit_code = 2
+
+
+class EvaluationFailed(QaflowError):
+    """A condition, value or message of the configuration could not be evaluated for this call
+    (a date compared with text, a budget spent, a missing table); nothing changed.
+
+    Not a ``Refused``: the person did nothing wrong, the configuration needs fixing. Show the person
+    that the call could not be made, and tell whoever maintains the configuration.
+    """
+
+    exit_code = 1
 
 
 class Refused(QaflowError):

@@ -35,13 +35,14 @@ __all__ = [
 DEFAULT_ACTOR = "scenario"
 
 #: ``refused:`` names a scenario may expect, mapped to the engine's exception classes.
-REFUSALS: Mapping[str, type[Refused]] = {
+REFUSALS: Mapping[str, type[QaflowError]] = {
     "Refused": errors.Refused,
     "RoleRefused": errors.RoleRefused,
     "PayloadInvalid": errors.PayloadInvalid,
     "GuardFailed": errors.GuardFailed,
     "UnknownTrigger": errors.UnknownTrigger,
     "ActionFailed": errors.ActionFailed,
+    "EvaluationFailed": errors.EvaluationFailed,  # not a refusal, but a call that changed nothing
 }
 
 _STEP_KINDS = ("fire", "advance", "then")
@@ -424,7 +425,7 @@ class _Run:
                 roles=list(step.get("roles") or ()),
                 at=self.now,
             )
-        except Refused as exc:
+        except (Refused, errors.EvaluationFailed) as exc:
             if expected_name is None:
                 self.fail(number, self.sc.location(*base, "fire"), f"'{trigger}' to be accepted", _describe_error(exc), exc.message)
                 raise _Stop from None

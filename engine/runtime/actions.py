@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from ..definitions import Alert, DeadlineAction, Evaluate, SetData, SignalParent, StartChild
-from ..errors import ActionFailed, EvaluationError
+from ..errors import ActionFailed, EvaluationError, EvaluationFailed
 from ..rules import evaluate_table
 from . import deadlines as clocks
 
@@ -62,7 +62,7 @@ def _evaluate(ctx: Context, action: Evaluate) -> None:
     try:
         result = to_json(evaluate_table(table, inputs))
     except EvaluationError as exc:
-        raise ActionFailed(exc.message, instance=ctx.inst.id) from None
+        raise EvaluationFailed(f"decision table {action.rule}: {exc.message}", instance=ctx.inst.id) from None
     assign(ctx.inst.data, action.into, result)
     ctx.actions.append({"action": "evaluate", "rule": action.rule, "inputs": to_json(inputs), "into": ".".join(action.into), "result": result})
 
@@ -92,7 +92,7 @@ def _alert(ctx: Context, action: Alert) -> None:
     try:
         message = action.message.render(ctx.env)
     except EvaluationError as exc:
-        raise ActionFailed(f"alert message: {exc.message}", instance=ctx.inst.id) from None
+        raise EvaluationFailed(f"alert message: {exc.message}", instance=ctx.inst.id) from None
     alert = ctx.uow.new_alert(
         at=ctx.at,
         instance=ctx.inst,

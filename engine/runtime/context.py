@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ActionFailed, EvaluationError, QaflowError
+from ..errors import ActionFailed, EvaluationError, EvaluationFailed, QaflowError
 from .instance import OPEN_STATUSES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -136,7 +136,7 @@ class Context:
         try:
             return expression.evaluate(env)
         except EvaluationError as exc:
-            raise ActionFailed(f"{what}: {exc.message}", instance=self.inst.id) from None
+            raise EvaluationFailed(f"{what}: {exc.message}", instance=self.inst.id) from None
 
     def check_guard(self, transition: TransitionDef) -> bool:
         env = self._env or self.env
@@ -146,7 +146,7 @@ class Context:
         try:
             result = bool(guard.test(env))
         except EvaluationError as exc:
-            raise ActionFailed(
+            raise EvaluationFailed(
                 f"the condition of transition {transition.index + 1} could not be evaluated: {exc.message}",
                 instance=self.inst.id,
             ) from None
@@ -162,13 +162,13 @@ class Context:
                 try:
                     holds = bool(action.condition.test(env))
                 except EvaluationError as exc:
-                    raise ActionFailed(f"{where}: the 'if' of a {action.kind} action: {exc.message}") from None
+                    raise EvaluationFailed(f"{where}: the 'if' of a {action.kind} action: {exc.message}", instance=self.inst.id) from None
                 self.conditions.append({"action": action.kind, "where": where, "if": action.condition.source, "result": holds})
                 if not holds:
                     continue
             try:
                 handlers[type(action)](self, action)  # actions.apply_action, without its extra call
-            except ActionFailed:
+            except (ActionFailed, EvaluationFailed):
                 raise
             except QaflowError as exc:
                 raise ActionFailed(f"{where}: {action.kind} failed: {exc.message}", instance=self.inst.id) from None

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..allocation import Programme, SelectionRules, allocate
 from ..calendar import LONDON, _add_months
-from ..errors import Refused
+from ..errors import EvaluationFailed, Refused
 from ..runtime.context import _Deadlines
 from ..runtime.engine import Engine
 from ..store.memory import MemoryStore
@@ -454,7 +454,7 @@ class AuthorityRun:
             roles = tuple(dict.fromkeys(roles + p.roles))
         try:
             self.engine.fire(iid, trigger, payload, actor=person, roles=roles, at=at)
-        except Refused as exc:
+        except (Refused, EvaluationFailed) as exc:
             self.stats["refused"] += 1
             self._problem(rule, option, inst.state, type(exc).__name__, exc.message)
             self.store.touched.clear()
@@ -544,7 +544,7 @@ class AuthorityRun:
         roles = stream.actor.roles
         try:
             self.engine.start(stream.workflow, data, actor=person, roles=roles, at=at)
-        except Refused as exc:
+        except (Refused, EvaluationFailed) as exc:
             self.stats["refused"] += 1
             self._stream_problem(stream, type(exc).__name__, exc.message)
             self.store.touched.clear()
@@ -583,7 +583,7 @@ class AuthorityRun:
             try:
                 self.engine.start(sel.workflow, dict(audit.data), actor=qa or "qa-team", roles=self.model.settings.selection_actor.roles,
                                   at=result.at)
-            except Refused as exc:
+            except (Refused, EvaluationFailed) as exc:
                 self.stats["refused"] += 1
                 key = ("(selection)", "(start)", "", type(exc).__name__)
                 entry = self.problems.setdefault(key, {"rule": "(selection)", "workflow": sel.workflow, "state": "",

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import ActionFailed, Engine, PayloadInvalid, load_config
+from engine import Engine, EvaluationFailed, PayloadInvalid, load_config
 from engine.config.loader import check_config
 from engine.config.validate import validate_paths
 from engine.errors import EvaluationError, ExpressionError
@@ -89,7 +89,7 @@ def test_two_levels_of_repetition_are_refused_when_compiled() -> None:
 
 def test_repetition_of_data_is_counted_through_nesting_at_run_time(tmp_path: Path) -> None:
     root = write_workflow(tmp_path, "len(str(data.rows * 10000)) > 0")
-    with pytest.raises(ActionFailed) as info:
+    with pytest.raises(EvaluationFailed) as info:
         fire(root, {"rows": [[0] * 10000]})
     message = info.value.message
     assert "condition of transition 1" in message and f"more than {MAX_REPEAT:,} items" in message
@@ -111,7 +111,7 @@ def test_triple_nested_loops_are_stopped_by_the_budget_with_the_transition_named
     when = "count(count(count(1 for c in data.rows) for b in data.rows) for a in data.rows) > 0"
     root = write_workflow(tmp_path, when)
     assert not [p for p in validate_paths([root]) if p.severity == "error"]
-    with pytest.raises(ActionFailed) as info:
+    with pytest.raises(EvaluationFailed) as info:
         fire(root, {"rows": list(range(300))})
     message = info.value.message
     assert message.startswith("the condition of transition 1 could not be evaluated")
@@ -160,7 +160,7 @@ def test_an_alert_message_over_the_budget_fails_the_action_with_its_location(tmp
     path = root / "workflows" / "amp.yaml"
     message = "{count(count(1 for b in data.rows) for a in data.rows)}"  # 2,000 x 2,000 steps
     path.write_text(path.read_text() + f'    actions:\n      - alert: {{to: [qa_team], message: "{message}"}}\n')
-    with pytest.raises(ActionFailed) as info:
+    with pytest.raises(EvaluationFailed) as info:
         fire(root, {"rows": list(range(2_000))})
     assert "alert" in info.value.message and f"budget of {STEPS} steps" in info.value.message
 

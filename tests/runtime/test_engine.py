@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from engine import (
-    ActionFailed,
     DataInvalid,
     Engine,
+    EvaluationFailed,
     FixedClock,
     GuardFailed,
     PayloadInvalid,
+    Refused,
     RoleRefused,
     UnknownInstance,
     UnknownTrigger,
@@ -152,8 +153,9 @@ def test_failing_action_rolls_back_everything(eng):
     review = start_review(eng)
     before = snapshot(eng, review.id)
     outbox_before = eng.outbox()
-    with pytest.raises(ActionFailed, match="set grade"):
+    with pytest.raises(EvaluationFailed, match="set grade") as failed:  # the configuration is at fault, not the person
         eng.fire(review.id, "explode", {}, actor="MGR-1", roles=["manager"], at="2026-12-21")
+    assert not isinstance(failed.value, Refused)
     assert snapshot(eng, review.id) == before
     assert eng.outbox() == outbox_before  # the alert raised before the failure is gone too
 
