@@ -34,6 +34,7 @@ from .changes import Listener, log, notify
 from .context import Context
 from .inputs import SYSTEM_ACTOR, check_actor, check_caller, check_id, check_key, json_problem
 from .instance import Instance, clone_json
+from .tracing import traced, tracer
 from .unit import UnitOfWork
 from .view import InstanceView
 
@@ -165,6 +166,11 @@ class Engine:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
         self.listeners: list[Listener] = list(listeners)
+        spans = tracer()  # OpenTelemetry, if the host has it: a span around each start, fire and advance
+        if spans is not None:
+            self.start = traced("qaflow.start", self.start, spans)  # type: ignore[method-assign]
+            self.fire = traced("qaflow.fire", self.fire, spans)  # type: ignore[method-assign]
+            self.advance = traced("qaflow.advance", self.advance, spans)  # type: ignore[method-assign]
         self._versions: dict[tuple[str, int], WorkflowDef] = {(w.id, w.version): w for w in definitions.workflows.values()}
         self._recorded: set[tuple[str, int]] = set()
 
