@@ -339,6 +339,16 @@ class Calendar:
             return t.cum[j] - t.cum[i]
         return (t.cum[j] - t.working[j]) - (t.cum[i] - t.working[i])
 
+    def previous_working_day_on_or_before(self, d: date) -> date:
+        t = self._t or self._tables()
+        i = self._index(t, d)
+        if t.working[i]:
+            return d
+        k = t.cum[i] - 1  # cum counts working days on or before d; d is not one
+        if k >= 0:
+            return date.fromordinal(t.work[k])
+        raise self._past_range(f"the previous working day on or before {d.isoformat()}")
+
     def next_working_day_on_or_after(self, d: date) -> date:
         t = self._t or self._tables()
         i = self._index(t, d)
@@ -388,6 +398,15 @@ class Due:
         # and 02:00), so combining with the zone is DST-safe.
         return datetime.combine(self.date + timedelta(days=1), time(0), tzinfo=LONDON)
 
+    def _rolled(self) -> str:
+        if self.rolled_from is not None and self.date < self.rolled_from:
+            return "rolled back to the previous working day"
+        return "rolled forward to the next working day"
+
+    def skipped_reason(self, d: _dt.date) -> str | None:
+        """Why ``d``, a day this deadline passed over, is not a working day."""
+        return next((r for day, r in self.skipped if day == d), None)
+
     def _phrase(self) -> str:
         if self.resumed:
             d = self.duration
@@ -399,7 +418,7 @@ class Due:
         """One sentence: the due date, the rule, and the holidays and closures skipped."""
         head = f"due {_full(self.date)}: {self._phrase()}"
         if self.rolled_from is not None:
-            head += f" is {_full(self.rolled_from)}, rolled forward to the next working day"
+            head += f" is {_full(self.rolled_from)}, {self._rolled()}"
         with_year = (self.date - self.anchor).days >= 365
         # "28 Dec (Boxing Day observed)" reads better than nested brackets
         named = [f"{_short(d, with_year)} ({r.replace(' (', ' ').replace(')', '')})" for d, r in self.skipped if d.weekday() < 5]
@@ -424,9 +443,10 @@ class Due:
         if note:
             lines.append(note)
         if self.rolled_from is not None:
+            reason = (self.skipped_reason(self.rolled_from) or "").replace(" (", " ").replace(")", "")
             lines.append(
-                f"{_full(self.rolled_from)} is not a working day, so the deadline rolls forward "
-                f"to the next working day"
+                f"{_full(self.rolled_from)} is not a working day{f' ({reason})' if reason else ''}, "
+                f"so the deadline {self._rolled().replace('rolled', 'rolls')}"
             )
         lines.extend(f"skipped {_full(d)}: {r}" for d, r in self.skipped)
         if self.date < self.anchor:
@@ -454,6 +474,8 @@ DURATION_FORMS: tuple[str, ...] = (
     "end of next month     the last day of the month after the anchor's",
     ("..., next working day suffix on any form: roll forward to a working day "
      "(also ', roll forward'), e.g. '3 weeks, next working day'"),
+    ("..., previous working day suffix on any form: roll back to a working day "
+     "(also ', roll back'), e.g. 'end of week 4, previous working day'"),
 )
 
 _KINDS = (
@@ -477,7 +499,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"end of (?:the )?next month", "end_of_next_month"),
     )
 )
-_ROLL = re.compile(r"(?:,|\s)\s*(?:then\s+)?(?:next working day|roll(?:ed)? forward)$")
+_ROLL = re.compile(r"(?:,|\s)\s*(?:then\s+)?(?:(?P<next>next working day|roll(?:ed)? forward)|previous working day|roll(?:ed)? back)$")
+ROLLS = ("", "next", "previous")  # no roll; to the next working day; to the previous one (Duration.rolls)
 
 
 def _unreadable(text: object) -> DurationError:
@@ -494,9 +517,12 @@ class Duration:
     text: str
     kind: str
     n: int
-    roll: bool = False
+    roll: bool = False  # a due date that is not a working day moves to one ...
+    roll_to: str = "next"  # ... the next, or the "previous"
 
     def __post_init__(self) -> None:
+        if self.roll_to not in ("next", "previous"):
+            raise DurationError(f"unknown roll {self.roll_to!r}; expected 'next' or 'previous'")
         if self.kind not in _KINDS:
             raise DurationError(f"unknown duration kind {self.kind!r}; expected one of {', '.join(_KINDS)}")
         if not isinstance(self.n, int) or isinstance(self.n, bool) or not 0 <= self.n <= _MAX_N:
@@ -514,10 +540,10 @@ class Duration:
             raise _unreadable(text)
         s = re.sub(r"\s+", " ", text.strip().lower())
         s = re.sub(r"\s*,\s*", ", ", s)
-        roll = False
+        roll = ""
         m = _ROLL.search(s)
         if m:
-            roll = True
+            roll = "next" if m.group("next") else "previous"
             s = s[: m.start()].rstrip(" ,")
         for pattern, kind in _PATTERNS:
             m = pattern.fullmatch(s)
@@ -540,7 +566,7 @@ class Duration:
                     f"(week N ends on day 7*N); use 'end of month' for the last day",
                     text=text,
                 )
-            return cls(text=_canonical(kind, n, roll), kind=kind, n=n, roll=roll)
+            return cls(text=_canonical(kind, n, roll), kind=kind, n=n, roll=bool(roll), roll_to=roll or "next")
         raise _unreadable(text)
 
     @property
@@ -566,8 +592,19 @@ class Duration:
         else:
             s = "the end of next month"
         if self.roll:
-            s += ", or the next working day if that is not one"
+            s += f", or the {self.roll_to} working day if that is not one"
         return s
+
+    @property
+    def rolls(self) -> str:
+        """Where a due date that is not a working day moves: "next", "previous" or "" (it stays)."""
+        return self.roll_to if self.roll else ""
+
+    def with_roll(self, roll: str) -> Duration:
+        """The same duration rolling ``roll`` ("next", "previous", or "" to stay put)."""
+        if roll not in ROLLS:
+            raise DurationError(f"unknown roll {roll!r}; expected 'next', 'previous' or ''")
+        return Duration(text=_canonical(self.kind, self.n, roll), kind=self.kind, n=self.n, roll=bool(roll), roll_to=roll or "next")
 
     # -- computing -----------------------------------------------------------
 
@@ -607,8 +644,12 @@ class Duration:
                 ) from None
             skipped = ()
         if self.roll and not calendar.is_working_day(raw):
-            due = calendar.next_working_day_on_or_after(raw)
-            rolled = calendar._off_between(raw, due - timedelta(days=1))
+            if self.roll_to == "previous":
+                due = calendar.previous_working_day_on_or_before(raw)
+                rolled = calendar._off_between(due + timedelta(days=1), raw)
+            else:
+                due = calendar.next_working_day_on_or_after(raw)
+                rolled = calendar._off_between(raw, due - timedelta(days=1))
             # For working days the anchor is excluded from ``skipped`` but a
             # rolled-from anchor (0 working days on a holiday) is listed.
             seen = {d for d, _ in skipped}
@@ -650,7 +691,7 @@ class Duration:
         )
 
 
-def _canonical(kind: str, n: int, roll: bool) -> str:
+def _canonical(kind: str, n: int, roll: str) -> str:
     if kind == "working_days":
         s = _plural(n, "working day")
     elif kind in ("days", "weeks", "months", "years"):
@@ -663,7 +704,7 @@ def _canonical(kind: str, n: int, roll: bool) -> str:
         s = "1st of next month"
     else:
         s = "end of next month"
-    return s + ", next working day" if roll else s
+    return f"{s}, {roll} working day" if roll else s
 
 
 @lru_cache(maxsize=1024)

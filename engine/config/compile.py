@@ -40,6 +40,8 @@ EXPRESSION_NAMES = frozenset(
     {"data", "payload", "now", "today", "actor", "roles", "state", "deadlines", "parent", "instance_id"}
 )
 SYSTEM_ROLE = "system"
+#: A deadline's ``roll:``: where a due date that is not a working day moves.
+ROLL_VALUES = {"next_working_day": "next", "previous_working_day": "previous", "none": ""}
 DEFAULT_CALENDAR = "england"
 
 
@@ -305,6 +307,8 @@ class WorkflowCompiler:
         for name, spec in (self.raw.get("deadlines") or {}).items():
             base = ("deadlines", name)
             duration, source, timescale = self._deadline_duration(base, spec)
+            if duration is not None and "roll" in spec:
+                duration = duration.with_roll(ROLL_VALUES[spec["roll"]])  # the schema allows only these
             anchor = self.expression(base + ("from",)) if "from" in spec else None
             calendar = spec.get("calendar", self.raw.get("calendar", DEFAULT_CALENDAR))
             if calendar not in self.known.calendars:

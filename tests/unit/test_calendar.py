@@ -464,3 +464,31 @@ def test_london_date_reads_dates_and_times_as_days_in_england():
     assert [london_date(v) for v in (None, True, 20260618, "", "18/06/2026", "2026-02-30")] == [None] * 6
     # a deadline anchored on such a time counts from the London day
     assert to_date("2026-06-18T23:30:00+00:00", "anchor") == dt.date(2026, 6, 19)
+
+
+# --------------------------------------------------------------------------- rolling back
+
+
+def test_roll_back_moves_a_date_that_is_not_a_working_day_to_the_one_before():
+    due = Duration.parse("end of week 4, previous working day").apply(date(2026, 12, 1), ENGLAND)
+    assert due.date == date(2026, 12, 24) and due.rolled_from == date(2026, 12, 28)
+    assert due.summary().startswith("due Thu 24 Dec 2026: the end of week 4 of December 2026")
+    assert "rolled back to the previous working day" in due.summary()
+    assert "Mon 28 Dec 2026 is not a working day (Boxing Day observed), so the deadline rolls back to the previous working day" in due.explanation()
+    assert [d for d, _ in due.skipped] == [date(2026, 12, 25), date(2026, 12, 26), date(2026, 12, 27), date(2026, 12, 28)]
+    assert Duration.parse("end of week 4, roll back") == Duration.parse("end of week 4, previous working day")
+    assert Duration.parse("3 weeks").with_roll("previous").text == "3 weeks, previous working day"
+    assert Duration(text="3 weeks, next working day", kind="weeks", n=3, roll=True).rolls == "next"  # as before
+
+
+@settings(max_examples=300)
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2070, 12, 31)), st.sampled_from(["next", "previous"]))
+def test_a_rolled_due_date_is_the_nearest_working_day_in_its_direction(day, roll):
+    due = Duration.parse("0 days").with_roll(roll).apply(day, ENGLAND)
+    assert ENGLAND.is_working_day(due.date)
+    step = timedelta(days=1 if roll == "next" else -1)
+    walk = day
+    while not _naive_is_working(walk):  # the naive answer, a day at a time, from the holidays package
+        walk += step
+    assert due.date == walk
+    assert (due.rolled_from is None) == (walk == day)
