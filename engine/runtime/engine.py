@@ -165,7 +165,9 @@ class Engine:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock
         self.listeners: list[Listener] = list(listeners)
-        self._versions: dict[tuple[str, int], WorkflowDef] = {(w.id, w.version): w for w in definitions.workflows.values()}
+        # (workflow, version) -> its definition, filled on first use: a configuration loaded from the cache
+        # compiles a workflow only when something asks for it (``qaflow show`` needs one of ten)
+        self._versions: dict[tuple[str, int], WorkflowDef] = {}
         self._recorded: set[tuple[str, int]] = set()
 
     @classmethod
@@ -195,9 +197,12 @@ class Engine:
         wf = self._versions.get(key)
         if wf is not None:
             return wf
+        current = self.definitions.workflows.get(inst.workflow)
+        if current is not None and current.version == inst.version:
+            self._versions[key] = current
+            return current
         stored = self.store.definition(inst.workflow, inst.version)
         if stored is None:
-            current = self.definitions.workflows.get(inst.workflow)
             raise UsageError(
                 f"instance {inst.id} runs {inst.workflow} version {inst.version}, which neither this configuration "
                 f"(version {current.version if current else 'none'}) nor the store has",
