@@ -308,7 +308,10 @@ def _to_cache(snap: Any, definitions: Definitions, problems: list[Problem]) -> N
     for calendar in {(c.country, c.subdiv, c.first_year, c.last_year): c for c in definitions.calendars.values()}.values():
         key = _holidays_key(calendar)
         if entries.load("holidays", key) is None:
-            named = public_holidays(calendar.country, calendar.subdiv, calendar.first_year, calendar.last_year)
+            try:
+                named = public_holidays(calendar.country, calendar.subdiv, calendar.first_year, calendar.last_year)
+            except Exception:  # the calendar says what is wrong when it is used; the cache never does
+                continue
             entries.store("holidays", key, {"named": sorted(named.items())})
 
 
@@ -322,11 +325,15 @@ def _from_cache(root: Path, snap: Any) -> tuple[Definitions, list[Problem]] | No
     try:
         problems = [Problem.from_dict(d) for d in payload["problems"]]
         sources = {str(wid): snap.files[Path(path)] for wid, path in payload["workflows"]}
-        files = {str(wid): Path(path) for wid, path in payload["workflows"]}
+        # named now, as the key's working directory has them, not when each is compiled
+        shown = {str(wid): display_path(Path(path)) for wid, path in payload["workflows"]}
     except (KeyError, TypeError, ValueError):
         return None
     if any(p.severity != "warning" for p in problems):
         return None  # entries are written for clean loads only
+    workflow_files = sorted(str(path) for path in snap.files if path.parent == root / KINDS["workflow"][0])
+    if len(sources) != len(payload["workflows"]) or sorted(str(path) for _, path in payload["workflows"]) != workflow_files:
+        return None  # a clean load has one workflow in each workflow file
 
     rules = RulesCompiler()
     for path, raw in snap.files.items():
@@ -354,13 +361,13 @@ def _from_cache(root: Path, snap: Any) -> tuple[Definitions, list[Problem]] | No
         def make() -> WorkflowDef:
             from ..machine import build_machine
 
-            doc, found = load_yaml(sources[wid], display_path(files[wid]))
+            doc, found = load_yaml(sources[wid], shown[wid])
             wf = None
             if doc is not None and not any(p.severity == "error" for p in found):
                 wf, found = compile_workflow(doc, functions=functions, known=known, checked=True)
             if wf is None or any(p.severity == "error" for p in found):
                 # the entry said this file was clean: it was not written by this qaflow for these bytes
-                raise ConfigError(found or [Problem(Location(display_path(files[wid])), "error", "cache",
+                raise ConfigError(found or [Problem(Location(shown[wid]), "error", "cache",
                                                     "the cached check of this file does not hold; delete the qaflow cache")])
             return dataclasses.replace(wf, machine=build_machine(wf))
 

@@ -154,6 +154,16 @@ def test_a_workflow_is_compiled_from_the_bytes_that_were_hashed(folder, config):
     assert definitions.workflows["complaint"].source == before
 
 
+def test_workflows_are_named_as_the_working_directory_had_them_when_loaded(folder, monkeypatch, tmp_path):
+    monkeypatch.chdir(TESTS)
+    plain, _ = check_config(BASIC)
+    check_config(BASIC, cache=True)
+    cached, _ = check_config(BASIC, cache=True)
+    assert isinstance(cached.workflows, LazyWorkflows)
+    monkeypatch.chdir(tmp_path)
+    assert cached.workflows["review"].file == plain.workflows["review"].file == "fixtures/basic/workflows/review.yaml"
+
+
 def test_threads_share_one_compile():
     calls = []
 
@@ -240,7 +250,9 @@ def test_a_corrupt_entry_is_ignored_and_written_again(folder, monkeypatch):
     for bad in (b"", b"{", good[: len(good) // 2], b"[]", b'{"format": 1}', b"\xff\xfe",
                 json.dumps({**json.loads(good), "format": 0}).encode(),
                 json.dumps({**json.loads(good), "payload": {"problems": "nope", "workflows": []}}).encode(),
-                json.dumps({**json.loads(good), "payload": {"problems": [], "workflows": [["review", "/nowhere.yaml"]]}}).encode()):
+                json.dumps({**json.loads(good), "payload": {"problems": [], "workflows": [["review", "/nowhere.yaml"]]}}).encode(),
+                json.dumps({**json.loads(good), "payload": {**json.loads(good)["payload"], "workflows": [
+                    json.loads(good)["payload"]["workflows"][0]]}}).encode()):  # a workflow left out
         entry.write_bytes(bad)
         definitions, problems = check_config(BASIC, cache=True)
         assert definitions is not None and [p.code for p in problems] == ["open-start"]
