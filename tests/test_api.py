@@ -41,11 +41,24 @@ def _type_checking_imports(package: str) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize("package", ["engine", "engine.simulation", "engine.reports"])
+@pytest.mark.parametrize("package", ["engine", "engine.simulation"])
 def test_lazy_exports_all_and_type_checking_imports_agree(package):
     module = importlib.import_module(package)
     assert sorted(module.__all__) == sorted(module._EXPORTS)
     assert _type_checking_imports(package) == module._EXPORTS
+
+
+def test_report_names_are_functions_not_the_modules_they_share_a_name_with():
+    """engine.reports exports lazily; importing a submodule must not put it in place of a name."""
+    import types
+
+    from engine import reports
+
+    for module in ("definition", "metrics", "period", "render", "blocks", "html", "charts"):
+        importlib.import_module(f"engine.reports.{module}")
+    for name in reports.__all__:
+        assert not isinstance(getattr(reports, name), types.ModuleType), name
+    assert set(reports.__all__) == set(reports._EXPORTS) | {"FORMATS", "render"}
 
 
 def test_refusals_share_a_base_and_carry_exit_codes():

@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
 
+# Imported now, not lazily: the module shares the function's name, and importing it later (as the
+# command line does) would leave the module where the function should be. It is light.
+from .render import FORMATS, render
+
 _EXPORTS = {
-    "FORMATS": "engine.reports.render",
     "Period": "engine.reports.period",
     "ReportDef": "engine.reports.definition",
     "compare_reports": "engine.reports.metrics",
@@ -19,7 +22,6 @@ _EXPORTS = {
     "load_report": "engine.reports.definition",
     "monthly_trend": "engine.reports.metrics",
     "parse_period": "engine.reports.period",
-    "render": "engine.reports.render",
 }
 
 __all__ = [
@@ -38,6 +40,5 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .definition import ReportDef, load_report
     from .metrics import compare_reports, compute_report, monthly_trend
     from .period import Period, parse_period
-    from .render import FORMATS, render
 
 __getattr__, __dir__ = lazy_exports("engine.reports", _EXPORTS, globals())
