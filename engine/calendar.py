@@ -137,19 +137,20 @@ class _Tables:
     reasons: dict[int, str]   # ordinal -> reason, for non-working days
 
 
-@lru_cache(maxsize=32)
-def _build_tables(
-    country: str,
-    subdiv: str | None,
-    closures: tuple[tuple[date, str], ...],
-    first_year: int,
-    last_year: int,
-) -> _Tables:
-    # Imported here, not at module top: ``holidays`` costs ~140 ms to import
-    # and ~170 ms to expand 91 years, which ``import engine.calendar`` and
-    # commands that never touch a deadline should not pay.  The cache means
-    # equal calendars share one set of tables and the answer never depends
-    # on which call happened first.
+#: (country, subdiv, first_year, last_year) -> {ordinal: name}: answers of the ``holidays`` package,
+#: given once, or handed over by a cached configuration load (engine/config/cache.py) so that a command
+#: run again on the same configuration does not import and expand it.
+_KNOWN_HOLIDAYS: dict[tuple[str, str | None, int, int], Mapping[int, str]] = {}
+
+
+def public_holidays(country: str, subdiv: str | None, first_year: int, last_year: int) -> dict[int, str]:
+    """The public holidays (observed days included) in ``first_year``..``last_year``: ordinal -> name."""
+    known = _KNOWN_HOLIDAYS.get((country, subdiv, first_year, last_year))
+    if known is not None:
+        return dict(known)
+    # Imported here, not at module top: ``holidays`` costs ~50 ms to import
+    # and ~80 ms to expand 91 years, which ``import engine.calendar`` and
+    # commands that never touch a deadline should not pay.
     import holidays
 
     years = range(first_year, last_year + 1)
@@ -159,7 +160,28 @@ def _build_tables(
     public = holidays.country_holidays(
         country, subdiv=subdiv, years=years, observed=True, language="en_GB"
     )
-    named: dict[int, str] = {d.toordinal(): str(name) for d, name in public.items()}
+    named = {d.toordinal(): str(name) for d, name in public.items()}
+    _KNOWN_HOLIDAYS[(country, subdiv, first_year, last_year)] = named
+    return dict(named)
+
+
+def remember_public_holidays(country: str, subdiv: str | None, first_year: int, last_year: int,
+                             named: Mapping[int, str]) -> None:
+    """Take ``named`` as what :func:`public_holidays` would answer (from a cache keyed by the holidays package)."""
+    _KNOWN_HOLIDAYS[(country, subdiv, first_year, last_year)] = dict(named)
+
+
+@lru_cache(maxsize=32)
+def _build_tables(
+    country: str,
+    subdiv: str | None,
+    closures: tuple[tuple[date, str], ...],
+    first_year: int,
+    last_year: int,
+) -> _Tables:
+    # The cache means equal calendars share one set of tables and the answer
+    # never depends on which call happened first.
+    named = public_holidays(country, subdiv, first_year, last_year)
     closed = {d.toordinal(): reason for d, reason in closures}
 
     base = date(first_year, 1, 1).toordinal()

@@ -22,12 +22,9 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import ValidationError
-
 from .problems import Severity
 
-__all__ = ["PatternError", "compile_pattern", "iter_pattern_problems", "payload_validator"]
+__all__ = ["PatternError", "PayloadValidator", "compile_pattern", "iter_pattern_problems", "payload_validator"]
 
 
 class PatternError(ValueError):
@@ -77,59 +74,100 @@ def _search(pattern: str, text: str) -> bool:
     try:
         return compile_pattern(pattern)(text)
     except PatternError as exc:  # validate refuses such patterns; a schema built by hand may still have one
+        import jsonschema
+
         raise jsonschema.SchemaError(f"pattern {pattern!r} cannot be used: {exc}") from None
 
 
 # -- jsonschema with RE2: the three draft-07 keywords that match patterns -----------------------------
+# Built on first use: jsonschema takes ~90 ms to import, which a command that checks no payload
+# (``qaflow show``, ``list``) should not pay.
 
 
-def _pattern(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
-    if validator.is_type(instance, "string") and not _search(pattern, instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+@functools.cache
+def _validator_class() -> Any:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
+    additional = jsonschema.Draft7Validator.VALIDATORS["additionalProperties"]
 
-def _pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: Any,
-                        schema: Mapping[str, Any]) -> Iterator[ValidationError]:
-    if not validator.is_type(instance, "object"):
-        return
-    for pattern, subschema in patterns.items():
-        for key, value in instance.items():
-            if _search(pattern, key):
-                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+    def pattern_(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+        if validator.is_type(instance, "string") and not _search(pattern, instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
-
-_ADDITIONAL = jsonschema.Draft7Validator.VALIDATORS["additionalProperties"]
-
-
-def _additional_properties(validator: Any, allowed: Any, instance: Any,
+    def pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: Any,
                            schema: Mapping[str, Any]) -> Iterator[ValidationError]:
-    patterns = schema.get("patternProperties")
-    if not patterns:  # no pattern involved: jsonschema's own
-        yield from _ADDITIONAL(validator, allowed, instance, schema)
-        return
-    if not validator.is_type(instance, "object"):
-        return
-    properties = schema.get("properties", {})
-    extras = {k for k in instance if k not in properties and not any(_search(p, k) for p in patterns)}
-    if validator.is_type(allowed, "object"):
-        for extra in extras:
-            yield from validator.descend(instance[extra], allowed, path=extra)
-    elif not allowed and extras:  # jsonschema's message
-        verb = "does" if len(extras) == 1 else "do"
-        joined = ", ".join(repr(each) for each in sorted(extras))
-        listed = ", ".join(repr(each) for each in sorted(patterns))
-        yield ValidationError(f"{joined} {verb} not match any of the regexes: {listed}")
+        if not validator.is_type(instance, "object"):
+            return
+        for pattern, subschema in patterns.items():
+            for key, value in instance.items():
+                if _search(pattern, key):
+                    yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+    def additional_properties(validator: Any, allowed: Any, instance: Any,
+                              schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+        patterns = schema.get("patternProperties")
+        if not patterns:  # no pattern involved: jsonschema's own
+            yield from additional(validator, allowed, instance, schema)
+            return
+        if not validator.is_type(instance, "object"):
+            return
+        properties = schema.get("properties", {})
+        extras = {k for k in instance if k not in properties and not any(_search(p, k) for p in patterns)}
+        if validator.is_type(allowed, "object"):
+            for extra in extras:
+                yield from validator.descend(instance[extra], allowed, path=extra)
+        elif not allowed and extras:  # jsonschema's message
+            verb = "does" if len(extras) == 1 else "do"
+            joined = ", ".join(repr(each) for each in sorted(extras))
+            listed = ", ".join(repr(each) for each in sorted(patterns))
+            yield ValidationError(f"{joined} {verb} not match any of the regexes: {listed}")
+
+    return jsonschema.validators.extend(
+        jsonschema.Draft7Validator,
+        {"pattern": pattern_, "patternProperties": pattern_properties, "additionalProperties": additional_properties},
+    )
 
 
-_PayloadValidator = jsonschema.validators.extend(
-    jsonschema.Draft7Validator,
-    {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties},
-)
+class PayloadValidator:
+    """A draft-07 validator (all formats checked) whose patterns are matched by RE2, built on first use.
+
+    ``is_valid`` and ``iter_errors`` are jsonschema's; any other attribute is the built validator's.
+    """
+
+    __slots__ = ("schema", "_built")
+
+    def __init__(self, schema: Mapping[str, Any] | bool) -> None:
+        self.schema = schema
+        self._built: Any = None
+
+    def _validator(self) -> Any:
+        built = self._built
+        if built is None:
+            import jsonschema
+
+            # two threads racing here build equal validators; either may be kept
+            built = self._built = _validator_class()(self.schema, format_checker=jsonschema.FormatChecker())
+        return built
+
+    def is_valid(self, instance: Any) -> bool:
+        return bool(self._validator().is_valid(instance))
+
+    def iter_errors(self, instance: Any) -> Iterator[Any]:
+        return self._validator().iter_errors(instance)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy and pickle look up hooks here; never build a validator for them
+            raise AttributeError(name)
+        return getattr(self._validator(), name)
+
+    def __repr__(self) -> str:
+        return f"PayloadValidator({self.schema!r})"
 
 
-def payload_validator(schema: Mapping[str, Any] | bool) -> Any:
+def payload_validator(schema: Mapping[str, Any] | bool) -> PayloadValidator:
     """A draft-07 validator (all formats checked) whose patterns are matched by RE2."""
-    return _PayloadValidator(schema, format_checker=jsonschema.FormatChecker())
+    return PayloadValidator(schema)
 
 
 # -- validate-time checks --------------------------------------------------------------------------

@@ -48,3 +48,12 @@ class Problem:
             "code": self.code,
             "message": self.message,
         }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Problem:
+        """The problem ``to_dict`` gave; ValueError (or KeyError, TypeError) if ``data`` is not one."""
+        severity = data["severity"]
+        if severity not in ("error", "warning"):
+            raise ValueError(f"not a severity: {severity!r}")
+        return cls(Location(str(data["file"]), int(data["line"]), int(data["column"])), severity,
+                   str(data["code"]), str(data["message"]))

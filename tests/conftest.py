@@ -20,6 +20,16 @@ from engine.store.sqlite import SQLiteStore
 PG_URL = os.environ.get("QAFLOW_TEST_PG")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The command line keeps clean configuration checks in a per-user cache: the tests keep theirs apart
+    (and so run every command both ways: a first load of a configuration fills it, the next ones read it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QAFLOW_CACHE_DIR", str(tmp_path_factory.mktemp("qaflow-cache")))
+        patch.delenv("QAFLOW_CACHE", raising=False)
+        yield
+
+
 def pg_url_or_skip() -> str:
     """The PostgreSQL test server's URL; skip without one, except in CI, where its absence is a failure."""
     if not PG_URL:

@@ -48,6 +48,19 @@ def test_lazy_exports_all_and_type_checking_imports_agree(package):
     assert _type_checking_imports(package) == module._EXPORTS
 
 
+def test_report_names_are_functions_not_the_modules_they_share_a_name_with():
+    """engine.reports exports lazily; importing a submodule must not put it in place of a name."""
+    import types
+
+    from engine import reports
+
+    for module in ("definition", "metrics", "period", "render", "blocks", "html", "charts"):
+        importlib.import_module(f"engine.reports.{module}")
+    for name in reports.__all__:
+        assert not isinstance(getattr(reports, name), types.ModuleType), name
+    assert set(reports.__all__) == set(reports._EXPORTS) | {"FORMATS", "render"}
+
+
 def test_refusals_share_a_base_and_carry_exit_codes():
     for name in ("UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid", "GuardFailed",
                  "ActionFailed", "OutOfOrder", "ConcurrencyConflict", "RequestIdReused"):

@@ -53,10 +53,14 @@ class Settings:
         return self.config if self.config is not None else default_config_dir()
 
     def definitions(self) -> Any:
-        """Load the configuration; a ConfigError (exit 1, every problem printed) if it has errors."""
+        """Load the configuration; a ConfigError (exit 1, every problem printed) if it has errors.
+
+        Through the per-user cache (README, "The configuration cache"): a configuration checked clean
+        before, byte for byte, is not checked again, and its workflows are compiled as they are needed.
+        """
         from ..config.loader import check_config
 
-        definitions, problems = check_config(self.config_dir)
+        definitions, problems = check_config(self.config_dir, cache=True)
         if definitions is None:
             raise ConfigError(problems)
         self.warn(problems)

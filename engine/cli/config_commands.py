@@ -115,7 +115,7 @@ def validate_command(settings: Settings, paths: tuple[Path, ...], db: str | None
     """
     from ..config.validate import validate_paths
 
-    problems = validate_paths(list(paths), settings.config_dir)
+    problems = validate_paths(list(paths), settings.config_dir, cache=True)
     if db is not None and not any(p.severity == "error" for p in problems):
         problems = sorted(problems + _against_store(settings, db), key=lambda p: p.sort_key())
     errors = sum(1 for p in problems if p.severity == "error")
@@ -135,7 +135,7 @@ def _against_store(settings: Settings, db: str) -> list[Any]:
     from ..runtime.preflight import check_against_store
     from ..store.open import display_target, open_store
 
-    definitions, problems = check_config(settings.config_dir)
+    definitions, problems = check_config(settings.config_dir, cache=True)
     if definitions is None:
         return problems
     store = open_store(db, create=False)

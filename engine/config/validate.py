@@ -124,12 +124,12 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
     return problems
 
 
-def _check_root(root: Path) -> list[Problem]:
+def _check_root(root: Path, cache: bool = False) -> list[Problem]:
     """Everything in one configuration folder: workflows and rules (check_config), scenarios, other kinds."""
     from ..scenarios import load_scenarios
     from .loader import KINDS, check_config, read_documents
 
-    definitions, problems = check_config(root)
+    definitions, problems = check_config(root, cache=cache)
     problems = list(problems)
     for doc in read_documents(root, "workflow")[0]:
         problems += list(iter_tidiness_problems(doc))
@@ -230,23 +230,31 @@ def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
     return problems + (check_schema(doc, schema) if schema is not None else [])
 
 
-def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None = None) -> list[Problem]:
+def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None = None, *,
+                   cache: bool = False) -> list[Problem]:
     """Every problem in the configuration folders and files given (default: ``default_root``), sorted.
 
     A folder is a configuration root (with workflows/, rules/, ...) or one of those folders; a file
     is checked with the rest of its configuration (its folder's parent, else ``default_root``).
-    Never raises.
+    ``cache``: a single configuration folder whose files are byte for byte those of a check without
+    errors is answered from the per-user cache (engine/config/cache.py). Never raises.
     """
     from .loader import default_config_dir
 
     context = Path(default_root) if default_root is not None else default_config_dir()
     targets = [Path(p) for p in paths] or [context]
+    if cache and len(targets) == 1 and targets[0].is_dir() and _is_root(targets[0]):
+        return _cached(targets[0], partial(_validate, targets, context, cache=True))
+    return _validate(targets, context)
+
+
+def _validate(targets: list[Path], context: Path, *, cache: bool = False) -> list[Problem]:
     problems: list[Problem] = []
     for target in targets:
         where = display_path(target)
         if target.is_dir():
             if _is_root(target):
-                problems += _guarded(where, partial(_check_root, target))
+                problems += _guarded(where, partial(_check_root, target, cache))
             elif target.name in _folder_kinds():
                 files = sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
                 for f in files:
@@ -264,6 +272,52 @@ def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None 
     unique = list(dict.fromkeys(_one_line(p) for p in problems))
     unique.sort(key=lambda p: (p.sort_key(), p.message))
     return unique
+
+
+def _root_snapshot(root: Path) -> Any:
+    """Every file under ``root`` (hidden folders aside) and the bundled schemas, read and hashed; None: no cache."""
+    import os
+
+    from . import cache as entries
+    from .loader import bundled_config_dir
+
+    if entries.cache_dir() is None:
+        return None
+    try:
+        paths: list[Path] = []
+        for folder, subfolders, names in os.walk(root):
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            paths += (path for path in (Path(folder) / name for name in sorted(names)) if path.is_file())  # no FIFOs
+            if len(paths) > entries.MAX_FILES:
+                return None
+        schemas = [path.read_bytes() for path in sorted((bundled_config_dir() / "schemas").glob("*.json"))]
+        context = ("validate", os.getcwd(), str(root))
+    except OSError:
+        return None
+    return entries.snapshot(paths, context=context, blobs=schemas)
+
+
+def _cached(root: Path, work: Callable[[], list[Problem]]) -> list[Problem]:
+    """``work()``'s problems, from the cache when the files are those of a check without errors.
+
+    The files are hashed again after the check: an edit made while it ran is not kept under the old key.
+    """
+    from . import cache as entries
+
+    snap = _root_snapshot(root)
+    if snap is not None:
+        payload = entries.load("validate", snap.key)
+        if payload is not None:
+            try:
+                return [Problem.from_dict(d) for d in payload["problems"]]
+            except (KeyError, TypeError, ValueError):
+                pass  # not an entry this qaflow wrote: check again, and write it anew
+    problems = work()
+    if snap is not None and not any(p.severity == "error" for p in problems):
+        again = _root_snapshot(root)
+        if again is not None and again.key == snap.key:
+            entries.store("validate", snap.key, {"problems": [p.to_dict() for p in problems]})
+    return problems
 
 
 def _one_line(problem: Problem) -> Problem:

@@ -171,7 +171,9 @@ class Engine:
             self.start = traced("qaflow.start", self.start, spans)  # type: ignore[method-assign]
             self.fire = traced("qaflow.fire", self.fire, spans)  # type: ignore[method-assign]
             self.advance = traced("qaflow.advance", self.advance, spans)  # type: ignore[method-assign]
-        self._versions: dict[tuple[str, int], WorkflowDef] = {(w.id, w.version): w for w in definitions.workflows.values()}
+        # (workflow, version) -> its definition, filled on first use: a configuration loaded from the cache
+        # compiles a workflow only when something asks for it (``qaflow show`` needs one of ten)
+        self._versions: dict[tuple[str, int], WorkflowDef] = {}
         self._recorded: set[tuple[str, int]] = set()
 
     @classmethod
@@ -201,9 +203,12 @@ class Engine:
         wf = self._versions.get(key)
         if wf is not None:
             return wf
+        current = self.definitions.workflows.get(inst.workflow)
+        if current is not None and current.version == inst.version:
+            self._versions[key] = current
+            return current
         stored = self.store.definition(inst.workflow, inst.version)
         if stored is None:
-            current = self.definitions.workflows.get(inst.workflow)
             raise UsageError(
                 f"instance {inst.id} runs {inst.workflow} version {inst.version}, which neither this configuration "
                 f"(version {current.version if current else 'none'}) nor the store has",
