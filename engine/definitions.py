@@ -177,6 +177,19 @@ class DeadlineDef:
     on_breach: tuple[Action, ...] = ()
     location: Location | None = None
     timescale: str = ""  # the rules' timescale it takes its duration from, if any
+    reminders: tuple[ReminderDef, ...] = ()  # alerts before the due date (or after the start), not breaches
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderDef:
+    """A reminder on a deadline: an alert sent by ``advance`` at a time worked out from the clock,
+    while the clock is open. It changes nothing else: the deadline is not breached by it."""
+
+    name: str
+    alert: Alert
+    before: Duration | None = None  # before the due date: days, weeks or working days
+    after: Duration | None = None  # after the anchor (the day the clock started from)
+    location: Location | None = None
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,10 @@ def build_diagram(wf: WorkflowDef) -> Diagram:
     def note(state: str, deadline: str) -> None:
         defn = wf.deadlines.get(deadline)
         line = f"starts {deadline}" + (f": {defn.duration.text}" if defn is not None else "")
+        if defn is not None and defn.reminders:  # reminders are alerts, not transitions: say them with the clock
+            line += "; reminders " + ", ".join(
+                f"{r.before.text} before" if r.before is not None else f"{r.after.text if r.after else ''} after"
+                for r in defn.reminders)
         if line not in notes.setdefault(state, []):
             notes[state].append(line)
 

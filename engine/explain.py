@@ -198,6 +198,11 @@ def explain_entry(entry: Mapping[str, Any], wf: WorkflowDef | None = None) -> st
         name = trigger[len("(breach) "):]
         head = f"On {when} deadline '{name}' passed unmet"
         moved = f"{instance} moved from {source} to {target}" if source != target else f"{instance} stayed in {source}"
+    elif trigger.startswith("(reminder) "):
+        name = trigger[len("(reminder) "):]
+        reminder = (entry.get("payload") or {}).get("reminder") if isinstance(entry.get("payload"), Mapping) else None
+        head = f"On {when} a reminder{f' ({reminder})' if reminder else ''} went out for deadline '{name}', still open"
+        moved = ""
     else:
         payload = _fields(entry.get("payload"))
         head = f"On {when} {_who(entry)} fired '{trigger}'" + (f" with {payload}" if payload else "")

@@ -721,6 +721,9 @@ def coverage(results: Iterable[ScenarioResult], definitions: Definitions) -> dic
     counts: dict[str, dict[int, int]] = {w: {t.index: 0 for t in wf.transitions} for w, wf in definitions.workflows.items()}
     started: dict[str, dict[str, int]] = {w: dict.fromkeys(wf.deadlines, 0) for w, wf in definitions.workflows.items()}
     breached: dict[str, dict[str, int]] = {w: dict.fromkeys(wf.deadlines, 0) for w, wf in definitions.workflows.items()}
+    reminded: dict[str, dict[str, int]] = {
+        w: {f"{d.name}/{r.name}": 0 for d in wf.deadlines.values() for r in d.reminders} for w, wf in definitions.workflows.items()
+    }
     instances: dict[str, int] = dict.fromkeys(definitions.workflows, 0)
     for result in results:
         for history in result.histories.values():
@@ -738,6 +741,9 @@ def coverage(results: Iterable[ScenarioResult], definitions: Definitions) -> dic
                 if trigger.startswith("(breach) "):
                     name = trigger[len("(breach) "):]
                     breached[w][name] = breached[w].get(name, 0) + 1
+                elif trigger.startswith("(reminder) ") and isinstance(entry.get("payload"), Mapping):
+                    key = f"{trigger[len('(reminder) '):]}/{entry['payload'].get('reminder')}"
+                    reminded[w][key] = reminded[w].get(key, 0) + 1
                 for action in entry.get("actions") or ():
                     if action.get("action") == "start_deadline" and action.get("deadline"):
                         name = action["deadline"]
@@ -777,12 +783,14 @@ def coverage(results: Iterable[ScenarioResult], definitions: Definitions) -> dic
                 "breached": sum(1 for d in deadlines if d["breached"]),
                 "items": deadlines,
             },
+            "reminders": {"total": len(reminded[w]), "sent": sum(1 for n in reminded[w].values() if n), "items": dict(reminded[w])},
             "not_exercised": {
                 "transitions": [
                     {k: t[k] for k in ("index", "label", "location")} for t in transitions if not t["count"]
                 ],
                 "deadlines_not_started": [d["name"] for d in deadlines if not d["started"]],
                 "breaches": [d["name"] for d in deadlines if not d["breached"]],
+                "reminders": [name for name, n in reminded[w].items() if not n],
             },
         }
     return report

@@ -77,6 +77,8 @@ def _print_coverage(settings: Settings, report: dict[str, dict[str, Any]]) -> No
         if dl["total"]:
             parts.append(f"{dl['started']}/{dl['total']} deadlines started")
             parts.append(f"{dl['breached']}/{dl['total']} breached")
+        if cov["reminders"]["total"]:
+            parts.append(f"{cov['reminders']['sent']}/{cov['reminders']['total']} reminders sent")
         settings.echo(f"  {workflow}: " + ", ".join(parts))
         missing = cov["not_exercised"]
         where = {d["name"]: d["location"] for d in dl["items"]}
@@ -88,6 +90,9 @@ def _print_coverage(settings: Settings, report: dict[str, dict[str, Any]]) -> No
             if name in missing["deadlines_not_started"]:
                 continue  # already said
             settings.echo(settings.style(f"    not exercised: {where[name]}: deadline '{name}' never breached", fg="yellow"))
+        for name in missing["reminders"]:
+            deadline, _, reminder = name.partition("/")
+            settings.echo(settings.style(f"    not exercised: {where[deadline]}: reminder '{reminder}' never sent", fg="yellow"))
 
 
 # --------------------------------------------------------------------------- qaflow validate, schema, diagram, when, explain

@@ -173,7 +173,7 @@ def advance_command(settings: Settings, to: str | None, db: str | None) -> None:
         settings.emit_json([o.to_dict() for o in fired])
         return
     for o in fired:
-        what = f"deadline {o.name} breached" if o.kind == "breach" else f"started {o.workflow}"
+        what = {"breach": f"deadline {o.name} breached", "reminder": f"reminder {o.name} sent"}.get(o.kind, f"started {o.workflow}")
         move = f" ({o.from_state} -> {o.to_state})" if o.from_state and o.from_state != o.to_state else ""
         if o.set_aside:
             what = (f"deadline {o.name}" if o.kind == "breach" else f"scheduled start of {o.workflow}") + \

@@ -17,6 +17,7 @@ from ..definitions import (
     DeadlineDef,
     Evaluate,
     FieldDef,
+    ReminderDef,
     RoleDef,
     SetData,
     SignalParent,
@@ -38,6 +39,8 @@ EXPRESSION_NAMES = frozenset(
     {"data", "payload", "now", "today", "actor", "roles", "state", "deadlines", "parent", "instance_id"}
 )
 SYSTEM_ROLE = "system"
+#: What a reminder's ``before:`` may count back in.
+REMINDER_BEFORE = ("days", "weeks", "working_days")
 #: A deadline's ``roll:``: where a due date that is not a working day moves.
 ROLL_VALUES = {"next_working_day": "next", "previous_working_day": "previous", "none": ""}
 DEFAULT_CALENDAR = "england"
@@ -322,6 +325,7 @@ class WorkflowCompiler:
                     f"unknown calendar '{calendar}'{_did_you_mean(calendar, self.known.calendars)}",
                 )
             on_breach = self._actions(base + ("on_breach",), spec.get("on_breach"))
+            reminders = self._reminders(base, name, spec.get("remind"))
             if duration is not None:
                 out[name] = DeadlineDef(
                     name=name,
@@ -334,6 +338,7 @@ class WorkflowCompiler:
                     on_breach=on_breach,
                     location=self.doc.location(base, key=True),
                     timescale=timescale,
+                    reminders=reminders,
                 )
         return out
 
@@ -483,31 +488,7 @@ class WorkflowCompiler:
                 into=self._data_path(p + ("into",), body["into"]),
             )
         if kind == "alert":
-            for j, role in enumerate(body.get("to") or []):
-                if role not in self.roles and role not in self.known.alert_groups:
-                    self.error(
-                        p + ("to", j),
-                        "unknown-alert-target",
-                        f"alert target '{role}' is neither a role of this workflow nor an alert group"
-                        + _did_you_mean(role, list(self.roles) + list(self.known.alert_groups)),
-                    )
-            people = tuple(
-                e for j in range(len(body.get("people") or [])) if (e := self.expression(p + ("people", j)))
-            )
-            if not body.get("to") and not people:
-                self.error(p, "alert-without-recipients", "an alert needs 'to' (roles) or 'people'")
-            message = self.expression(p + ("message",), template=True)
-            if message is None:
-                return None
-            return Alert(
-                loc,
-                condition,
-                name=body.get("name", "alert"),
-                roles=tuple(body.get("to") or ()),
-                people=people,
-                message=message,
-                severity=body.get("severity", "info"),
-            )
+            return self._alert(p, body, loc, condition)
         if kind == "start":
             if body["workflow"] not in self.known.workflows:
                 self.error(
@@ -533,6 +514,57 @@ class WorkflowCompiler:
         if op == "extend" and (to is None) == (by is None) and ("to" in body) == ("by" in body):
             self.error(p, "extend-needs-one", "extend_deadline needs exactly one of 'to' or 'by'")
         return DeadlineAction(loc, condition, op=op, deadline=name, anchor=anchor, to=to, by=by, reason=reason)
+
+
+    def _alert(self, p: tuple, body: Mapping[str, Any], loc: Any, condition: Expression | None, *,
+               default_name: str = "alert") -> Alert | None:
+        """An alert action, or the alert of a reminder: ``to`` roles or groups, ``people``, ``message``."""
+        for j, role in enumerate(body.get("to") or []):
+            if role not in self.roles and role not in self.known.alert_groups:
+                self.error(
+                    p + ("to", j),
+                    "unknown-alert-target",
+                    f"alert target '{role}' is neither a role of this workflow nor an alert group"
+                    + _did_you_mean(role, list(self.roles) + list(self.known.alert_groups)),
+                )
+        people = tuple(
+            e for j in range(len(body.get("people") or [])) if (e := self.expression(p + ("people", j)))
+        )
+        if not body.get("to") and not people:
+            self.error(p, "alert-without-recipients", "an alert needs 'to' (roles) or 'people'")
+        message = self.expression(p + ("message",), template=True)
+        if message is None:
+            return None
+        return Alert(
+            loc,
+            condition,
+            name=body.get("name", default_name),
+            roles=tuple(body.get("to") or ()),
+            people=people,
+            message=message,
+            severity=body.get("severity", "info"),
+        )
+
+    def _reminders(self, base: tuple, deadline: str, raw: Any) -> tuple[ReminderDef, ...]:
+        out: list[ReminderDef] = []
+        seen: set[str] = set()
+        for i, spec in enumerate(raw or []):
+            p = base + ("remind", i)
+            name = spec.get("name") or (f"{deadline}_reminder" if i == 0 else f"{deadline}_reminder_{i + 1}")
+            if name in seen:
+                self.error(p + ("name",) if "name" in spec else p, "duplicate-reminder",
+                           f"deadline '{deadline}' has two reminders named '{name}': give each its own 'name'")
+            seen.add(name)
+            before = self.duration(p + ("before",)) if "before" in spec else None
+            after = self.duration(p + ("after",)) if "after" in spec else None
+            if before is not None and (before.kind not in REMINDER_BEFORE or before.roll):
+                self.error(p + ("before",), "bad-reminder-time",
+                           f"a reminder counts back from the due date in days, weeks or working days, not '{before.text}'")
+                before = None
+            alert = self._alert(p, spec, self.doc.location(p), None, default_name=name)
+            if alert is not None and (before is not None or after is not None):
+                out.append(ReminderDef(name=name, alert=alert, before=before, after=after, location=self.doc.location(p)))
+        return tuple(out)
 
 
 class Known:

@@ -152,6 +152,8 @@ def _deadline(ctx: Context, action: DeadlineAction) -> None:
     elif action.op == "extend":
         reason = ctx.evaluate(action.reason, f"reason for extending {ds.name}") if action.reason else None
         clocks.extend(ds, calendar, at, to=action.to, by=action.by, reason=to_json(reason))
+        if defn.reminders:
+            clocks.plan_reminders(ds, defn, calendar, at)
         record.update(due=ds.due.isoformat(), reason=to_json(reason))
     elif action.op == "pause":
         reason = ctx.evaluate(action.reason, f"reason for pausing {ds.name}") if action.reason else None
@@ -159,6 +161,8 @@ def _deadline(ctx: Context, action: DeadlineAction) -> None:
         record["reason"] = to_json(reason)
     elif action.op == "resume":
         clocks.resume_clock(ds, calendar, at)
+        if defn.reminders:
+            clocks.plan_reminders(ds, defn, calendar, at)
         record["due"] = ds.due.isoformat()
     ctx.actions.append(record)
 

@@ -19,7 +19,7 @@ from ..errors import ActionFailed, ConcurrencyConflict
 from .instance import DeadlineState, due_at
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..definitions import DeadlineDef
+    from ..definitions import DeadlineDef, ReminderDef
 
 
 def to_date(value: Any, what: str) -> dt.date:
@@ -32,7 +32,7 @@ def to_date(value: Any, what: str) -> dt.date:
 
 def start(defn: DeadlineDef, calendar: Calendar, anchor: dt.date, at: dt.datetime) -> DeadlineState:
     due = defn.duration.apply(anchor, calendar)
-    return DeadlineState(
+    ds = DeadlineState(
         defn.name,
         calendar=defn.calendar,
         anchor=anchor,
@@ -40,6 +40,37 @@ def start(defn: DeadlineDef, calendar: Calendar, anchor: dt.date, at: dt.datetim
         due=due.date,
         started_at=at,
     )
+    if defn.reminders:
+        plan_reminders(ds, defn, calendar, at)
+    return ds
+
+
+def plan_reminders(ds: DeadlineState, defn: DeadlineDef, calendar: Calendar, at: dt.datetime) -> None:
+    """Work out when each reminder of the clock goes: at the start of its day in London. Called when the
+    clock starts and whenever its due date moves; reminders already sent stay, and those whose time
+    has passed (or never comes, before a due date nearer than they count back) are not planned."""
+    sent = [r for r in ds.reminders if r["sent"]]
+    done = {r["name"] for r in sent}
+    planned: list[dict[str, Any]] = []
+    for reminder in defn.reminders:
+        if reminder.name in done:
+            continue
+        day = reminder_day(reminder, ds, calendar)
+        when = dt.datetime(day.year, day.month, day.day, tzinfo=LONDON)
+        if when > at and when < ds.due_at:
+            planned.append({"name": reminder.name, "at": when.isoformat(), "sent": False})
+    ds.reminders = sent + sorted(planned, key=lambda r: r["at"])
+
+
+def reminder_day(reminder: ReminderDef, ds: DeadlineState, calendar: Calendar) -> dt.date:
+    """The day a reminder goes: counted back from the due date, or on from the clock's anchor."""
+    if reminder.after is not None:
+        return reminder.after.apply(ds.anchor, calendar).date
+    before = reminder.before
+    assert before is not None  # a reminder has one of the two (compile.py)
+    if before.kind == "working_days":
+        return calendar.add_working_days(ds.due, -before.n)
+    return ds.due - dt.timedelta(days=before.n * (7 if before.kind == "weeks" else 1))
 
 
 def satisfy(ds: DeadlineState, at: dt.datetime) -> bool:
@@ -133,8 +164,22 @@ def _last_pause(changes: list[dict[str, Any]], upto: dict[str, Any]) -> dict[str
     return pause_rec
 
 
-def explain(ds: DeadlineState, calendars: Mapping[str, Calendar]) -> list[str]:
-    """Every step that produced the current due date, in plain English."""
+def explain(ds: DeadlineState, calendars: Mapping[str, Calendar], defn: DeadlineDef | None = None) -> list[str]:
+    """Every step that produced the current due date, in plain English, then its reminders."""
+    lines = _explain_due(ds, calendars)
+    rules = {r.name: r for r in defn.reminders} if defn is not None else {}
+    for r in ds.reminders:
+        day = dt.datetime.fromisoformat(r["at"]).astimezone(LONDON).strftime("%a %-d %b %Y")
+        rule = rules.get(r["name"])
+        when = (f"{rule.before.text} before the due date" if rule is not None and rule.before is not None
+                else f"{rule.after.text} after {ds.anchor.strftime('%a %-d %b %Y')}" if rule is not None and rule.after is not None
+                else "")
+        done = "sent" if r["sent"] else ("to be sent" if ds.status in ("open", "paused") else "not sent: the clock closed first")
+        lines.append(f"reminder {r['name']} on {day}" + (f" ({when})" if when else "") + f": {done}")
+    return lines
+
+
+def _explain_due(ds: DeadlineState, calendars: Mapping[str, Calendar]) -> list[str]:
     calendar = calendars[ds.calendar]
     due = parse_duration(ds.duration).apply(ds.anchor, calendar)
     lines = list(due.explanation())

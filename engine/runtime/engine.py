@@ -33,7 +33,7 @@ from . import requests
 from .changes import Listener, log, notify
 from .context import Context
 from .inputs import SYSTEM_ACTOR, check_actor, check_caller, check_id, check_key, json_problem
-from .instance import Instance, clone_json
+from .instance import REMINDER, Instance, clone_json
 from .tracing import traced, tracer
 from .unit import UnitOfWork
 from .view import InstanceView
@@ -51,7 +51,7 @@ class Occurrence:
     """Something ``advance`` fired: a deadline breach or a scheduled start."""
 
     at: dt.datetime
-    kind: str  # "breach" | "start"
+    kind: str  # "breach" | "start" | "reminder"
     instance_id: str
     workflow: str
     name: str  # deadline name or workflow started
@@ -668,6 +668,8 @@ class Engine:
         return Occurrence(item.at, "start", iid, wf.id, wf.id, None, state, error)
 
     def _breach(self, item: Any) -> Occurrence:
+        if REMINDER in item.name:
+            return self._remind(item)
         uow = UnitOfWork(self.store)
         inst = uow.get(item.key)
         ds = inst.deadlines.get(item.name)
@@ -692,6 +694,29 @@ class Engine:
             return Occurrence(item.at, "breach", inst.id, wf.id, item.name, from_state, inst.state, exc.message)
         self._commit(uow)
         return Occurrence(item.at, "breach", inst.id, wf.id, item.name, from_state, inst.state)
+
+    def _remind(self, item: Any) -> Occurrence:
+        """Send a reminder of an open deadline: its alert, and a history entry; the clock is untouched."""
+        uow = UnitOfWork(self.store)
+        inst = uow.get(item.key)
+        if inst.clock(item.name) != ("open", item.at):
+            raise ConcurrencyConflict(f"reminder {item.name} of {item.key} is no longer due at {item.at.isoformat()}")
+        deadline, _, name = item.name.partition(REMINDER)
+        wf = self._wf(inst)
+        defn = wf.deadlines.get(deadline)
+        reminder = next((r for r in defn.reminders if r.name == name), None) if defn is not None else None
+        if reminder is None:
+            raise UsageError(f"{wf.id} version {wf.version} has no reminder '{name}' on deadline '{deadline}' any more")
+        ds = inst.deadline_for_change(deadline)
+        assert ds is not None  # inst.clock found it
+        for r in ds.reminders:
+            if r["name"] == name:
+                r["sent"] = True
+        ctx = Context(self, uow, inst, wf, at=item.at, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, payload=None)
+        ctx.run_actions((reminder.alert,), f"reminder {name}")
+        uow.record(self._entry(inst, wf, ctx, trigger=f"(reminder) {deadline}", from_state=inst.state, payload={"reminder": name}))
+        self._commit(uow)
+        return Occurrence(item.at, "reminder", inst.id, wf.id, name, inst.state, inst.state)
 
     def _apply_breach(self, uow: UnitOfWork, inst: Instance, wf: WorkflowDef, item: Any) -> None:
         clocks.breach(inst.deadline_for_change(item.name), item.at)

@@ -24,6 +24,7 @@ def due_at(day: dt.date) -> dt.datetime:
 
 
 OPEN_STATUSES = frozenset({"open", "breached", "paused"})
+REMINDER = "#"  # a reminder's name in the stores' index: DEADLINE#REMINDER
 
 
 class DeadlineState:
@@ -32,7 +33,8 @@ class DeadlineState:
     ``changes`` records every extension, pause and resume, oldest first; nothing is overwritten.
     """
 
-    __slots__ = ("name", "status", "calendar", "anchor", "duration", "due", "started_at", "closed_at", "breached_at", "late", "changes")
+    __slots__ = ("name", "status", "calendar", "anchor", "duration", "due", "started_at", "closed_at", "breached_at", "late", "changes",
+                 "reminders")
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class DeadlineState:
         breached_at: dt.datetime | None = None,
         late: bool = False,
         changes: list[dict[str, Any]] | None = None,
+        reminders: list[dict[str, Any]] | None = None,
     ) -> None:
         self.name = name
         self.status = status
@@ -60,10 +63,21 @@ class DeadlineState:
         self.breached_at = breached_at
         self.late = late
         self.changes = changes if changes is not None else []
+        # {name, at (ISO time), sent}: sent by advance while the clock is open, in time order
+        self.reminders = reminders if reminders is not None else []
 
     @property
     def due_at(self) -> dt.datetime:
         return due_at(self.due)
+
+    def clocks(self) -> list[tuple[str, str, dt.datetime]]:
+        """(name, status, time) of what ``advance`` may fire for this clock: the breach, then each reminder
+        (``DEADLINE#REMINDER``, "open" while it waits for an open clock, else "done")."""
+        out = [(self.name, self.status, self.due_at)]
+        for r in self.reminders:
+            waiting = not r["sent"] and self.status == "open"
+            out.append((f"{self.name}{REMINDER}{r['name']}", "open" if waiting else "done", dt.datetime.fromisoformat(r["at"])))
+        return out
 
     @property
     def is_timing(self) -> bool:
@@ -83,6 +97,7 @@ class DeadlineState:
             breached_at=self.breached_at,
             late=self.late,
             changes=[dict(c) for c in self.changes],
+            reminders=[dict(r) for r in self.reminders],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +113,7 @@ class DeadlineState:
             "breached_at": self.breached_at.isoformat() if self.breached_at else None,
             "late": self.late,
             "changes": self.changes,
+            **({"reminders": self.reminders} if self.reminders else {}),
         }
 
     @classmethod
@@ -114,6 +130,7 @@ class DeadlineState:
             breached_at=dt.datetime.fromisoformat(d["breached_at"]) if d.get("breached_at") else None,
             late=d.get("late", False),
             changes=list(d.get("changes") or []),
+            reminders=[dict(r) for r in d.get("reminders") or ()],
         )
 
 
@@ -173,6 +190,26 @@ class Instance:
         inst.rev = self.rev
         inst.shared = set(self.deadlines)
         return inst
+
+    def clocks(self) -> list[tuple[str, str, dt.datetime]]:
+        """(name, status, time) of every breach and reminder of this instance: what the stores index."""
+        out: list[tuple[str, str, dt.datetime]] = []
+        for ds in self.deadlines.values():
+            if ds.reminders:
+                out += ds.clocks()
+            else:
+                out.append((ds.name, ds.status, ds.due_at))
+        return out
+
+    def clock(self, name: str) -> tuple[str, dt.datetime] | None:
+        """(status, time) of one breach or reminder (``DEADLINE#REMINDER``), or None if there is none."""
+        deadline, _, reminder = name.partition(REMINDER)
+        ds = self.deadlines.get(deadline)
+        if ds is None:
+            return None
+        if not reminder:
+            return ds.status, ds.due_at
+        return next(((s, at) for n, s, at in ds.clocks()[1:] if n == name), None)
 
     def deadline_for_change(self, name: str) -> DeadlineState | None:
         """The deadline clock ``name``, this instance's own copy, ready to be changed."""

@@ -31,6 +31,7 @@ class DeadlineView:
     breached_at: dt.datetime | None
     changes: tuple[dict[str, Any], ...]
     explanation: tuple[str, ...]
+    reminders: tuple[dict[str, Any], ...] = ()  # {name, at, sent}: reminders planned and sent, in time order
 
     @property
     def is_open(self) -> bool:
@@ -51,6 +52,7 @@ class DeadlineView:
             "breached_at": self.breached_at.isoformat() if self.breached_at else None,
             "changes": list(self.changes),
             "explanation": list(self.explanation),
+            "reminders": list(self.reminders),
         }
 
 
@@ -130,7 +132,8 @@ class InstanceView:
             closed_at=ds.closed_at,
             breached_at=ds.breached_at,
             changes=tuple(dict(c) for c in ds.changes),
-            explanation=tuple(explain(ds, self._engine.definitions.calendars)),
+            explanation=tuple(explain(ds, self._engine.definitions.calendars, defn)),
+            reminders=tuple(dict(r) for r in ds.reminders),
         )
 
     @property

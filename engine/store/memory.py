@@ -92,10 +92,7 @@ class MemoryStore:
         if self._held and (kind, key, name) in self._held and self._held[(kind, key, name)]["at"] == at:
             return False
         inst = self._instances.get(key)
-        if inst is None:
-            return False
-        ds = inst.deadlines.get(name)
-        return ds is not None and ds.status == "open" and ds.due_at == at
+        return inst is not None and inst.clock(name) == ("open", at)
 
     # -- writes --------------------------------------------------------------------------
     def commit(self, changes: Changes) -> None:
@@ -126,7 +123,11 @@ class MemoryStore:
                 old = instances.get(iid)
                 instances[iid] = inst
                 for ds in inst.deadlines.values():
-                    if ds.status == "open":
+                    if ds.reminders:  # a reminder is due on its own: push each that is waiting and new
+                        for name, status, at in ds.clocks():
+                            if status == "open" and (old is None or old.clock(name) != ("open", at)):
+                                heapq.heappush(self._heap, (at, "breach", iid, name))
+                    elif ds.status == "open":
                         before = old.deadlines.get(ds.name) if old else None
                         if before is None or before.status != "open" or before.due != ds.due:
                             heapq.heappush(self._heap, (ds.due_at, "breach", iid, ds.name))

@@ -536,11 +536,13 @@ class PostgresStore:
         dropped: list[tuple[str, str]] = []
         for iid, inst in changes.instances.items():
             before = indexed.get(iid, {})
-            for ds in inst.deadlines.values():
-                key = time_key(ds.due_at)
-                if before.get(ds.name) != (ds.status, key):
-                    index_rows.append((iid, ds.name, key, ds.status))
-            dropped += [(iid, name) for name in before if name not in inst.deadlines]
+            names = set()
+            for name, status, at in inst.clocks():
+                key = time_key(at)
+                names.add(name)
+                if before.get(name) != (status, key):
+                    index_rows.append((iid, name, key, status))
+            dropped += [(iid, name) for name in before if name not in names]
         if index_rows:
             many(
                 "INSERT INTO deadlines (instance_id, name, due_key, status) VALUES (%s, %s, %s, %s)"

@@ -58,9 +58,9 @@ def snapshot_of(inst: Instance, rev: int) -> dict[str, Any]:
     return d
 
 
-def _clocks(inst: Instance) -> list[tuple[str, str, dt.date]]:
-    """What the deadline index holds for an instance."""
-    return [(ds.name, ds.status, ds.due) for ds in inst.deadlines.values()]
+def _clocks(inst: Instance) -> list[tuple[str, str, dt.date, list[dict[str, Any]]]]:
+    """What the deadline index holds for an instance (its breaches and reminders), cheap to compare."""
+    return [(ds.name, ds.status, ds.due, ds.reminders) for ds in inst.deadlines.values()]
 
 
 def conflict_rev(iid: str, read: int, found: int | None) -> ConcurrencyConflict:
@@ -776,7 +776,7 @@ class SQLiteStore:
 
     @staticmethod
     def _index_deadlines(db: sqlite3.Connection, iid: str, inst: Instance, *, existing: bool) -> None:
-        rows = [(iid, ds.name, time_key(ds.due_at), ds.status) for ds in inst.deadlines.values()]
+        rows = [(iid, name, time_key(at), status) for name, status, at in inst.clocks()]
         if rows:
             db.executemany(
                 "INSERT INTO deadlines (instance_id, name, due_key, status) VALUES (?, ?, ?, ?)"
