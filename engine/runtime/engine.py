@@ -786,9 +786,11 @@ class Engine:
         22 Oct falls due at the end of that day, so ``due_before="2026-10-23"`` finds it.
 
         ``limit`` (1 to 1000) instances at most; ``page.next`` is an opaque cursor to pass as ``after``
-        for the next page, None at the end. Pages follow the id order from where the last one ended
-        (keyset pagination), so instances started or changed meanwhile are neither skipped nor shown
-        twice because of it; each page shows instances as they are when it is read.
+        for the next page, None at the end. Each page goes on in id order from the last id of the page
+        before (keyset pagination, not an offset): an instance is never on two pages, one that was
+        there when paging began is not skipped because others were started meanwhile, and each page
+        shows instances as they are when it is read (one started meanwhile is on a later page if its
+        id sorts after the cursor).
         """
         return queries.page_of(self, queries.instance_query(workflow, state, where=where, due_before=due_before, limit=limit, after=after))
 

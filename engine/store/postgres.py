@@ -387,9 +387,13 @@ class PostgresStore:
         """Matching instances in id order, a page at a time (keyset: ``id > after``, never OFFSET).
 
         A data field is matched by jsonb containment, ``snapshot->'data' @> '{"field": value}'`` (jsonb
-        compares numbers by value and never takes true for 1, as the other stores do), without an
-        index: the instance rows keep their HOT updates, and a page of 50 from 10,000 instances
-        reads in milliseconds (benchmarks/queries.py). The due-date filter looks in the deadline index.
+        compares numbers by value and never takes true for 1, as the other stores do). The store
+        makes no index for it: a page of 50 from 10,000 instances reads in a few milliseconds by the
+        id index, and a GIN index on ``snapshot->'data'`` (``jsonb_path_ops``), which the containment
+        can use, costs every commit (the instance row loses its HOT updates) and makes paging through
+        a common value slower while it makes a rare one faster (benchmarks/queries.py --pg-gin); a
+        host whose queries are mostly for rare values may add one. The due-date filter reads the
+        deadline index.
         """
         texts = [query.workflow, query.state, query.after, *(name for name, _ in query.where)]
         texts += [v for _, values in query.where for v in values if isinstance(v, str)]
