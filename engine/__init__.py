@@ -30,6 +30,8 @@ _EXPORTS = {
     "Change": "engine.runtime.changes",
     "InstanceView": "engine.runtime.view",
     "DeadlineView": "engine.runtime.view",
+    "Page": "engine.runtime.query",
+    "WorkItem": "engine.runtime.query",
     "load_config": "engine.config.loader",
     "check_config": "engine.config.loader",
     "bundled_config_dir": "engine.config.loader",
@@ -68,7 +70,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Engine", "Occurrence", "Change", "InstanceView", "DeadlineView", "load_config", "check_config",
+    "Engine", "Occurrence", "Change", "InstanceView", "DeadlineView", "Page", "WorkItem", "load_config", "check_config",
     "bundled_config_dir", "Definitions", "Calendar", "Duration", "Due", "parse_duration",
     "compile_expression", "Clock", "FixedClock", "SystemClock", "Store", "MemoryStore", "Problem", "Location",
     "QaflowError", "ConfigError", "ExpressionError", "EvaluationError", "EvaluationFailed", "DurationError", "UsageError",
@@ -106,6 +108,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors (tests/test_a
     from .problems import Location, Problem
     from .runtime.changes import Change
     from .runtime.engine import Engine, Occurrence
+    from .runtime.query import Page, WorkItem
     from .runtime.view import DeadlineView, InstanceView
     from .store.base import Store
     from .store.memory import MemoryStore

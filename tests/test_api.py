@@ -13,7 +13,7 @@ import pytest
 import engine
 
 PUBLIC = {
-    "Engine", "Occurrence", "Change", "InstanceView", "DeadlineView", "load_config", "check_config", "bundled_config_dir",
+    "Engine", "Occurrence", "Change", "InstanceView", "DeadlineView", "Page", "WorkItem", "load_config", "check_config", "bundled_config_dir",
     "Definitions", "Calendar", "Duration", "Due", "parse_duration", "compile_expression", "Clock", "FixedClock",
     "SystemClock", "Store", "MemoryStore", "Problem", "Location", "QaflowError", "ConfigError", "ExpressionError",
     "EvaluationError", "EvaluationFailed", "DurationError", "UsageError", "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused",

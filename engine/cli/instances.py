@@ -1,4 +1,4 @@
-"""Commands that run workflow instances in a store: start, fire, advance, held, show, list, outbox, instances, migrate."""
+"""Commands that run workflow instances in a store: start, fire, advance, held, show, list, worklist, outbox, instances, migrate."""
 
 from __future__ import annotations
 
@@ -238,45 +238,162 @@ def show_command(settings: Settings, instance: str, db: str | None) -> None:
         settings.echo(printable(f"{h['at']}  {h['actor']}  {h['trigger']}  {h['from']} -> {h['to']}"))
 
 
+def _where_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--where", "wheres", multiple=True, metavar="FIELD=VALUE",
+        help="Only instances whose data FIELD is the text VALUE; FIELD:=JSON for a number, true, false, null, "
+             "or a list meaning any of its values. Repeatable: every field given must match; the same field "
+             "twice matches either value.",
+    )(command)
+
+
+def _page_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in (
+        click.option("--after", default=None, metavar="CURSOR", help="The page after CURSOR: the 'next' the page before gave."),
+        click.option("--due-before", default=None, metavar="TIME",
+                     help="Only instances with a deadline still awaited (running, or breached and not met) due by TIME (ISO 8601)."),
+    ):
+        command = option(command)
+    return _where_option(command)
+
+
+def _where(values: tuple[str, ...]) -> dict[str, Any] | None:
+    """The --where options as Engine.query's ``where``: FIELD=TEXT or FIELD:=JSON; one field twice is any of."""
+    if not values:
+        return None
+    where: dict[str, list[Any]] = {}
+    for text in values:
+        field, sep, value = text.partition("=")
+        if not sep or not field or field == ":":
+            raise UsageError(f"--where {text!r}: write FIELD=TEXT, or FIELD:=JSON for a number, true, false, null or a list")
+        wanted: Any = value
+        if field.endswith(":"):
+            field = field[:-1]
+            try:
+                wanted = json.loads(value, parse_constant=_not_json)
+            except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer with thousands of digits
+                raise UsageError(f"--where {text!r}: {value!r} is not a JSON value ({exc})") from None
+        where.setdefault(field, []).extend(wanted if isinstance(wanted, list) else [wanted])
+    return {field: items[0] if len(items) == 1 else items for field, items in where.items()}
+
+
+def _next_page(settings: Settings, cursor: str | None, shown: int, what: str) -> None:
+    settings.note(f"{shown} {what}" + (f"; more with --after {cursor}" if cursor else ""))
+
+
 @main.command("list")
 @click.option("--workflow", default=None, help="Only instances of this workflow.")
 @click.option("--state", default=None, help="Only instances in this state.")
+@_page_options
+@click.option("--limit", type=click.IntRange(1, 1000), default=None,
+              help="Show one page of at most N instances (in id order); the cursor for the next page is printed on stderr, "
+                   "or given as 'next' with --format json.")
 @_db_option
 @common_options
 @pass_settings
-def list_command(settings: Settings, workflow: str | None, state: str | None, db: str | None) -> None:
-    """List instances."""
-    views = _engine(settings, db, readonly=True).instances(workflow=workflow, state=state)
+def list_command(settings: Settings, workflow: str | None, state: str | None, wheres: tuple[str, ...], due_before: str | None,
+                 after: str | None, limit: int | None, db: str | None) -> None:
+    """List instances, every one or a page at a time (--limit, --after)."""
+    eng = _engine(settings, db, readonly=True)
+    where = _where(wheres)
+    paged = limit is not None or after is not None
+    cursor = None
+    if paged:
+        page = eng.query(workflow, state, where=where, due_before=due_before, limit=limit or 50, after=after)
+        views, cursor = list(page.items), page.next
+    elif where is not None or due_before is not None:
+        views, page_after = [], None
+        while True:  # every match, read a page at a time
+            page = eng.query(workflow, state, where=where, due_before=due_before, limit=1000, after=page_after)
+            views += page.items
+            if page.next is None:
+                break
+            page_after = page.next
+    else:
+        views = eng.instances(workflow=workflow, state=state)
     rows = [{"id": v.id, "workflow": v.workflow, "version": v.version, "state": v.state, "updated_at": v.updated_at.isoformat()} for v in views]
     if settings.json:
-        settings.emit_json(rows)
+        settings.emit_json({"items": rows, "next": cursor} if paged else rows)
         return
     for r in rows:
         settings.echo(f"{r['id']}  {r['workflow']} v{r['version']}  {r['state']}  {r['updated_at']}")
+    if paged:
+        _next_page(settings, cursor, len(rows), "instances")
+
+
+@main.command("worklist")
+@click.option("--actor", required=True, help="Whose worklist: a person's or system's id.")
+@click.option("--role", "roles", multiple=True, help="A role the actor holds (repeatable).")
+@click.option("--workflow", default=None, help="Only instances of this workflow.")
+@click.option("--state", default=None, help="Only instances in this state.")
+@_page_options
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="At most N instances on the page.")
+@_db_option
+@common_options
+@pass_settings
+def worklist_command(settings: Settings, actor: str, roles: tuple[str, ...], workflow: str | None, state: str | None,
+                     wheres: tuple[str, ...], due_before: str | None, after: str | None, limit: int, db: str | None) -> None:
+    """What ACTOR may fire now: one line per instance, with its triggers and its next deadline.
+
+    A page at a time, in instance id order: the cursor for the next page is printed on stderr (with
+    --format json: {"items": [...], "next": CURSOR}). A page may be short while more follow.
+    """
+    eng = _engine(settings, db, readonly=True)
+    page = eng.worklist(actor, roles, workflow=workflow, state=state, where=_where(wheres), due_before=due_before,
+                        limit=limit, after=after)
+    if settings.json:
+        settings.emit_json({"items": [item.to_dict() for item in page], "next": page.next})
+        return
+    for item in page:
+        due = f"  due {item.due.isoformat()} ({item.deadline})" if item.due is not None else ""
+        settings.echo(printable(f"{item.instance_id}  {item.workflow}  {item.state}  {', '.join(name for name, _ in item.triggers)}{due}"))
+    _next_page(settings, page.next, len(page), "instances with something to fire")
 
 
 @main.command("outbox")
 @click.option("--ack", "acks", multiple=True, metavar="ALERT_ID", help="Acknowledge an alert as delivered (repeatable).")
 @click.option("--all", "show_all", is_flag=True, help="Include acknowledged alerts.")
+@click.option("--claim", type=click.IntRange(1, 1000), default=None, metavar="N",
+              help="Lease up to N alerts to --worker and print them: no other claim gets them while the lease runs.")
+@click.option("--worker", default=None, help="Who delivers: the claimant of --claim, recorded with --ack.")
+@click.option("--lease", "lease", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True, metavar="SECONDS",
+              help="How long a claim holds, by the store's clock; unacknowledged alerts can be claimed again after it.")
 @_db_option
 @common_options
 @pass_settings
-def outbox_command(settings: Settings, acks: tuple[str, ...], show_all: bool, db: str | None) -> None:
-    """List alerts waiting for delivery; they stay until acknowledged (at-least-once delivery)."""
-    eng = _engine(settings, db, readonly=not acks)
+def outbox_command(settings: Settings, acks: tuple[str, ...], show_all: bool, claim: int | None, worker: str | None, lease: float,
+                   db: str | None) -> None:
+    """List alerts waiting for delivery; they stay until acknowledged (at-least-once delivery).
+
+    Several deliverers share the outbox with leases: each runs  qaflow outbox --claim 10 --worker NAME,
+    delivers what it printed, and acknowledges each alert with  qaflow outbox --ack ID --worker NAME.
+    An alert not acknowledged before its lease ends is claimed again.
+    """
+    if claim is not None and acks:
+        raise UsageError("--claim and --ack go in separate calls: claim, deliver, then acknowledge")
+    if claim is not None and worker is None:
+        raise UsageError("--claim needs --worker: the name the lease is held under")
+    eng = _engine(settings, db, readonly=not acks and claim is None)
     for alert_id in acks:
-        eng.acknowledge(alert_id)
+        eng.acknowledge(alert_id, worker=worker)
     if acks:
         settings.note(f"{len(acks)} acknowledged")
         return
-    alerts = eng.outbox(include_acknowledged=show_all)
+    if claim is not None:
+        assert worker is not None
+        alerts = eng.claim_alerts(worker, limit=claim, lease_seconds=lease)
+    else:
+        alerts = eng.outbox(include_acknowledged=show_all)
     if settings.json:
         settings.emit_json(alerts)
         return
     for a in alerts:
         to = ", ".join(r.get("person") or r.get("role", "?") for r in a["recipients"])
         done = "  [acknowledged]" if a["acknowledged_at"] else ""
-        settings.echo(printable(f"{a['id']}  {a['at']}  {a['name']} -> {to}{done}") + "\n    " + printable(a["message"]))
+        lease_note = f"  [leased to {a['lease']['worker']} until {a['lease']['until']}, claim {a['lease']['claims']}]" if "lease" in a else ""
+        settings.echo(printable(f"{a['id']}  {a['at']}  {a['name']} -> {to}{done}{lease_note}") + "\n    " + printable(a["message"]))
+    if claim is not None:
+        settings.note(f"{len(alerts)} claimed by {worker}")
 
 
 @main.command("instances")

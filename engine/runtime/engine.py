@@ -29,11 +29,13 @@ from ..machine import fire_event
 from ..store.base import RequestCall, Store
 from ..store.memory import MemoryStore
 from . import deadlines as clocks
+from . import query as queries
 from . import requests
 from .changes import Listener, log, notify
 from .context import Context
 from .inputs import SYSTEM_ACTOR, check_actor, check_caller, check_id, check_key, json_problem
 from .instance import REMINDER, Instance, clone_json
+from .query import Page, WorkItem
 from .tracing import traced, tracer
 from .unit import UnitOfWork
 from .view import InstanceView
@@ -804,7 +806,45 @@ class Engine:
         return self.store.history(instance_id)
 
     def instances(self, workflow: str | None = None, state: str | None = None) -> list[InstanceView]:
+        """Every instance, optionally of one workflow and in one state, in id order (``query`` gives pages)."""
         return [InstanceView(self, inst) for inst in self.store.find(workflow, state)]
+
+    def query(self, workflow: str | None = None, state: str | None = None, *, where: dict[str, Any] | None = None,
+              due_before: Any = None, limit: int = 50, after: str | None = None) -> Page[InstanceView]:
+        """A page of instances that match every filter given, in id order.
+
+        ``where`` compares top-level data fields: ``{"team": "assessment_1", "lead_auditor": "TM-01"}``;
+        a list means any of its values (``{"team": ["assessment_1", "assessment_2"]}``) and ``None``
+        matches a field that is null or not set. Values are JSON scalars and compare as JSON does: a
+        number equals the same number (``1 == 1.0``), ``True`` is not ``1``, text compares exactly.
+        ``due_before`` (a time, date or ISO text) keeps instances with a deadline still awaited (running,
+        or breached and not yet met; not paused) that falls due at or before it: a deadline due on
+        22 Oct falls due at the end of that day, so ``due_before="2026-10-23"`` finds it.
+
+        ``limit`` (1 to 1000) instances at most; ``page.next`` is an opaque cursor to pass as ``after``
+        for the next page, None at the end. Each page goes on in id order from the last id of the page
+        before (keyset pagination, not an offset): an instance is never on two pages, one that was
+        there when paging began is not skipped because others were started meanwhile, and each page
+        shows instances as they are when it is read (one started meanwhile is on a later page if its
+        id sorts after the cursor).
+        """
+        return queries.page_of(self, queries.instance_query(workflow, state, where=where, due_before=due_before, limit=limit, after=after))
+
+    def worklist(self, actor: str, roles: Iterable[str] = (), *, workflow: str | None = None, state: str | None = None,
+                 where: dict[str, Any] | None = None, due_before: Any = None, limit: int = 50,
+                 after: str | None = None) -> Page[WorkItem]:
+        """What ``actor``, holding ``roles``, may fire now: a page of WorkItems, one per instance with anything to fire.
+
+        The instances are those ``query`` finds with the same filters, in id order; the triggers on each
+        are exactly those ``available_triggers`` lists (a role held, bound roles from the instance's
+        data, a guard that can hold), checked as ``fire`` checks the caller: the role ``system`` is
+        refused (``RoleRefused``). Instances with nothing to fire are passed over, so a page may hold
+        fewer than ``limit`` items, even none, while ``next`` is set: follow ``next`` until it is None.
+        The store is read in batches, never all at once.
+        """
+        held = check_caller(actor, roles)
+        query = queries.instance_query(workflow, state, where=where, due_before=due_before, limit=limit, after=after)
+        return queries.worklist(self, actor, held, query)
 
     def available_triggers(self, instance_id: str, *, actor: str, roles: Iterable[str] = ()) -> list[str]:
         """Triggers ``actor`` may fire now: allowed in the current state, a role held, and a guard that can hold.
@@ -815,7 +855,10 @@ class Engine:
         inst = self.store.load(instance_id)
         if inst is None:
             raise UnknownInstance(f"no instance '{instance_id}'", instance=instance_id)
-        wf = self._wf(inst)
+        return self._available(inst, self._wf(inst), actor, roles)
+
+    def _available(self, inst: Instance, wf: WorkflowDef, actor: str, roles: frozenset[str]) -> list[str]:
+        """``available_triggers`` for an instance already read, and a caller already checked."""
         held = self.effective_roles(wf, inst.data, actor, roles)
         result = []
         for name, trig in wf.triggers.items():
@@ -837,12 +880,46 @@ class Engine:
         return result
 
     def outbox(self, *, include_acknowledged: bool = False) -> list[dict[str, Any]]:
-        """Alerts waiting to be delivered (at-least-once: they stay until acknowledged)."""
+        """Alerts waiting to be delivered (at-least-once: they stay until acknowledged), oldest first.
+
+        Alerts under a deliverer's lease (``claim_alerts``) are listed too: a lease hides an alert
+        from other claims, not from this list.
+        """
         return self.store.outbox(include_acknowledged)
 
-    def acknowledge(self, alert_id: str, *, at: Any = None) -> None:
-        """Mark an alert as delivered."""
-        if not self.store.acknowledge(alert_id, self._time(at)):
+    def claim_alerts(self, worker: str, *, limit: int = 10, lease_seconds: float = 60, at: Any = None) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` alerts to ``worker`` for ``lease_seconds``: for several deliverers sharing one outbox.
+
+        Claims the oldest unacknowledged alerts that no live lease holds. While a lease runs, no other
+        claim gets that alert, from any thread, process or machine sharing the store. Deliver each
+        alert, then ``acknowledge(alert["id"], worker=worker)``; an alert not acknowledged before its
+        lease ends can be claimed again (by any worker): delivery is at least once, and
+        ``alert["lease"]["claims"]`` above 1 says an earlier claim may have sent it already.
+
+        The lease runs on the store's own clock (the wall clock of this machine for SQLite and the
+        memory store, the server's ``now()`` for PostgreSQL), not on the engine's time: ``at`` (default:
+        the Engine's clock, if it has one) is only recorded with the claim as ``lease["at"]``, as
+        ``acknowledge`` records its ``at``. Each alert carries ``lease``: {worker, at, until (ISO 8601,
+        by the store's clock), claims}.
+        """
+        check_id(worker, "the worker")
+        count, seconds = queries.claim_limits(limit, lease_seconds)
+        when = None if at is None and self.clock is None else self._time(at).isoformat()
+        return self.store.claim_alerts(worker, count, seconds, when)
+
+    def acknowledge(self, alert_id: str, *, at: Any = None, worker: str | None = None) -> None:
+        """Mark an alert as delivered, by ``worker`` if named (kept as ``acknowledged_by``).
+
+        Acknowledging twice is harmless: the first acknowledgement stands. An acknowledgement is always
+        taken, also from a worker whose lease ran out and passed to another: the alert was delivered,
+        and refusing to record that would only make the next worker deliver it again (the one now
+        holding it may deliver it once more: at-least-once delivery, never lost).
+        """
+        if worker is not None:
+            check_id(worker, "the worker")
+        when = self._time(at)
+        found = self.store.acknowledge(alert_id, when) if worker is None else self.store.acknowledge(alert_id, when, worker)
+        if not found:
             raise UsageError(f"no alert '{alert_id}'")
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..calendar import LONDON
 from ..runtime.instance import Instance
 
 
@@ -40,6 +41,57 @@ class RequestRecord:
     instance_id: str
     state: str  # the instance's state when the call committed
     snapshot: Instance | None  # the instance as the call left it; None in records from schema 1
+
+
+#: Deadline statuses a due-date filter and a worklist look at: running, or breached and still awaited.
+#: A paused clock is left out: its due date is worked out again when it resumes.
+AWAITED_STATUSES = ("open", "breached")
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Where a caller may fire anything in one version of a workflow, so that a worklist reads only those instances.
+
+    An instance of ``workflow`` at ``version`` can offer the caller a trigger only in one of ``states``
+    (a role the caller asserts has a trigger there), or in one of ``bound_states`` when one of
+    ``fields`` names the caller (the field is their id, or a list holding it): a bound role has a
+    trigger there. The engine works it out from the definition; a store only applies it.
+    """
+
+    workflow: str
+    version: int
+    states: tuple[str, ...]
+    bound_states: tuple[str, ...]
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceQuery:
+    """What ``Store.query`` selects: every filter given must hold; at most ``limit`` instances after ``after``, by id.
+
+    ``where`` holds ``(field, values)`` pairs, checked by the engine (``engine.runtime.query``): the
+    top-level data field equals one of ``values``, JSON scalars compared as JSON compares them (a
+    number equals a number of the same value, ``True`` is not ``1``, text is compared exactly) and
+    ``None`` matching a field that is null or not set. ``due_before`` keeps instances with a deadline
+    in ``AWAITED_STATUSES`` that falls due at or before it. ``reach`` (for worklists) keeps, of the
+    instances of each ``Reach``'s workflow version, only those that reach lets ``person`` act on.
+    """
+
+    workflow: str | None = None
+    state: str | None = None
+    where: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    due_before: dt.datetime | None = None
+    after: str | None = None  # an instance id: only ids sorting after it (code point order)
+    limit: int = 50
+    reach: tuple[Reach, ...] = ()
+    person: str | None = None  # whom reach's fields must name
+
+
+def lease_dict(worker: str, at: str | None, until: float | dt.datetime, claims: int) -> dict[str, Any]:
+    """A claimed alert's ``lease``; ``until`` (Unix time or a datetime, by the store's clock) in ISO 8601, London."""
+    if not isinstance(until, dt.datetime):
+        until = dt.datetime.fromtimestamp(until, dt.UTC)
+    return {"worker": worker, "at": at, "until": until.astimezone(LONDON).isoformat(), "claims": claims}
 
 
 @dataclass(slots=True)
@@ -86,11 +138,25 @@ class Store(Protocol):
     def find(self, workflow: str | None = None, state: str | None = None) -> Iterable[Instance]:
         """Committed instances, optionally filtered, in id order."""
 
+    def query(self, query: InstanceQuery) -> list[Instance]:
+        """Up to ``query.limit`` committed instances that match ``query``, with ids after ``query.after``, in id order."""
+
     def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
         """Alerts, oldest first."""
 
-    def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
-        """Mark an alert delivered; False if there is no such alert."""
+    def claim_alerts(self, worker: str, limit: int, lease_seconds: float, at: str | None) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` alerts to ``worker``: unacknowledged, under no live lease, oldest first.
+
+        Each lease runs ``lease_seconds`` by the store's own clock; while it runs, no other claim gets the
+        alert. Each alert comes with ``lease``: {worker, at (the engine's time of the claim, ``at``),
+        until (when the lease ends, ISO 8601), claims (how many times the alert has been claimed)}.
+        """
+
+    def acknowledge(self, alert_id: str, at: dt.datetime, worker: str | None = None) -> bool:
+        """Mark an alert delivered (by ``worker``, if named); False if there is no such alert.
+
+        The first acknowledgement is kept; another one changes nothing.
+        """
 
     def request(self, request_id: str) -> RequestRecord | None:
         """What a call made with this request id was, and what it committed; None if no call used it."""

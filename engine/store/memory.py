@@ -2,16 +2,67 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import heapq
 import itertools
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ConcurrencyConflict
 from ..runtime.instance import Instance
-from .base import Changes, DueItem, RequestRecord
+from .base import AWAITED_STATUSES, Changes, DueItem, InstanceQuery, Reach, RequestRecord, lease_dict
+
+
+def same_json(stored: Any, wanted: Any) -> bool:
+    """Whether a stored data value equals a wanted JSON scalar as the SQL stores compare them.
+
+    Numbers equal numbers of the same value (1 == 1.0), booleans only booleans (True is not 1),
+    text only the same text; None matches null or a field that is not set.
+    """
+    if wanted is None:
+        return stored is None
+    if isinstance(wanted, bool) or isinstance(stored, bool):
+        return stored is wanted
+    if isinstance(wanted, str):
+        return isinstance(stored, str) and stored == wanted
+    return isinstance(stored, (int, float)) and stored == wanted
+
+
+def matches(inst: Instance, query: InstanceQuery) -> bool:
+    """Whether ``inst`` passes every filter of ``query`` (all but ``after`` and ``limit``)."""
+    if query.workflow is not None and inst.workflow != query.workflow:
+        return False
+    if query.state is not None and inst.state != query.state:
+        return False
+    data = inst.data
+    for name, values in query.where:
+        stored = data.get(name)
+        if not any(same_json(stored, v) for v in values):
+            return False
+    if query.due_before is not None:
+        until = query.due_before
+        if not any(ds.status in AWAITED_STATUSES and ds.due_at <= until for ds in inst.deadlines.values()):
+            return False
+    for reach in query.reach:
+        if reach.workflow == inst.workflow and reach.version == inst.version:
+            return within(reach, inst, query.person)
+    return True
+
+
+def within(reach: Reach, inst: Instance, person: str | None) -> bool:
+    """Whether ``reach`` lets ``person`` act on ``inst`` (an instance of its workflow version)."""
+    if inst.state in reach.states:
+        return True
+    if inst.state not in reach.bound_states:
+        return False
+    for field in reach.fields:
+        named = inst.data.get(field)
+        if named == person or (isinstance(named, list) and person in named):
+            return True
+    return False
 
 
 class MemoryStore:
@@ -34,6 +85,9 @@ class MemoryStore:
         self._heap: list[tuple[dt.datetime, str, str, str]] = []
         self._counters: dict[str, itertools.count] = {}
         self._held: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, key, name) -> held item
+        self._pending: dict[str, None] = {}  # unacknowledged alert ids, oldest first
+        self._leases: dict[str, tuple[str, float, str | None, int]] = {}  # alert id -> (worker, until, at, claims)
+        self._ids: list[str] = []  # instance ids in order, rebuilt by query when instances were added
 
     def __getstate__(self) -> dict[str, Any]:  # simulation workers pickle their stores; a lock does not pickle
         state = dict(self.__dict__)
@@ -57,9 +111,42 @@ class MemoryStore:
             if (workflow is None or inst.workflow == workflow) and (state is None or inst.state == state):
                 yield inst
 
+    def query(self, query: InstanceQuery) -> list[Instance]:
+        instances = self._instances
+        ids = self._ids
+        if len(ids) != len(instances):  # instances are never removed: a new count means new ids
+            ids = self._ids = sorted(instances)  # copies the keys in C first: safe while another thread commits
+        found: list[Instance] = []
+        start = 0 if query.after is None else bisect.bisect_right(ids, query.after)
+        for k in range(start, len(ids)):
+            inst = instances[ids[k]]
+            if matches(inst, query):
+                found.append(inst)
+                if len(found) >= query.limit:
+                    break
+        return found
+
     def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
         alerts = list(self._alerts.values())  # one C-level copy: safe while another thread commits
-        return [dict(a) for a in alerts if include_acknowledged or a["acknowledged_at"] is None]
+        return [{**a, "acknowledged_by": a.get("acknowledged_by")} for a in alerts if include_acknowledged or a["acknowledged_at"] is None]
+
+    def claim_alerts(self, worker: str, limit: int, lease_seconds: float, at: str | None) -> list[dict[str, Any]]:
+        claimed = []
+        with self._lock:
+            now = time.time()
+            leases = self._leases
+            for alert_id in list(self._pending):
+                lease = leases.get(alert_id)
+                if lease is not None and lease[1] > now:
+                    continue  # someone holds it
+                until = now + lease_seconds
+                claims = 1 if lease is None else lease[3] + 1
+                leases[alert_id] = (worker, until, at, claims)
+                alert = self._alerts[alert_id]
+                claimed.append({**alert, "acknowledged_by": None, "lease": lease_dict(worker, at, until, claims)})
+                if len(claimed) >= limit:
+                    break
+        return claimed
 
     def request(self, request_id: str) -> RequestRecord | None:
         return self._requests.get(request_id)
@@ -141,6 +228,8 @@ class MemoryStore:
                     kept.append(entry)
             for alert in changes.alerts:
                 self._alerts[alert["id"]] = alert
+                if alert.get("acknowledged_at") is None:
+                    self._pending[alert["id"]] = None
             for sched in changes.schedules_added:
                 self._schedules[sched["id"]] = sched
                 heapq.heappush(self._heap, (sched["at"], "start", sched["id"], sched["workflow"]))
@@ -175,11 +264,14 @@ class MemoryStore:
             heapq.heappush(self._heap, (held["at"], kind, key, name))
             return True
 
-    def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
+    def acknowledge(self, alert_id: str, at: dt.datetime, worker: str | None = None) -> bool:
         with self._lock:
             alert = self._alerts.get(alert_id)
             if alert is None:
                 return False
             if alert["acknowledged_at"] is None:
                 alert["acknowledged_at"] = at.isoformat()
+                alert["acknowledged_by"] = worker
+                self._pending.pop(alert_id, None)
             return True
+

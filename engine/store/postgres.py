@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 from ..errors import ConcurrencyConflict, DataInvalid, StoreError, UsageError
 from ..runtime.instance import Instance
-from .base import Changes, DueItem, RequestCall, RequestRecord
+from .base import Changes, DueItem, InstanceQuery, RequestCall, RequestRecord, lease_dict
 from .sqlite import (
+    DUE_BY,
     NOT_HELD,
     conflict_rev,
     from_time_key,
@@ -112,6 +113,14 @@ MIGRATIONS: list[list[str]] = [
             entry JSONB,
             PRIMARY KEY (kind, key, name)
         )""",
+    ],
+    # 4: outbox leases (see the SQLite store's step 4; claimed_until by the server's clock)
+    [
+        "ALTER TABLE outbox ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE outbox ADD COLUMN claimed_until TIMESTAMPTZ",
+        "ALTER TABLE outbox ADD COLUMN claimed_at TEXT",
+        "ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN acknowledged_by TEXT",
     ],
 ]
 
@@ -374,13 +383,95 @@ class PostgresStore:
         return [self._instance(*row) for row in self._c().execute(sql, args).fetchall()]
 
     @_guarded
+    def query(self, query: InstanceQuery) -> list[Instance]:
+        """Matching instances in id order, a page at a time (keyset: ``id > after``, never OFFSET).
+
+        A data field is matched by jsonb containment, ``snapshot->'data' @> '{"field": value}'`` (jsonb
+        compares numbers by value and never takes true for 1, as the other stores do). The store
+        makes no index for it: a page of 50 from 10,000 instances reads in a few milliseconds by the
+        id index, and a GIN index on ``snapshot->'data'`` (``jsonb_path_ops``), which the containment
+        can use, costs every commit (the instance row loses its HOT updates) and makes paging through
+        a common value slower while it makes a rare one faster (benchmarks/queries.py --pg-gin); a
+        host whose queries are mostly for rare values may add one. The due-date filter reads the
+        deadline index.
+        """
+        texts = [query.workflow, query.state, query.after, *(name for name, _ in query.where)]
+        texts += [v for _, values in query.where for v in values if isinstance(v, str)]
+        if not _no_nul(*texts):
+            return []
+        jsonb = self._jsonb
+        where: list[str] = []
+        args: list[Any] = []
+        if query.workflow is not None:
+            where.append("workflow = %s")
+            args.append(query.workflow)
+        if query.state is not None:
+            where.append("state = %s")
+            args.append(query.state)
+        if query.after is not None:
+            where.append("id > %s")
+            args.append(query.after)
+        for name, values in query.where:
+            any_of = []
+            for value in values:
+                if value is None:  # null, or not set at all
+                    any_of.append("NOT (snapshot->'data' ? %s)")
+                    args.append(name)
+                any_of.append("snapshot->'data' @> %s")
+                args.append(jsonb({name: value}))
+            where.append("(" + " OR ".join(any_of) + ")" if any_of else "false")
+        if query.due_before is not None:
+            where.append(DUE_BY.format(due="%s", position="strpos"))
+            args.append(time_key(query.due_before))
+        for reach in query.reach:  # see Reach: of this workflow version, only the instances the person may act on
+            clause = ["workflow != %s", "version != %s"]
+            args += [reach.workflow, reach.version]
+            if reach.states:
+                clause.append("state = ANY(%s)")
+                args.append(list(reach.states))
+            if reach.bound_states and reach.fields:
+                named = " OR ".join(["snapshot->'data' @> %s"] * 2 * len(reach.fields))  # the person's id, or a list holding it
+                clause.append(f"state = ANY(%s) AND ({named})")
+                args.append(list(reach.bound_states))
+                for field in reach.fields:
+                    args += [jsonb({field: query.person}), jsonb({field: [query.person]})]
+            where.append("(" + " OR ".join(clause) + ")")
+        sql = "SELECT rev, snapshot FROM instances" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id LIMIT %s"
+        return [self._instance(*row) for row in self._c().execute(sql, [*args, query.limit]).fetchall()]
+
+    @_guarded
     def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
-        sql = "SELECT entry, acknowledged_at FROM outbox" + ("" if include_acknowledged else " WHERE acknowledged_at IS NULL") + " ORDER BY seq"
+        by = "acknowledged_by" if not self.readonly or self.schema_version >= 4 else "NULL"
+        sql = f"SELECT entry, acknowledged_at, {by} FROM outbox" + ("" if include_acknowledged else " WHERE acknowledged_at IS NULL") + " ORDER BY seq"
         out = []
-        for entry, ack in self._c().execute(sql).fetchall():
+        for entry, ack, ack_by in self._c().execute(sql).fetchall():
             entry["acknowledged_at"] = ack
+            entry["acknowledged_by"] = ack_by
             out.append(entry)
         return out
+
+    @_guarded
+    def claim_alerts(self, worker: str, limit: int, lease_seconds: float, at: str | None) -> list[dict[str, Any]]:
+        """Lease the oldest unacknowledged alerts under no live lease; the lease runs on the server's clock (``now()``).
+
+        One statement finds, locks and marks them; rows another deliverer is claiming at that moment
+        are skipped (``FOR UPDATE SKIP LOCKED``), and a row it has just claimed is seen with its new
+        lease and passed over, so no two live leases ever hold one alert.
+        """
+        self._writable()
+        rows = self._c().execute(
+            "WITH pick AS (SELECT seq FROM outbox WHERE acknowledged_at IS NULL"
+            "   AND (claimed_until IS NULL OR claimed_until <= now()) ORDER BY seq LIMIT %(n)s FOR UPDATE SKIP LOCKED)"
+            " UPDATE outbox o SET claimed_by = %(w)s, claimed_until = now() + %(lease)s, claimed_at = %(at)s, claims = o.claims + 1"
+            " FROM pick WHERE o.seq = pick.seq RETURNING o.seq, o.entry, o.claimed_until, o.claims",
+            {"n": limit, "w": worker, "lease": dt.timedelta(seconds=lease_seconds), "at": at},
+        ).fetchall()
+        claimed = []
+        for _, entry, until, claims in sorted(rows, key=lambda row: row[0]):  # RETURNING gives no order
+            entry["acknowledged_at"] = entry["acknowledged_by"] = None
+            entry["lease"] = lease_dict(worker, at, until, claims)
+            claimed.append(entry)
+        return claimed
 
     @_guarded
     def request(self, request_id: str) -> RequestRecord | None:
@@ -630,11 +721,13 @@ class PostgresStore:
             conn.cursor().executemany(sql, rows)
 
     @_guarded
-    def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
+    def acknowledge(self, alert_id: str, at: dt.datetime, worker: str | None = None) -> bool:
         self._writable()
         if not _no_nul(alert_id):
             return False
-        cur = self._c().execute(
-            "UPDATE outbox SET acknowledged_at = COALESCE(acknowledged_at, %s) WHERE id = %s", (at.isoformat(), alert_id)
+        cur = self._c().execute(  # the first acknowledgement stands (SET reads the row as it was)
+            "UPDATE outbox SET acknowledged_at = COALESCE(acknowledged_at, %s),"
+            " acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN %s ELSE acknowledged_by END WHERE id = %s",
+            (at.isoformat(), worker, alert_id),
         )
         return cur.rowcount > 0

@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 from ..calendar import LONDON
 from ..errors import ConcurrencyConflict, StoreError, UsageError
-from ..runtime.instance import Instance
-from .base import Changes, DueItem, RequestCall, RequestRecord
+from ..runtime.instance import REMINDER, Instance
+from .base import AWAITED_STATUSES, Changes, DueItem, InstanceQuery, RequestCall, RequestRecord, lease_dict
 from .values import dumps, refusal
 
 # -- shared with the PostgreSQL store --------------------------------------------------------
@@ -161,7 +161,24 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (kind, key, name)
         )""",
     ],
+    # 4: outbox leases: a deliverer claims alerts for a while (claimed_until, Unix time by the store's
+    #    clock), so that several deliverers never send one alert at once; claims counts the attempts;
+    #    acknowledged_by names the deliverer that acknowledged it
+    [
+        "ALTER TABLE outbox ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE outbox ADD COLUMN claimed_until REAL",
+        "ALTER TABLE outbox ADD COLUMN claimed_at TEXT",
+        "ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN acknowledged_by TEXT",
+    ],
 ]
+
+#: The deadline filter of instance queries: a deadline still awaited that falls due by then (shared with PostgreSQL)
+DUE_BY = (
+    "EXISTS (SELECT 1 FROM deadlines d WHERE d.instance_id = instances.id"
+    f" AND d.status IN ({', '.join(repr(s) for s in AWAITED_STATUSES)}) AND d.due_key <= {{due}}"
+    f" AND {{position}}(d.name, '{REMINDER}') = 0)"  # a reminder's row is not a deadline (instr / strpos)
+)
 
 # a deadline row that advance set aside at that due time: next_due passes over it
 NOT_HELD = (
@@ -492,14 +509,121 @@ class SQLiteStore:
         return [self._instance(*row) for row in self._c().db.execute(sql, args).fetchall()]
 
     @_guarded
+    def query(self, query: InstanceQuery) -> list[Instance]:
+        """Matching instances in id order, a page at a time (keyset: ``id > after``, never OFFSET).
+
+        Data fields are read from the snapshot with ``json_type``/``json_extract`` (no index: the
+        fields are configuration, and a page of 50 from 10,000 instances reads in milliseconds,
+        measured by benchmarks/queries.py); the due-date filter looks in the deadline index.
+        """
+        where, args = self._filters(query)
+        sql = "SELECT rev, snapshot FROM instances" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id LIMIT ?"
+        return [self._instance(*row) for row in self._c().db.execute(sql, [*args, query.limit]).fetchall()]
+
+    @staticmethod
+    def _filters(query: InstanceQuery) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        if query.workflow is not None:
+            where.append("workflow = ?")
+            args.append(query.workflow)
+        if query.state is not None:
+            where.append("state = ?")
+            args.append(query.state)
+        if query.after is not None:
+            where.append("id > ?")
+            args.append(query.after)
+        for name, values in query.where:
+            path = f'$.data."{name}"'  # the engine lets only letters, digits and _ into a field name
+            any_of = []
+            texts = [v for v in values if isinstance(v, str)]
+            numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            kinds = sorted({"true" if v else "false" for v in values if isinstance(v, bool)} | ({"null"} if None in values else set()))
+            # json_extract gives text for a JSON string, but also JSON text for an array or object and 1/0
+            # for true/false: the type is checked with it, so that only like compares with like
+            if texts:
+                any_of.append(f"(json_type(snapshot, ?) = 'text' AND json_extract(snapshot, ?) IN ({', '.join('?' * len(texts))}))")
+                args += [path, path, *texts]
+            if numbers:
+                any_of.append(
+                    f"(json_type(snapshot, ?) IN ('integer', 'real') AND json_extract(snapshot, ?) IN ({', '.join('?' * len(numbers))}))"
+                )
+                args += [path, path, *numbers]
+            if kinds:  # a field not set has no type: it matches None as null does
+                any_of.append(f"COALESCE(json_type(snapshot, ?), 'null') IN ({', '.join('?' * len(kinds))})")
+                args += [path, *kinds]
+            where.append("(" + " OR ".join(any_of) + ")" if any_of else "0")
+        if query.due_before is not None:
+            where.append(DUE_BY.format(due="?", position="instr"))
+            args.append(time_key(query.due_before))
+        for reach in query.reach:  # see Reach: of this workflow version, only the instances the person may act on
+            clause = ["workflow != ?", "version != ?"]
+            args += [reach.workflow, reach.version]
+            if reach.states:
+                clause.append(f"state IN ({', '.join('?' * len(reach.states))})")
+                args += reach.states
+            if reach.bound_states and reach.fields:
+                named, named_args = [], []
+                for field in reach.fields:  # the field is the person's id, or a list holding it
+                    path = f'$.data."{field}"'
+                    named.append(
+                        "(json_type(snapshot, ?) = 'text' AND json_extract(snapshot, ?) = ?"
+                        " OR json_type(snapshot, ?) = 'array' AND EXISTS (SELECT 1 FROM json_each(snapshot, ?) WHERE type = 'text' AND value = ?))"
+                    )
+                    named_args += [path, path, query.person, path, path, query.person]
+                clause.append(f"state IN ({', '.join('?' * len(reach.bound_states))}) AND ({' OR '.join(named)})")
+                args += [*reach.bound_states, *named_args]
+            where.append("(" + " OR ".join(clause) + ")")
+        return where, args
+
+    @_guarded
     def outbox(self, include_acknowledged: bool = False) -> list[dict[str, Any]]:
-        sql = "SELECT entry, acknowledged_at FROM outbox" + ("" if include_acknowledged else " WHERE acknowledged_at IS NULL") + " ORDER BY seq"
+        by = "acknowledged_by" if self._leases_kept() else "NULL"
+        sql = f"SELECT entry, acknowledged_at, {by} FROM outbox" + ("" if include_acknowledged else " WHERE acknowledged_at IS NULL") + " ORDER BY seq"
         out = []
-        for entry, ack in self._c().db.execute(sql).fetchall():
+        for entry, ack, ack_by in self._c().db.execute(sql).fetchall():
             alert = json.loads(entry)
             alert["acknowledged_at"] = ack
+            alert["acknowledged_by"] = ack_by
             out.append(alert)
         return out
+
+    def _leases_kept(self) -> bool:
+        """Whether the outbox has the lease columns: always, except in an older file opened read-only."""
+        return not self.readonly or self.schema_version >= 4
+
+    @_guarded
+    def claim_alerts(self, worker: str, limit: int, lease_seconds: float, at: str | None) -> list[dict[str, Any]]:
+        """Lease the oldest unacknowledged alerts under no live lease; the lease runs on this machine's clock.
+
+        One ``BEGIN IMMEDIATE`` transaction finds and marks them, so two processes claiming at once
+        are served one after the other and never get the same alert while its lease runs.
+        """
+        self._writable()
+        db = self._c().db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            now = time.time()
+            until = now + lease_seconds
+            rows = db.execute(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ?, claimed_at = ?, claims = claims + 1"
+                " WHERE seq IN (SELECT seq FROM outbox WHERE acknowledged_at IS NULL"
+                "   AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY seq LIMIT ?)"
+                " RETURNING seq, entry, claims",
+                (worker, until, at, now, limit),
+            ).fetchall()
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        claimed = []
+        for _, entry, claims in sorted(rows):  # RETURNING gives no order
+            alert = json.loads(entry)
+            alert["acknowledged_at"] = alert["acknowledged_by"] = None
+            alert["lease"] = lease_dict(worker, at, until, claims)
+            claimed.append(alert)
+        return claimed
 
     @_guarded
     def request(self, request_id: str) -> RequestRecord | None:
@@ -793,9 +917,11 @@ class SQLiteStore:
             )
 
     @_guarded
-    def acknowledge(self, alert_id: str, at: dt.datetime) -> bool:
+    def acknowledge(self, alert_id: str, at: dt.datetime, worker: str | None = None) -> bool:
         self._writable()
-        cur = self._c().db.execute(
-            "UPDATE outbox SET acknowledged_at = COALESCE(acknowledged_at, ?) WHERE id = ?", (at.isoformat(), alert_id)
+        cur = self._c().db.execute(  # the first acknowledgement stands (SET reads the row as it was)
+            "UPDATE outbox SET acknowledged_at = COALESCE(acknowledged_at, ?),"
+            " acknowledged_by = CASE WHEN acknowledged_at IS NULL THEN ? ELSE acknowledged_by END WHERE id = ?",
+            (at.isoformat(), worker, alert_id),
         )
         return cur.rowcount > 0

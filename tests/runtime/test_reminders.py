@@ -127,3 +127,10 @@ def test_a_reminder_that_cannot_count_back_is_refused_with_its_position(tmp_path
     assert definitions is None
     (problem,) = [p for p in problems if p.severity == "error"]
     assert problem.code == "bad-reminder-time" and (problem.location.line, problem.location.column) == (29, 17)
+
+
+def test_a_reminder_is_not_a_deadline_to_queries_that_ask_what_falls_due(definitions, backend):
+    eng = Engine(definitions, backend.open())
+    survey = start(eng)  # reminders on 20 and 29 Dec, the deadline itself on 6 Jan 2027
+    assert [v.id for v in eng.query(due_before="2027-01-01").items] == []
+    assert [v.id for v in eng.query(due_before="2027-01-07").items] == [survey.id]
