@@ -147,6 +147,7 @@ def deliver(eng: Engine, name: str, *, lease: float, drop: float, seed: int) -> 
             time.sleep(0.002)
             continue
         for alert in claimed:
+            time.sleep(0.001)  # delivering takes a moment: the other deliverers get their turns
             until = dt.datetime.fromisoformat(alert["lease"]["until"]).timestamp()
             log.append({"id": alert["id"], "worker": name, "from": until - lease, "until": until,
                         "claims": alert["lease"]["claims"], "acked": False})
