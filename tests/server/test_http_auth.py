@@ -283,7 +283,10 @@ def test_keys_come_from_the_jwks_url_and_a_rotated_key_is_fetched_once(tmp_path:
         assert me(tokens("R-01", key=rotated, kid="k2")).status_code == 200  # unknown kid: fetched again
         assert len(handler.hits) == 2
         # made-up key ids do not make the server hammer the provider: at most one fetch per refresh interval
-        for n in range(20):
-            assert me(tokens("R-01", key=keys.other, kid=f"made-up-{n}")).status_code == 401
-        assert len(handler.hits) <= 3
+        made_up = [tokens("R-01", key=keys.other, kid=f"made-up-{n}") for n in range(20)]
+        started = time.monotonic()
+        for token in made_up:
+            assert me(token).status_code == 401
+        elapsed = time.monotonic() - started
+        assert len(handler.hits) - 2 <= 1 + elapsed // 0.5 < 20
     engine.store.close()  # type: ignore[attr-defined]  # SQLiteStore.close
