@@ -290,3 +290,16 @@ def test_keys_come_from_the_jwks_url_and_a_rotated_key_is_fetched_once(tmp_path:
         elapsed = time.monotonic() - started
         assert len(handler.hits) - 2 <= 1 + elapsed // 0.5 < 20
     engine.store.close()  # type: ignore[attr-defined]  # SQLiteStore.close
+
+
+def test_a_token_verified_once_is_refused_once_it_expires(tmp_path, keys, tokens, api_key):
+    live, app = make_api(tmp_path, keys, tokens, api_key, server={"advance_every_seconds": 0}, oidc={"leeway_seconds": 0})
+    with ThreadServer(app) as server:
+        live.url = server.url
+        with live.client(tokens("R-01", lifetime=2)) as http:
+            assert http.get("/me").status_code == 200  # verified, and remembered
+            assert http.get("/me").status_code == 200
+            time.sleep(3)
+            expired = http.get("/me")
+        assert expired.status_code == 401 and "expired" in expired.json()["message"]
+    live.engine.store.close()  # type: ignore[attr-defined]  # SQLiteStore.close
