@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -169,3 +170,22 @@ def test_webhook_secret_makes_a_secret_the_settings_take(tmp_path, keys):
     path = write_settings(tmp_path / "s.toml", jwks_file=keys.jwks_file, webhook={"url": "https://h.example/x"})
     assert len(load_settings(path, environ={"QAFLOW_WEBHOOK_SECRET": secret}).webhook.secret) == 32  # type: ignore[union-attr]
 
+
+
+def test_the_readmes_settings_example_loads():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## For HTTP hosts"):readme.index("## Trust boundaries")]
+    blocks = [b.split("```", 1)[0] for b in section.split("```toml\n")[1:]]
+    assert len(blocks) == 2  # the settings, and [webhook]
+    settings = load_settings_text("\n".join(blocks), {"QAFLOW_WEBHOOK_SECRET": "whsec_" + "QUJD" * 11})
+    assert settings.oidc is not None and settings.oidc.role_map["QA.Team"] == ("qa_team",)
+    assert settings.webhook is not None and settings.api_keys[0].actor == "svc-case-system"
+
+
+def load_settings_text(text: str, environ: dict[str, str]) -> Any:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "server.toml"
+        path.write_text(text)
+        return load_settings(path, environ=environ)
