@@ -15,6 +15,7 @@ one of them (or run the others with ``--no-webhooks``) until the outbox has leas
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -24,6 +25,7 @@ import time
 from typing import Any
 
 from .. import __version__
+from ..errors import UsageError
 from .background import Worker
 from .settings import WebhookSettings
 
@@ -81,12 +83,14 @@ class WebhookDeliverer(Worker):
                 break
             if self.next_try.get(alert["id"], 0.0) > time.monotonic():
                 continue
-            self._deliver(alert)
+            if not self._deliver(alert):
+                break  # the receiver is down or overloaded: try the rest when the next one is due, not all now
         now = time.monotonic()
         pending = [t - now for t in self.next_try.values()]
         return max(0.0, min([self.settings.poll_seconds, *pending]))
 
-    def _deliver(self, alert: dict[str, Any]) -> None:
+    def _deliver(self, alert: dict[str, Any]) -> bool:
+        """POST one alert; False when the receiver seems unable to take any (no answer, 5xx, 429)."""
         import httpx
 
         alert_id = alert["id"]
@@ -98,16 +102,19 @@ class WebhookDeliverer(Worker):
             response = self._client.post(self.settings.url, content=body, headers=headers)
             outcome = f"HTTP {response.status_code}"
             ok = 200 <= response.status_code < 300
+            receiver_up = response.status_code < 500 and response.status_code != 429
         except httpx.HTTPError as exc:
-            outcome, ok = f"{type(exc).__name__}: {exc}", False
+            outcome, ok, receiver_up = f"{type(exc).__name__}: {exc}", False, False
         if ok:
-            self.engine.acknowledge(alert_id)
             self.attempts.pop(alert_id, None)
             self.next_try.pop(alert_id, None)
             self.delivered += 1
-            return
+            with contextlib.suppress(UsageError):  # acknowledged meanwhile by someone else (qaflow outbox --ack)
+                self.engine.acknowledge(alert_id)
+            return True
         failures = self.attempts[alert_id] = self.attempts.get(alert_id, 0) + 1
         wait = self.backoff(failures)
         self.next_try[alert_id] = time.monotonic() + wait
         log.warning("qaflow serve: webhook delivery of %s failed (%s, attempt %d); next try in %.1f s",
                     alert_id, outcome, failures, wait)
+        return receiver_up

@@ -126,6 +126,19 @@ def test_a_receiver_that_keeps_failing_keeps_the_alert_and_the_waits_stop_growin
     assert max(b - a for a, b in itertools.pairwise(times)) < 0.4 + 0.3  # capped at max_backoff (plus scheduling)
 
 
+def test_a_receiver_that_was_down_gets_every_alert_once_when_it_is_back(webhook_server):
+    engine, receiver, _, _ = webhook_server(failures=3)
+    for k in range(5):
+        engine.start("review", {"case_id": f"C-{k}", "reviewer": "R-01"}, actor="QA-01", at=DAY0)
+    engine.advance("2027-01-20T09:00")
+    alerts = {a["id"] for a in engine.outbox()}
+    assert len(alerts) == 5
+    wait_for(lambda: engine.outbox() == [])
+    delivered = [headers["webhook-id"] for _, headers, _ in receiver.requests[3:]]
+    assert sorted(delivered) == sorted(alerts)  # after the 3 failures (one alert at a time), each once
+    assert len(receiver.requests) == 8
+
+
 def test_alerts_from_requests_are_delivered_at_once(webhook_server, keys, tokens):
     engine, receiver, _secret, url = webhook_server(failures=0, poll_seconds=30)  # no polling: the listener wakes it
     iid = engine.start("review", {"case_id": "C-1", "reviewer": "R-01"}, actor="QA-01", at=DAY0).id
