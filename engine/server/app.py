@@ -40,7 +40,7 @@ Roles bound to an instance (`lead_auditor`) come from the instance's data. **Whe
 **Errors** are JSON: `{"error": ClassName, "message": ..., ...details}`; 401 unauthenticated, 403 not
 allowed (RoleRefused, Forbidden), 404 UnknownInstance, 409 refused given the instance's current state
 (GuardFailed, UnknownTrigger, OutOfOrder, ConcurrencyConflict: retry), 422 invalid input (PayloadInvalid,
-DataInvalid, ActionFailed, RequestIdReused, RequestInvalid), 400 UsageError, 503 StoreError.
+DataInvalid, ActionFailed, RequestIdReused, RequestInvalid), 400 UsageError, 413 BodyTooLarge, 503 StoreError.
 
 **Idempotency-Key** on start and fire names the call: a retry returns the first result and changes nothing;
 the same key with another call is 422 RequestIdReused.
@@ -168,8 +168,10 @@ def routers() -> list[APIRouter]:
 def create_app(engine: Engine, settings: ServerSettings, *, store_label: str = "the store", background: bool = True) -> FastAPI:
     """The HTTP API over ``engine``. ``background=False`` leaves out the clock and webhook threads.
 
-    The engine should read the server's clock (``Engine(..., clock=SystemClock())``): no request can
-    give a time. Webhook delivery starts when ``settings.webhook`` is set.
+    The engine must have a clock (``Engine(..., clock=SystemClock())``): no request can give a time.
+    With ``settings.webhook`` the outbox is delivered, and a listener added to ``engine`` wakes the
+    deliverer when a request raises alerts. Routes that call the engine run in a pool of
+    ``settings.threads`` threads (on PostgreSQL, each holds a database connection).
     """
     if engine.clock is None:
         raise UsageError("the Engine needs a clock (Engine(..., clock=SystemClock())): requests never carry a time")
@@ -188,6 +190,7 @@ def create_app(engine: Engine, settings: ServerSettings, *, store_label: str = "
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         if auth.keys is not None and settings.oidc is not None and settings.oidc.jwks_url:
             await anyio.to_thread.run_sync(auth.keys.refresh, None)  # fetch the keys before the first request
         for worker in ctx.background:

@@ -92,6 +92,7 @@ class ServerSettings:
     dev: DevIdentity | None = None
     advance_every_seconds: float = 60.0  # 0: the server never advances the clock by itself
     max_body_bytes: int = 2_000_000
+    threads: int = 40  # requests carried out at once; on PostgreSQL each thread holds a connection
     source: str = ""
 
     @property
@@ -187,12 +188,13 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     if not isinstance(server, dict):
         reader.bad("[server] must be a table")
         server = {}
-    for key in sorted(set(server) - {"advance_every_seconds", "max_body_bytes"}):
+    for key in sorted(set(server) - {"advance_every_seconds", "max_body_bytes", "threads"}):
         reader.problems.append(f"[server] has an unknown key '{key}'")
     advance_every = reader.number(server, "advance_every_seconds", "[server]", 60.0, minimum=0.0)
     max_body = int(reader.number(server, "max_body_bytes", "[server]", 2_000_000, minimum=1024))
+    threads = int(reader.number(server, "threads", "[server]", 40, minimum=1))
     settings = ServerSettings(oidc=oidc, api_keys=keys, access=access, webhook=webhook, dev=dev,
-                              advance_every_seconds=advance_every, max_body_bytes=max_body, source=source)
+                              advance_every_seconds=advance_every, max_body_bytes=max_body, threads=threads, source=source)
     if not reader.problems and not settings.authenticates:
         reader.problems.append("no way to authenticate callers: configure [oidc] or [[api_keys]] "
                                "(or run `qaflow serve --insecure-dev` on your own machine)")
