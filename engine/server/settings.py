@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
+from ..runtime.inputs import check_actor, check_id
 from .errors import SettingsError
 
 #: Signature algorithms a token may use: public-key ones only. ``none`` is never accepted, nor HS*
@@ -264,6 +266,11 @@ class _Reader:
 
     def roles(self, value: Any, where: str) -> frozenset[str]:
         roles = frozenset(self.names(value, where))
+        for role in sorted(roles):
+            try:
+                check_id(role, "a role")
+            except UsageError as exc:
+                self.problems.append(f"{where}: {exc.message}")
         if roles & RESERVED:
             self.problems.append(f"{where} names the role 'system', which only the engine holds: no token or key may carry it")
             return roles - RESERVED
@@ -330,8 +337,11 @@ class _Reader:
                 self.problems.append(f"{where} has an unknown key '{key}' (a key is kept as its sha256, never in clear)")
             name = self.text(item, "name", where)
             actor = self.text(item, "actor", where)
-            if actor == "system" or actor.startswith("system:"):
-                self.problems.append(f"{where} actor {actor!r} is reserved for the engine")
+            if actor:
+                try:
+                    check_actor(actor)
+                except UsageError as exc:
+                    self.problems.append(f"{where}: {exc.message}")
             digest = str(item.get("sha256") or "")
             try:
                 raw = bytes.fromhex(digest)

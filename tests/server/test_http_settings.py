@@ -68,6 +68,7 @@ algorithms = ["RS256", "none", "HS256"]
 colour = "blue"
 [oidc.roles]
 "Admin" = ["system", "qa_team"]
+"Bad" = "qa\\nteam"
 [[api_keys]]
 name = "a"
 actor = "system"
@@ -82,7 +83,8 @@ url = "http://hooks.example/in"
     found = problems_of(path)
     for words in ["needs 'audience'", "one of 'jwks_url' (the provider's keys) or 'jwks_file'", "'jwks_url' must be https://",
                   "may not include 'none'", "may not include 'HS256': HS* algorithms use a shared secret",
-                  "unknown key 'colour'", "roles.Admin names the role 'system'", "actor 'system' is reserved",
+                  "unknown key 'colour'", "roles.Admin names the role 'system'", "the actor 'system' is reserved for the engine",
+                  "roles.Bad: a role 'qa\\nteam' contains a control character",
                   "'sha256' must be 64 hex digits", "unknown key 'key'", "unknown operation 'start'",
                   "[webhook] 'url' must be https://", "needs a signing secret", "unknown section 'extras'"]:
         assert any(words in p for p in found), (words, found)
