@@ -101,3 +101,17 @@ def test_no_import_circles():
 
 def test_the_walk_finds_a_circle_when_there_is_one():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_only_the_command_line_reaches_the_server():
+    """The engine core never imports engine.server (nor FastAPI): only `qaflow serve` does, lazily."""
+    files = sorted(p for p in PACKAGE.rglob("*.py"))
+    modules = {_module_name(p) for p in files}
+    for path in files:
+        name = _module_name(path)
+        if name.startswith(("engine.server", "engine.cli")):
+            continue
+        reached = {m for m in _imports(path, modules) if m.startswith("engine.server")}
+        assert not reached, f"{name} imports {sorted(reached)}"
+        text = path.read_text(encoding="utf-8")
+        assert "import fastapi" not in text and "from fastapi" not in text, name

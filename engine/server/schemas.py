@@ -1,0 +1,152 @@
+"""Request bodies and the documented shapes of responses (for the OpenAPI document).
+
+Bodies never say who is asking or when: ``actor`` and ``roles`` are refused with 403 (the caller
+comes from the credentials), ``at`` and ``backdate_reason`` with 400 (an event happens at the server's
+time). Responses are built from the engine's own ``to_dict()`` output; the models here describe them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..errors import UsageError
+from .errors import Forbidden
+
+#: Keys that would let a body say who is asking.
+IDENTITY_KEYS = frozenset({"actor", "roles", "role", "user", "on_behalf_of"})
+#: Keys that would let a body say when something happened.
+TIME_KEYS = frozenset({"at", "backdate_reason"})
+
+
+class Body(BaseModel):
+    """A request body: no identity, no time, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_identity_or_time(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            claimed = sorted(IDENTITY_KEYS.intersection(value))
+            if claimed:
+                raise Forbidden(
+                    f"the request body may not say who is asking ({', '.join(repr(k) for k in claimed)}): the server "
+                    "takes the actor and roles from the credentials (bearer token or API key), never from the body",
+                    claimed=claimed,
+                )
+            dated = sorted(TIME_KEYS.intersection(value))
+            if dated:
+                raise UsageError(
+                    f"the request body may not date the event ({', '.join(repr(k) for k in dated)}): it happens at the "
+                    "server's time; record late events with the Python API or `qaflow fire --at ... --backdate-reason ...`"
+                )
+        return value
+
+
+class StartBody(Body):
+    workflow: str = Field(description="The workflow to start, e.g. case_audit.", examples=["case_audit"])
+    data: dict[str, Any] = Field(default_factory=dict, description="The instance's start data (the workflow's `data:` fields).")
+
+
+class FireBody(Body):
+    payload: dict[str, Any] | None = Field(default=None, description="The trigger's payload (checked against its JSON Schema).")
+
+
+class ValidateBody(Body):
+    files: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Proposed files, by path inside the configuration (`workflows/case_audit.yaml`), laid over the "
+                    "server's configuration; null removes a file. Empty: check the configuration as it runs.",
+    )
+    against_store: bool = Field(default=True, description="Also check what the change would strand in the store.")
+
+
+class ErrorOut(BaseModel):
+    """Every error: the class name, its message, and whatever details the engine gives."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(examples=["RoleRefused"])
+    message: str = Field(examples=["TM-02 may not fire 'submit_lead_audit' on case_audit-000001: it needs the role lead_auditor"])
+
+
+class DeadlineOut(BaseModel):
+    name: str
+    status: str = Field(description="open, paused, breached, met or cancelled")
+    due: str
+    due_at: str
+    anchor: str
+    duration: str
+    calendar: str
+    late: bool
+    started_at: str
+    closed_at: str | None
+    breached_at: str | None
+    changes: list[dict[str, Any]]
+    explanation: list[str]
+
+
+class InstanceOut(BaseModel):
+    id: str
+    workflow: str
+    version: int
+    state: str
+    terminal: bool
+    rev: int = Field(description="1 when started, one more with every committed change")
+    data: dict[str, Any]
+    parent: str | None
+    children: list[str]
+    created_at: str
+    updated_at: str
+    deadlines: list[DeadlineOut]
+
+
+class TriggersOut(BaseModel):
+    instance: str
+    triggers: list[str] = Field(description="Triggers the caller may fire now")
+
+
+class OccurrenceOut(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    at: str
+    kind: str = Field(description="breach or start")
+    instance: str
+    workflow: str
+    name: str
+    from_: str | None = Field(alias="from")
+    to: str
+
+
+class AdvanceOut(BaseModel):
+    to: str = Field(description="The server's time the clock was advanced to")
+    fired: list[OccurrenceOut]
+
+
+class ProblemOut(BaseModel):
+    file: str
+    line: int
+    column: int
+    severity: str
+    code: str
+    message: str
+
+
+class ValidateOut(BaseModel):
+    ok: bool
+    problems: list[ProblemOut]
+
+
+class IdentityOut(BaseModel):
+    actor: str
+    roles: list[str]
+    via: str = Field(description="token, api_key or dev")
+    name: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each status documented with the error body."""
+    words = {400: "Malformed call", 401: "Not authenticated", 403: "Not allowed", 404: "No such instance",
+             409: "Refused given the instance as it is now", 413: "Body too large", 422: "Invalid data, payload or request",
+             503: "The store is unavailable"}
+    return {s: {"model": ErrorOut, "description": words.get(s, "Error")} for s in (401, 403, *statuses, 503)}
