@@ -311,7 +311,7 @@ class Engine:
         if request_id and call is not None:
             uow.changes.request = (request_id, call, iid)
         self._commit(uow)
-        return self.get(iid)
+        return InstanceView(self, uow.working[iid])  # as committed: what a retry of this call returns too
 
     def _check_data(self, wf: WorkflowDef, data: dict[str, Any]) -> None:
         problems = []
@@ -460,7 +460,7 @@ class Engine:
         if request_id and _call is not None:
             uow.changes.request = (request_id, _call, instance_id)
         self._commit(uow)
-        return self.get(instance_id)
+        return InstanceView(self, inst)  # as committed, not as read again (another writer may be next)
 
     @staticmethod
     def _backdating(inst: Instance, when: dt.datetime, reason: str | None) -> dict[str, str] | None:
