@@ -83,10 +83,10 @@ def build_world(definitions, store=None) -> Engine:
     eng.fire(a2, "submit_peer_audit", grades("requires_improvement", voice_of_child="requires_improvement"),
              actor="P-1", at="2026-10-26T15:00")
     (mod,) = [i.id for i in eng.instances("moderation")]
-    eng.fire(mod, "allocate_moderator", {"moderator": "HOS-1"}, at="2026-10-26T16:00", **QA)
+    eng.fire(mod, "allocate_moderator", {"moderator": "HOS-1", "moderator_role": "head_of_service"}, at="2026-10-26T16:00", **QA)
     eng.fire(mod, "record_moderation", {**grades("requires_improvement", voice_of_child="inadequate", assessments="good"),
                                         "action_plan": [{"action": "Update the plan", "owner": "TM-2", "due_by": "2026-11-30"}]},
-             actor="HOS-1", at="2026-10-27T12:00")
+             actor="HOS-1", roles=["head_of_service"], at="2026-10-27T12:00")
 
     # complaints
     c1 = eng.start("complaint", {"received_on": "2026-10-01", "case_id": "C-0101"}, at="2026-10-01T09:00", **QA).id

@@ -198,11 +198,13 @@ def test_simulate_compare_refuses_a_broken_or_missing_configuration_before_runni
     broken = tmp_path / "broken"
     shutil.copytree(CONFIG, broken)
     wf = broken / "workflows" / "moderation.yaml"
-    wf.write_text(re.sub(r"^version: \d+$", "version: one", wf.read_text(encoding="utf-8"), count=1, flags=re.M), encoding="utf-8")
+    text = wf.read_text(encoding="utf-8")
+    line = text.splitlines().index(next(t for t in text.splitlines() if t.startswith("version: "))) + 1
+    wf.write_text(re.sub(r"^version: \d+$", "version: one", text, count=1, flags=re.M), encoding="utf-8")
     result = run("simulate", "--config", str(CONFIG), "--compare", str(broken), "--from", "2026-10-01", "--to", "2026-10-31")
     assert result.exit_code == 1
     assert result.stdout == ""  # nothing simulated, no report
-    assert "moderation.yaml:21:10: error: expected a whole number" in result.stderr
+    assert f"moderation.yaml:{line}:10: error: expected a whole number" in result.stderr
 
 
 def test_simulate_out_where_nothing_can_be_written_is_a_usage_error(tmp_path):
