@@ -7,8 +7,10 @@ Audits (allocated Thu 1 Oct 2026; lead and peer due Thu 22 Oct; moderation due W
   A2 assessment_1  lead TM-2 (Tue 20 Oct, on time)  peer P-1 (Mon 26 Oct, LATE)     Good vs RI -> moderated
                    by HOS-1 on Tue 27 Oct (on time) to Requires improvement -> final 27 Oct
   A3 assessment_2  lead TM-3 (Fri 23 Oct, LATE)     peer P-1 (Thu 15 Oct, on time)  both Inadequate -> final 23 Oct,
-                   inadequate_review: 6-week review due Fri 4 Dec (done Thu 10 Dec, LATE), re-audit due Sat 23 Jan 2027
-                   (done Wed 20 Jan 2027, on time, improved)
+                   inadequate_review (Head of Service for assessment: HOS-02): oversight comment due Wed 28 Oct
+                   (3 working days: Mon 26, Tue 27, Wed 28; given Mon 26 Oct, on time), 6-week review due Fri 4 Dec
+                   (done Thu 10 Dec, LATE), re-audit due Sat 23 Jan 2027 -> Mon 25 Jan 2027 (done Wed 20 Jan 2027,
+                   on time, improved: graded Requires improvement, one step up from Inadequate)
   A4 assessment_2  lead TM-4 (Mon 5 Oct, on time)   peer P-4 -> reallocated to P-5 on Wed 14 Oct, never submits (breached)
 Complaints:
   C1 received Thu 1 Oct, Stage 1 begun Fri 2 Oct (due Fri 16 Oct), extended on Sat 10 Oct to 20 working days
@@ -125,14 +127,15 @@ def build_world(definitions, store=None) -> Engine:
 
     eng.advance("2026-10-20T08:00")
     eng.fire(e3, "close", {"outcome": "closed_unresolved", "reason": "The child moved placement"}, actor="IRO-2", at="2026-10-20T09:00")
+    (review,) = [i.id for i in eng.instances("inadequate_review")]
+    eng.fire(review, "record_oversight", {"comment": "Actions agreed with the team manager"}, actor="HOS-02", at="2026-10-26T09:00")
     eng.advance("2026-11-01T00:00")
 
     # Inadequate review of A3: 6-week review late, re-audit on time
-    (review,) = [i.id for i in eng.instances("inadequate_review")]
     eng.advance("2026-12-10T08:00")
-    eng.fire(review, "record_six_week_review", {"actions_progress": "on_track"}, actor="HOS-2", roles=["head_of_service"], at="2026-12-10T09:00")
+    eng.fire(review, "record_six_week_review", {"actions_progress": "on_track"}, actor="HOS-02", at="2026-12-10T09:00")
     eng.advance("2027-01-20T08:00")
-    eng.fire(review, "record_re_audit", {"outcome": "improved", "actions_completed": True}, actor="SM-1", roles=["senior_manager"],
-             at="2027-01-20T09:00")
+    eng.fire(review, "record_re_audit", {"outcome": "improved", "actions_completed": True, **grades("requires_improvement")},
+             actor="SM-1", roles=["senior_manager"], at="2027-01-20T09:00")
     eng.advance("2027-02-01T00:00")
     return eng
