@@ -71,8 +71,9 @@ def test_simulate_compare_shows_both_configurations(tmp_path):
     shutil.copytree(CONFIG, other)
     rules = other / "rules" / "timescales.yaml"  # the lead and peer submissions share this timescale
     text = rules.read_text(encoding="utf-8")
-    assert "  audit_submission:\n    due: 3 weeks, next working day\n" in text
-    rules.write_text(text.replace("  audit_submission:\n    due: 3 weeks, next working day\n", "  audit_submission:\n    due: 10 working days\n"), encoding="utf-8")
+    three_weeks = "  audit_submission:\n    due: 3 weeks, next working day\n"
+    assert three_weeks in text
+    rules.write_text(text.replace(three_weeks, "  audit_submission:\n    due: 10 working days\n"), encoding="utf-8")
     result = run("simulate", "--config", str(CONFIG), "--compare", str(other), "--programme", "safeguarding",
                  "--from", "2026-10-01", "--to", "2026-10-31", "--format", "json")
     assert result.exit_code == 0, result.output
