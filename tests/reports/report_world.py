@@ -12,11 +12,11 @@ Audits (allocated Thu 1 Oct 2026; lead and peer due Thu 22 Oct; moderation due W
                    (done Thu 10 Dec, LATE), re-audit due Sat 23 Jan 2027 -> Mon 25 Jan 2027 (done Wed 20 Jan 2027,
                    on time, improved: graded Requires improvement, one step up from Inadequate)
   A4 assessment_2  lead TM-4 (Mon 5 Oct, on time)   peer P-4 -> reallocated to P-5 on Wed 14 Oct, never submits (breached)
-Complaints:
-  C1 received Thu 1 Oct, Stage 1 begun Fri 2 Oct (due Fri 16 Oct), extended on Sat 10 Oct to 20 working days
-     (due Fri 30 Oct), answered Wed 28 Oct: on time, extended
+Complaints (Stage 1 counts from receipt, SI 2006/1738 reg 14):
+  C1 received Thu 1 Oct (due Thu 15 Oct), Stage 1 begun Fri 2 Oct, extended on Sat 10 Oct to 20 working days
+     (due Thu 29 Oct), answered Wed 28 Oct: on time, extended
   C2 received Mon 5 Oct, Stage 1 begun Mon 5 Oct (due Mon 19 Oct), answered Wed 21 Oct: LATE
-  C3 received Wed 7 Oct, resolved at the early resolution conversation on Thu 8 Oct
+  C3 received Wed 7 Oct (due Wed 21 Oct), resolved at the early resolution conversation on Thu 8 Oct: on time
 Escalations:
   E1 IRO IRO-1 raised Thu 1 Oct, escalated to the team manager Mon 5 Oct (response due Mon 12 Oct), answered
      Thu 8 Oct, resolved Fri 9 Oct (resolved_team_manager, within 20 working days)
