@@ -218,7 +218,8 @@ def _clearer(doc: Document, problems: list[Problem]) -> list[Problem]:
     steps: dict[Location, list[str]] = {}
     scenarios = doc.data.get("scenarios") if isinstance(doc.data, dict) else None
     for i, raw in enumerate(scenarios if isinstance(scenarios, list) else ()):
-        for j, step in enumerate((raw.get("steps") if isinstance(raw, dict) else None) or ()):
+        listed = raw.get("steps") if isinstance(raw, dict) else None
+        for j, step in enumerate(listed if isinstance(listed, list) else ()):  # the schema reports a non-list
             if isinstance(step, dict):
                 kinds = [k for k in _STEP_KINDS if k in step]
                 if len(kinds) > 1:

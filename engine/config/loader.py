@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..calendar import Calendar
 from ..definitions import Definitions, Scale, WorkflowDef
 from ..errors import ConfigError
 from ..problems import Location, Problem
@@ -116,9 +117,15 @@ def read_documents(root: Path, kind: str, *, sources: Mapping[Path, bytes] | Non
     return docs, problems
 
 
-def expression_functions(scales: Mapping[str, Scale]) -> dict[str, Callable[..., Any]]:
-    """Functions the configuration adds to the condition language: grading-scale lookups."""
-    from ..errors import EvaluationError  # here, not per call: an import statement showed in profiles
+def expression_functions(scales: Mapping[str, Scale],
+                         calendars: Mapping[str, Calendar] | None = None) -> dict[str, Callable[..., Any]]:
+    """Functions the configuration adds to the condition language: grading-scale lookups and
+    ``due_after``, a duration counted on one of the configuration's calendars.
+
+    Without ``calendars`` only the built-in ``england`` calendar is known to ``due_after``.
+    """
+    from ..calendar import london_date, parse_duration  # here, not per call: imports showed in profiles
+    from ..errors import DurationError, EvaluationError
 
     def _scale(name: Any) -> Scale:
         try:
@@ -132,7 +139,38 @@ def expression_functions(scales: Mapping[str, Scale]) -> dict[str, Callable[...,
     def label(scale: str, value: Any) -> str | None:
         return _scale(scale).label(value)
 
-    return {"rank": rank, "label": label}
+    known: dict[str, Calendar] = dict(calendars or {})
+
+    def _calendar(name: Any) -> Calendar:
+        if name not in known and name == "england":
+            known[name] = Calendar.england()
+        try:
+            return known[name]
+        except (KeyError, TypeError):
+            raise EvaluationError(f"due_after(): unknown calendar {name!r} (known: {', '.join(sorted(known) or ['england'])})") from None
+
+    def due_after(duration: Any, day: Any, calendar: Any = "england") -> Any:
+        """The date DURATION after DAY (day 0), counted as a deadline counts it, on CALENDAR.
+
+        ``due_after("2 working days", data.sent_on)``: the second working day after the day it was
+        sent. Null if ``day`` is null.
+        """
+        if day is None:
+            return None
+        if not isinstance(duration, str):
+            raise EvaluationError(f"due_after() needs a duration written as text, such as '2 working days', not {duration!r}")
+        try:
+            anchor = london_date(day)
+        except ValueError:
+            anchor = None
+        if anchor is None:
+            raise EvaluationError(f"due_after() could not read {str(day)[:40]!r} as a date (write YYYY-MM-DD)")
+        try:
+            return parse_duration(duration).apply(anchor, _calendar(calendar)).date
+        except DurationError as exc:
+            raise EvaluationError(f"due_after(): {exc.message}") from None
+
+    return {"rank": rank, "label": label, "due_after": due_after}
 
 
 def check_config(root: str | Path | None = None, *, cache: bool = False) -> tuple[Definitions | None, list[Problem]]:
@@ -167,7 +205,7 @@ def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definit
         rules.add(doc)
     calendars = rules.calendars()
     problems += rules.problems
-    functions = expression_functions(rules.scales)
+    functions = expression_functions(rules.scales, calendars)
 
     wf_docs, found = read_documents(root, "workflow", sources=sources)
     problems += found
@@ -346,7 +384,7 @@ def _from_cache(root: Path, snap: Any) -> tuple[Definitions, list[Problem]] | No
     if any(p.severity == "error" for p in rules.problems):
         return None
     calendars = rules.calendars()
-    functions = expression_functions(rules.scales)
+    functions = expression_functions(rules.scales, calendars)
     _remember_holidays(calendars.values())
     known = Known(
         workflows=sources,

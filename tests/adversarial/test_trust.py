@@ -92,9 +92,10 @@ def test_the_reserved_role_is_refused_at_start_schedule_and_in_the_worklist(eng)
 def test_the_real_moderation_still_completes_the_audit(eng):
     audit = in_moderation(eng)
     (moderation,) = eng.get(audit).children
-    eng.fire(moderation, "allocate_moderator", {"moderator": "HOS-01"}, **QA, at="2026-10-07T09:00")
+    eng.fire(moderation, "allocate_moderator", {"moderator": "HOS-01", "moderator_role": "head_of_service"}, **QA, at="2026-10-07T09:00")
     plan = [{"action": "Update the plan", "owner": "TM-01", "due_by": "2026-11-20"}]
-    eng.fire(moderation, "record_moderation", {**GOOD, "action_plan": plan}, actor="HOS-01", at="2026-10-20T09:00")
+    eng.fire(moderation, "record_moderation", {**GOOD, "action_plan": plan}, actor="HOS-01", roles=["head_of_service"],
+             at="2026-10-20T09:00")
     assert eng.get(audit).state == "final"
     assert [h["actor"] for h in eng.history(audit) if h["trigger"] == "moderation_complete"] == [f"system:{moderation}"]
 

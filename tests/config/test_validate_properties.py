@@ -131,3 +131,9 @@ def test_truncation_never_crashes(name: str, at: int):
 @given(text=st.text(max_size=200))
 def test_any_text_as_a_workflow_never_crashes(text: str):
     check({"workflows/review.yaml": text.encode("utf-8", "surrogatepass")})
+
+
+def test_steps_that_are_not_a_list_are_a_schema_problem_not_a_crash():
+    doc = yaml.safe_load(original("scenarios/review.yaml"))
+    doc["scenarios"][0]["steps"] = 1  # found by the property above
+    check({"scenarios/review.yaml": yaml.safe_dump(doc, sort_keys=False).encode()})

@@ -7,14 +7,16 @@ Audits (allocated Thu 1 Oct 2026; lead and peer due Thu 22 Oct; moderation due W
   A2 assessment_1  lead TM-2 (Tue 20 Oct, on time)  peer P-1 (Mon 26 Oct, LATE)     Good vs RI -> moderated
                    by HOS-1 on Tue 27 Oct (on time) to Requires improvement -> final 27 Oct
   A3 assessment_2  lead TM-3 (Fri 23 Oct, LATE)     peer P-1 (Thu 15 Oct, on time)  both Inadequate -> final 23 Oct,
-                   inadequate_review: 6-week review due Fri 4 Dec (done Thu 10 Dec, LATE), re-audit due Sat 23 Jan 2027
-                   (done Wed 20 Jan 2027, on time, improved)
+                   inadequate_review (Head of Service for assessment: HOS-02): oversight comment due Wed 28 Oct
+                   (3 working days: Mon 26, Tue 27, Wed 28; given Mon 26 Oct, on time), 6-week review due Fri 4 Dec
+                   (done Thu 10 Dec, LATE), re-audit due Sat 23 Jan 2027 -> Mon 25 Jan 2027 (done Wed 20 Jan 2027,
+                   on time, improved: graded Requires improvement, one step up from Inadequate)
   A4 assessment_2  lead TM-4 (Mon 5 Oct, on time)   peer P-4 -> reallocated to P-5 on Wed 14 Oct, never submits (breached)
-Complaints:
-  C1 received Thu 1 Oct, Stage 1 begun Fri 2 Oct (due Fri 16 Oct), extended on Sat 10 Oct to 20 working days
-     (due Fri 30 Oct), answered Wed 28 Oct: on time, extended
+Complaints (Stage 1 counts from receipt, SI 2006/1738 reg 14):
+  C1 received Thu 1 Oct (due Thu 15 Oct), Stage 1 begun Fri 2 Oct, extended on Sat 10 Oct to 20 working days
+     (due Thu 29 Oct), answered Wed 28 Oct: on time, extended
   C2 received Mon 5 Oct, Stage 1 begun Mon 5 Oct (due Mon 19 Oct), answered Wed 21 Oct: LATE
-  C3 received Wed 7 Oct, resolved at the early resolution conversation on Thu 8 Oct
+  C3 received Wed 7 Oct (due Wed 21 Oct), resolved at the early resolution conversation on Thu 8 Oct: on time
 Escalations:
   E1 IRO IRO-1 raised Thu 1 Oct, escalated to the team manager Mon 5 Oct (response due Mon 12 Oct), answered
      Thu 8 Oct, resolved Fri 9 Oct (resolved_team_manager, within 20 working days)
@@ -83,10 +85,10 @@ def build_world(definitions, store=None) -> Engine:
     eng.fire(a2, "submit_peer_audit", grades("requires_improvement", voice_of_child="requires_improvement"),
              actor="P-1", at="2026-10-26T15:00")
     (mod,) = [i.id for i in eng.instances("moderation")]
-    eng.fire(mod, "allocate_moderator", {"moderator": "HOS-1"}, at="2026-10-26T16:00", **QA)
+    eng.fire(mod, "allocate_moderator", {"moderator": "HOS-1", "moderator_role": "head_of_service"}, at="2026-10-26T16:00", **QA)
     eng.fire(mod, "record_moderation", {**grades("requires_improvement", voice_of_child="inadequate", assessments="good"),
                                         "action_plan": [{"action": "Update the plan", "owner": "TM-2", "due_by": "2026-11-30"}]},
-             actor="HOS-1", at="2026-10-27T12:00")
+             actor="HOS-1", roles=["head_of_service"], at="2026-10-27T12:00")
 
     # complaints
     c1 = eng.start("complaint", {"received_on": "2026-10-01", "case_id": "C-0101"}, at="2026-10-01T09:00", **QA).id
@@ -125,14 +127,15 @@ def build_world(definitions, store=None) -> Engine:
 
     eng.advance("2026-10-20T08:00")
     eng.fire(e3, "close", {"outcome": "closed_unresolved", "reason": "The child moved placement"}, actor="IRO-2", at="2026-10-20T09:00")
+    (review,) = [i.id for i in eng.instances("inadequate_review")]
+    eng.fire(review, "record_oversight", {"comment": "Actions agreed with the team manager"}, actor="HOS-02", at="2026-10-26T09:00")
     eng.advance("2026-11-01T00:00")
 
     # Inadequate review of A3: 6-week review late, re-audit on time
-    (review,) = [i.id for i in eng.instances("inadequate_review")]
     eng.advance("2026-12-10T08:00")
-    eng.fire(review, "record_six_week_review", {"actions_progress": "on_track"}, actor="HOS-2", roles=["head_of_service"], at="2026-12-10T09:00")
+    eng.fire(review, "record_six_week_review", {"actions_progress": "on_track"}, actor="HOS-02", at="2026-12-10T09:00")
     eng.advance("2027-01-20T08:00")
-    eng.fire(review, "record_re_audit", {"outcome": "improved", "actions_completed": True}, actor="SM-1", roles=["senior_manager"],
-             at="2027-01-20T09:00")
+    eng.fire(review, "record_re_audit", {"outcome": "improved", "actions_completed": True, **grades("requires_improvement")},
+             actor="SM-1", roles=["senior_manager"], at="2027-01-20T09:00")
     eng.advance("2027-02-01T00:00")
     return eng

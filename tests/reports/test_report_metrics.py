@@ -49,8 +49,9 @@ def test_deadline_breaches_by_team(october):
     assert set(by_team) == {"assessment_1", "assessment_2"}
     # assessment_1: A1 lead, peer, record; A2 lead, peer (late), moderation -> 6 due, 1 met late
     assert (by_team["assessment_1"]["due"], by_team["assessment_1"]["met_late"], by_team["assessment_1"]["breached"]) == (6, 1, 0)
-    # assessment_2: A3 lead (late), peer, record (breached); A4 lead, peer (breached) -> 5 due
-    assert (by_team["assessment_2"]["due"], by_team["assessment_2"]["met_late"], by_team["assessment_2"]["breached"]) == (5, 1, 2)
+    # assessment_2: A3 lead (late), peer, record (breached), Inadequate oversight comment (Wed 28 Oct, on time);
+    # A4 lead, peer (breached) -> 6 due
+    assert (by_team["assessment_2"]["due"], by_team["assessment_2"]["met_late"], by_team["assessment_2"]["breached"]) == (6, 1, 2)
 
 
 def test_moderation_rate_and_changes(october):
@@ -79,6 +80,8 @@ def test_grade_distribution_overall_and_per_domain(october):
 def test_inadequate_follow_up_due_done_late(world, definitions, october):
     assert october["metrics"]["inadequate_audits"]["graded_inadequate"] == 1
     assert october["metrics"]["inadequate_audits"]["follow_up"]["review_6_weeks"]["due"] == 0
+    oversight = october["metrics"]["inadequate_audits"]["follow_up"]["oversight_comment"]
+    assert (oversight["due"], oversight["met_on_time"]) == (1, 1)  # due Wed 28 Oct, given Mon 26 Oct
     dec = compute_report(world.store, definitions, start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 31), trend=False)
     review = dec["metrics"]["inadequate_audits"]["follow_up"]["review_6_weeks"]
     assert (review["due"], review["done"], review["late"], review["met_late"]) == (1, 1, 1, 1)  # due Fri 4 Dec, done 10 Dec
@@ -86,6 +89,11 @@ def test_inadequate_follow_up_due_done_late(world, definitions, october):
     re_audit = jan["metrics"]["inadequate_audits"]["follow_up"]["re_audit_3_months"]
     assert (re_audit["due"], re_audit["done"], re_audit["late"], re_audit["on_time_pct"]) == (1, 1, 0, 100.0)
     assert jan["metrics"]["inadequate_audits"]["re_audit_outcomes"]["outcome"]["counts"] == {"improved": 1}
+    # the re-audit graded the case Requires improvement: one step up from the Inadequate audit
+    change = jan["metrics"]["inadequate_audits"]["re_audit_grade_changes"]["audit"]
+    assert (change["total"], change["raised"], change["lowered"], change["unchanged"]) == (1, 1, 0, 0)
+    assert change["matrix"] == {"inadequate": {"requires_improvement": 1}}
+    assert october["metrics"]["inadequate_audits"]["re_audit_grade_changes"]["audit"]["total"] == 0
 
 
 def test_complaints_per_stage_with_timeliness_and_extensions(october):
@@ -93,8 +101,9 @@ def test_complaints_per_stage_with_timeliness_and_extensions(october):
     assert c["received"] == 3
     assert c["furthest_stage"]["stage"]["counts"] == {"early resolution": 1, "stage 1": 2}
     stage1 = c["timeliness"]["stage1_response"]
-    # C1 extended to 20 working days and answered in time; C2 answered two days late
-    assert (stage1["due"], stage1["met_on_time"], stage1["met_late"], stage1["extended"], stage1["on_time_pct"]) == (2, 1, 1, 1, 50.0)
+    # C1 extended to 20 working days and answered in time; C2 answered two days late; C3 resolved at the
+    # early resolution conversation, inside the Stage 1 time that runs from receipt (reg 14): on time
+    assert (stage1["due"], stage1["met_on_time"], stage1["met_late"], stage1["extended"], stage1["on_time_pct"]) == (3, 2, 1, 1, 66.7)
     assert c["timeliness"]["early_resolution"]["met_on_time"] == 3
     assert c["stage1_outcomes"]["outcome"]["counts"] == {"partly_upheld": 1, "upheld": 1}
     assert c["corporate_received"] == 0

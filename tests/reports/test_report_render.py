@@ -103,7 +103,7 @@ def test_markdown_quarterly_report(quarter):
         assert name in found, name
     activity = md.split("## Case file audit activity (the three months)")[1].split("\n## ")[0]
     assert "| 2026-10 | 2026-11 | 2026-12 |" in activity and "2026-09" not in activity
-    assert "| Stage 1 response sent | 2 | 1 | 1 | 0 | 0 | 1 | 0 | 50.0% |" in md
+    assert "| Stage 1 response sent | 3 | 2 | 1 | 0 | 0 | 1 | 0 | 66.7% |" in md
     assert "| assessment_1 | 2 | 2 | 1 | 0 | 75.0% | 50.0% |" in md
     assert "Review the Inadequate audit at 6 weeks | 1 | 0 | 1 |" in md
 

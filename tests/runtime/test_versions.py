@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, MemoryStore, UsageError, load_config
+from engine import Engine, MemoryStore, PayloadInvalid, UsageError, load_config
+from engine.runtime.engine import start_as_engine
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "basic"
 
@@ -99,3 +100,104 @@ def test_a_changed_timescale_in_the_rules_needs_no_new_version_and_leaves_runnin
     assert (old.version, new.version) == (1, 1)
     assert eng.get(old.id).deadline("response").due.isoformat() == "2026-10-15"  # 10 working days, as started
     assert eng.get(new.id).deadline("response").due.isoformat() == "2026-10-08"  # 5 working days
+
+
+# --------------------------------------------------------------------------- bundled workflows
+# The bundled configuration changes too. An instance started on the version before a change
+# keeps that version's rules to the end, while new instances take the new ones.
+
+BUNDLED = Path(__file__).parent.parent.parent / "config"
+PREVIOUS = Path(__file__).parent.parent / "fixtures" / "previous"
+
+
+def bundled_with(tmp_path: Path, workflow: str, previous: str) -> Path:
+    root = tmp_path / "previous_config"
+    shutil.copytree(BUNDLED, root)
+    (root / "workflows" / f"{workflow}.yaml").write_text((PREVIOUS / previous).read_text(encoding="utf-8"), encoding="utf-8")
+    return root
+
+
+QA = {"actor": "QA-01", "roles": ["qa_team"]}
+
+
+def test_a_complaint_started_on_version_3_keeps_its_stage_1_clock_from_the_start_of_stage_1(tmp_path):
+    store = MemoryStore()
+    old_engine = Engine(load_config(bundled_with(tmp_path, "complaint", "complaint.v3.yaml")), store=store)
+    old = old_engine.start("complaint", {"received_on": "2026-12-18"}, at="2026-12-18T09:00", **QA)
+    old_engine.fire(old.id, "begin_stage1", {}, at="2026-12-29T10:00", **QA)
+    # version 3 counted Stage 1 from the day it began: Tue 29 Dec 2026 + 10 working days = Wed 13 Jan 2027
+    assert old_engine.get(old.id).deadline("stage1_response").due.isoformat() == "2027-01-13"
+
+    eng = Engine(load_config(BUNDLED), store=store)
+    new = eng.start("complaint", {"received_on": "2026-12-18"}, at="2026-12-18T09:00", **QA)
+    eng.fire(new.id, "begin_stage1", {}, at="2026-12-29T10:00", **QA)
+    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 4)
+    # version 4 counts from receipt (reg 14): Fri 18 Dec 2026 + 10 working days = Wed 6 Jan 2027
+    assert eng.get(new.id).deadline("stage1_response").due.isoformat() == "2027-01-06"
+
+    # the old complaint finishes on version 3: on time on Tue 12 Jan, a Stage 2 request without a received date
+    eng.fire(old.id, "respond_stage1", {"outcome": "upheld", "summary": "Apology given"}, at="2027-01-12T10:00", **QA)
+    assert eng.get(old.id).deadline("stage1_response").late is False
+    eng.fire(old.id, "request_stage2", {}, actor="CM-01", roles=["complaints_manager"], at="2027-01-14T10:00")
+    eng.fire(old.id, "withdraw", {"reason": "Resolved by a meeting"}, at="2027-01-15T10:00", **QA)
+    assert eng.get(old.id).state == "withdrawn"
+    assert {h["version"] for h in eng.history(old.id)} == {3}
+
+
+def test_an_inadequate_review_started_on_version_2_finishes_with_an_ungraded_re_audit(tmp_path):
+    store = MemoryStore()
+    data = {"case_id": "C-1", "final_on": "2026-10-27", "overall": "inadequate", "service": "assessment"}
+    old_engine = Engine(load_config(bundled_with(tmp_path, "inadequate_review", "inadequate_review.v2.yaml")), store=store)
+    old = start_as_engine(old_engine, "inadequate_review", data, at="2026-10-27T15:00")  # as case_audit starts it
+
+    eng = Engine(load_config(BUNDLED), store=store)
+    assert [v.id for v in eng.outdated()] == [old.id]
+    # version 2: no oversight clock, any Head of Service comments, and an ungraded re-audit before the
+    # 6-week review closes it as improved
+    assert "oversight_comment" not in [d.name for d in eng.get(old.id).deadlines]
+    eng.fire(old.id, "record_oversight", {"comment": "Seen and agreed"}, actor="HOS-09", roles=["head_of_service"],
+             at="2026-10-28T09:00")
+    eng.fire(old.id, "record_re_audit", {"outcome": "improved", "actions_completed": True}, actor="SNR-01",
+             roles=["senior_manager"], at="2026-11-02T09:00")
+    assert eng.get(old.id).state == "improved"
+    assert {h["version"] for h in eng.history(old.id)} == {2}
+
+
+def _audit_in_moderation(eng: Engine, case: str) -> tuple[str, str]:
+    """A case audit allocated on Sun 1 Nov 2026 whose lead and peer grades differ: (audit, moderation)."""
+    domains = dict.fromkeys(["voice_of_child", "assessments", "quality_of_plans", "management_oversight",
+                             "partnership_working", "embracing_diversity"], "good")
+    audit = eng.start("case_audit", {"case_id": case, "team": "mash_1", "service": "mash", "lead_auditor": "TM-01",
+                                     "peer_auditor": "QAP-01"}, at="2026-11-01T09:00", **QA).id
+    eng.fire(audit, "submit_lead_audit", {"overall": "good", "domains": domains}, actor="TM-01", at="2026-11-20T10:00")
+    eng.fire(audit, "record_worker_meeting", {"held_on": "2026-11-20"}, actor="QAP-01", at="2026-11-20T11:00")
+    eng.fire(audit, "record_views", {"child": {"obtained": False, "reason": "not asked"},
+                                     "parents_carers": {"obtained": False, "reason": "not asked"}}, actor="QAP-01", at="2026-11-20T11:30")
+    eng.fire(audit, "submit_peer_audit", {"overall": "good", "domains": {**domains, "assessments": "requires_improvement"}},
+             actor="QAP-01", at="2026-11-20T12:00")
+    (moderation,) = eng.get(audit).children
+    return audit, moderation
+
+
+def test_a_moderation_started_on_version_2_takes_a_moderator_without_a_role(tmp_path):
+    store = MemoryStore()
+    old_engine = Engine(load_config(bundled_with(tmp_path, "moderation", "moderation.v2.yaml")), store=store)
+    old_audit, old = _audit_in_moderation(old_engine, "C-1")
+    # version 2: the end of week 4 was not rolled (Sat 28 Nov 2026)
+    assert old_engine.get(old).deadline("moderation_due").due.isoformat() == "2026-11-28"
+
+    eng = Engine(load_config(BUNDLED), store=store)
+    _, new = _audit_in_moderation(eng, "C-2")
+    assert (eng.get(old).version, eng.get(new).version) == (2, 3)
+    assert eng.get(new).deadline("moderation_due").due.isoformat() == "2026-11-27"  # rolled back to Fri 27 Nov
+    with pytest.raises(PayloadInvalid, match="moderator_role"):
+        eng.fire(new, "allocate_moderator", {"moderator": "SW-99"}, at="2026-11-24T09:00", **QA)
+    # the old moderation finishes on version 2: no role named, and the bound moderator records
+    eng.fire(old, "allocate_moderator", {"moderator": "SW-99"}, at="2026-11-24T09:00", **QA)
+    grades = dict.fromkeys(["voice_of_child", "assessments", "quality_of_plans", "management_oversight",
+                            "partnership_working", "embracing_diversity"], "good")
+    eng.fire(old, "record_moderation", {"overall": "good", "domains": grades,
+                                        "action_plan": [{"action": "Share", "owner": "TM-01", "due_by": "2026-12-18"}]},
+             actor="SW-99", at="2026-11-27T10:00")
+    assert eng.get(old).state == "moderated" and eng.get(old_audit).state == "final"
+    assert {h["version"] for h in eng.history(old)} == {2}

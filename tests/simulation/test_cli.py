@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -70,8 +71,9 @@ def test_simulate_compare_shows_both_configurations(tmp_path):
     shutil.copytree(CONFIG, other)
     rules = other / "rules" / "timescales.yaml"  # the lead and peer submissions share this timescale
     text = rules.read_text(encoding="utf-8")
-    assert "  audit_submission:\n    due: 3 weeks\n" in text
-    rules.write_text(text.replace("  audit_submission:\n    due: 3 weeks\n", "  audit_submission:\n    due: 10 working days\n"), encoding="utf-8")
+    three_weeks = "  audit_submission:\n    due: 3 weeks, next working day\n"
+    assert three_weeks in text
+    rules.write_text(text.replace(three_weeks, "  audit_submission:\n    due: 10 working days\n"), encoding="utf-8")
     result = run("simulate", "--config", str(CONFIG), "--compare", str(other), "--programme", "safeguarding",
                  "--from", "2026-10-01", "--to", "2026-10-31", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -197,11 +199,13 @@ def test_simulate_compare_refuses_a_broken_or_missing_configuration_before_runni
     broken = tmp_path / "broken"
     shutil.copytree(CONFIG, broken)
     wf = broken / "workflows" / "moderation.yaml"
-    wf.write_text(wf.read_text(encoding="utf-8").replace("version: 2", "version: one", 1), encoding="utf-8")
+    text = wf.read_text(encoding="utf-8")
+    line = text.splitlines().index(next(t for t in text.splitlines() if t.startswith("version: "))) + 1
+    wf.write_text(re.sub(r"^version: \d+$", "version: one", text, count=1, flags=re.M), encoding="utf-8")
     result = run("simulate", "--config", str(CONFIG), "--compare", str(broken), "--from", "2026-10-01", "--to", "2026-10-31")
     assert result.exit_code == 1
     assert result.stdout == ""  # nothing simulated, no report
-    assert "moderation.yaml:21:10: error: expected a whole number" in result.stderr
+    assert f"moderation.yaml:{line}:10: error: expected a whole number" in result.stderr
 
 
 def test_simulate_out_where_nothing_can_be_written_is_a_usage_error(tmp_path):
