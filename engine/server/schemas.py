@@ -1,12 +1,14 @@
 """Request bodies and the documented shapes of responses (for the OpenAPI document).
 
-Bodies never say who is asking or when: ``actor`` and ``roles`` are refused with 403 (the caller
-comes from the credentials), ``at`` and ``backdate_reason`` with 400 (an event happens at the server's
-time). Responses are built from the engine's own ``to_dict()`` output; the models here describe them.
+Bodies and query strings never say who is asking or when: ``actor`` and ``roles`` are
+refused with 403 (the caller comes from the credentials), ``at`` and ``backdate_reason`` with 400 (an
+event happens at the server's time). Responses are built from the engine's own ``to_dict()`` output;
+the models here describe them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,10 +16,28 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..errors import UsageError
 from .errors import Forbidden
 
-#: Keys that would let a body say who is asking.
+#: Keys that would let a body or a query string say who is asking.
 IDENTITY_KEYS = frozenset({"actor", "roles", "role", "user", "on_behalf_of"})
 #: Keys that would let a body say when something happened.
 TIME_KEYS = frozenset({"at", "backdate_reason"})
+
+
+def refuse_identity_and_time(keys: Iterable[str], where: str) -> None:
+    """Forbidden (403) when ``keys`` would say who is asking, UsageError (400) when they would date the call."""
+    given = set(keys)
+    claimed = sorted(IDENTITY_KEYS & given)
+    if claimed:
+        raise Forbidden(
+            f"the request {where} may not say who is asking ({', '.join(repr(k) for k in claimed)}): the server "
+            f"takes the actor and roles from the credentials (bearer token or API key), never from the {where}",
+            claimed=claimed,
+        )
+    dated = sorted(TIME_KEYS & given)
+    if dated:
+        raise UsageError(
+            f"the request {where} may not date the event ({', '.join(repr(k) for k in dated)}): it happens at the "
+            "server's time; record late events with the Python API or `qaflow fire --at ... --backdate-reason ...`"
+        )
 
 
 class Body(BaseModel):
@@ -29,19 +49,7 @@ class Body(BaseModel):
     @classmethod
     def _no_identity_or_time(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            claimed = sorted(IDENTITY_KEYS.intersection(value))
-            if claimed:
-                raise Forbidden(
-                    f"the request body may not say who is asking ({', '.join(repr(k) for k in claimed)}): the server "
-                    "takes the actor and roles from the credentials (bearer token or API key), never from the body",
-                    claimed=claimed,
-                )
-            dated = sorted(TIME_KEYS.intersection(value))
-            if dated:
-                raise UsageError(
-                    f"the request body may not date the event ({', '.join(repr(k) for k in dated)}): it happens at the "
-                    "server's time; record late events with the Python API or `qaflow fire --at ... --backdate-reason ...`"
-                )
+            refuse_identity_and_time(value, "body")
         return value
 
 
@@ -100,6 +108,31 @@ class InstanceOut(BaseModel):
     created_at: str
     updated_at: str
     deadlines: list[DeadlineOut]
+
+
+class InstancePageOut(BaseModel):
+    items: list[InstanceOut] = Field(description="Instances in id order, each as GET /instances/{id} shows it")
+    next: str | None = Field(description="Pass as after= for the next page; null at the end")
+
+
+class TriggerOut(BaseModel):
+    name: str
+    title: str
+
+
+class WorkItemOut(BaseModel):
+    id: str
+    workflow: str
+    state: str
+    triggers: list[TriggerOut] = Field(description="What the caller may fire on it now, in the workflow's order")
+    deadline: str | None = Field(description="The earliest deadline still awaited (running, or breached and not met)")
+    due: str | None = Field(description="Its due date")
+
+
+class WorklistOut(BaseModel):
+    items: list[WorkItemOut] = Field(description="Instances in id order on which the caller may fire something now")
+    next: str | None = Field(description="Pass as after= for the next page; null at the end. A page may be short, "
+                                         "even empty, while next is set: follow it until it is null")
 
 
 class TriggersOut(BaseModel):
