@@ -1,6 +1,6 @@
 """Request bodies and the documented shapes of responses (for the OpenAPI document).
 
-Bodies and query strings never say who is asking or when: ``actor`` and ``roles`` are
+Bodies and query strings never say who is asking or when: ``actor``, ``roles`` (and ``worker``) are
 refused with 403 (the caller comes from the credentials), ``at`` and ``backdate_reason`` with 400 (an
 event happens at the server's time). Responses are built from the engine's own ``to_dict()`` output;
 the models here describe them.
@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..errors import UsageError
 from .errors import Forbidden
 
-#: Keys that would let a body or a query string say who is asking.
-IDENTITY_KEYS = frozenset({"actor", "roles", "role", "user", "on_behalf_of"})
+#: Keys that would let a body or a query string say who is asking (a deliverer is named after its caller too).
+IDENTITY_KEYS = frozenset({"actor", "roles", "role", "user", "on_behalf_of", "worker"})
 #: Keys that would let a body say when something happened.
 TIME_KEYS = frozenset({"at", "backdate_reason"})
 
@@ -69,6 +69,25 @@ class ValidateBody(Body):
                     "server's configuration; null removes a file. Empty: check the configuration as it runs.",
     )
     against_store: bool = Field(default=True, description="Also check what the change would strand in the store.")
+
+
+#: A name a caller may give the process that claims alerts: letters, digits, '.', '_' and '-' (never '/').
+PROCESS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_PROCESS = Field(default=None, pattern=PROCESS_PATTERN, examples=["mailer-1"],
+                 description="Names one of the caller's delivering processes: the worker becomes ACTOR/PROCESS "
+                             "(ACTOR/default without it). The actor is always the caller's own.")
+
+
+class ClaimBody(Body):
+    limit: int = Field(default=10, ge=1, le=1000, description="At most this many alerts.")
+    lease_seconds: float = Field(default=60, gt=0, le=3600,
+                                 description="How long no other claim gets them, by the store's clock; an alert not "
+                                             "acknowledged by then can be claimed again (by anyone).")
+    process: str | None = _PROCESS
+
+
+class AckBody(Body):
+    process: str | None = _PROCESS
 
 
 class ErrorOut(BaseModel):
@@ -135,6 +154,44 @@ class WorklistOut(BaseModel):
                                          "even empty, while next is set: follow it until it is null")
 
 
+class RecipientOut(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    role: str | None = None
+    person: str | None = None
+    as_: str | None = Field(default=None, alias="as", description="The bound role that named the person")
+
+
+class LeaseOut(BaseModel):
+    worker: str = Field(description="Who holds the lease: ACTOR/PROCESS for HTTP callers")
+    at: str | None = Field(description="The server's time of the claim")
+    until: str = Field(description="When the lease ends, by the store's clock")
+    claims: int = Field(description="How many times the alert has been claimed; above 1, an earlier claim may have sent it")
+
+
+class AlertOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    at: str
+    instance_id: str
+    workflow: str
+    name: str
+    severity: str
+    recipients: list[RecipientOut]
+    message: str
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    lease: LeaseOut | None = Field(default=None, description="On claimed alerts only")
+
+
+class OutboxOut(BaseModel):
+    items: list[AlertOut] = Field(description="Oldest first")
+
+
+class ClaimOut(BaseModel):
+    worker: str = Field(description="The name the lease is held under: the caller's actor and process")
+    items: list[AlertOut] = Field(description="The alerts now leased to the worker, oldest first")
+
+
 class TriggersOut(BaseModel):
     instance: str
     triggers: list[str] = Field(description="Triggers the caller may fire now")
@@ -179,7 +236,7 @@ class IdentityOut(BaseModel):
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route: each status documented with the error body."""
-    words = {400: "Malformed call", 401: "Not authenticated", 403: "Not allowed", 404: "No such instance",
+    words = {400: "Malformed call", 401: "Not authenticated", 403: "Not allowed", 404: "No such instance or alert",
              409: "Refused given the instance as it is now", 413: "Body too large", 422: "Invalid data, payload or request",
              503: "The store is unavailable"}
     return {s: {"model": ErrorOut, "description": words.get(s, "Error")} for s in (401, 403, *statuses, 503)}
