@@ -1,7 +1,7 @@
 """The FastAPI application: ``create_app(engine, settings)`` wires the routes, errors, limits and background work.
 
-The routes live in one module per family, each an ``APIRouter`` listed in ``routers()``; adding a
-family (worklists, queries, outbox claims) is a module and one line here.
+The routes live in one module per family (instances, queries, outbox, operations, system), each an
+``APIRouter`` listed in ``routers()``; adding a family is a module and one line here.
 """
 
 from __future__ import annotations
