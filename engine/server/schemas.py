@@ -18,7 +18,7 @@ from .errors import Forbidden
 
 #: Keys that would let a body or a query string say who is asking (a deliverer is named after its caller too).
 IDENTITY_KEYS = frozenset({"actor", "roles", "role", "user", "on_behalf_of", "worker"})
-#: Keys that would let a body say when something happened.
+#: Keys that would let a body or a query string say when something happened.
 TIME_KEYS = frozenset({"at", "backdate_reason"})
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
-from ..errors import StoreError
+from ..errors import StoreError, UsageError
 from .background import Worker
 from .settings import WebhookSettings
 
@@ -75,6 +75,9 @@ class WebhookDeliverer(Worker):
 
     def __init__(self, engine: Any, settings: WebhookSettings, worker: str | None = None) -> None:
         super().__init__()
+        if settings.lease_seconds < 3 * settings.timeout_seconds:  # as load_settings checks: else nothing would be sent
+            raise UsageError(f"[webhook] lease_seconds ({settings.lease_seconds:g}) must be at least three timeouts "
+                             f"({3 * settings.timeout_seconds:g})")
         self.engine = engine
         self.settings = settings
         self.worker = worker or process_worker_name()

@@ -300,6 +300,13 @@ def test_backoff_doubles_with_jitter_up_to_the_cap():
             assert full / 2 <= deliverer.backoff(attempts) <= full
 
 
+def test_a_lease_too_short_for_an_attempt_is_refused():
+    from engine import UsageError
+
+    with pytest.raises(UsageError, match="at least three timeouts"):
+        WebhookDeliverer(None, WebhookSettings(url="http://127.0.0.1/x", secret=b"s" * 32, timeout_seconds=10, lease_seconds=20))
+
+
 def test_the_signature_matches_the_standard_webhooks_example():
     # the worked example of the Standard Webhooks specification (its reference libraries' test vector)
     secret = base64.b64decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
