@@ -21,6 +21,7 @@ from ..errors import (
     Refused,
     RoleRefused,
     StoreError,
+    UnknownAlert,
     UnknownInstance,
     UnknownTrigger,
     UsageError,
@@ -913,14 +914,15 @@ class Engine:
         Acknowledging twice is harmless: the first acknowledgement stands. An acknowledgement is always
         taken, also from a worker whose lease ran out and passed to another: the alert was delivered,
         and refusing to record that would only make the next worker deliver it again (the one now
-        holding it may deliver it once more: at-least-once delivery, never lost).
+        holding it may deliver it once more: at-least-once delivery, never lost). ``UnknownAlert`` (a
+        ``UsageError``) when no alert has that id.
         """
         if worker is not None:
             check_id(worker, "the worker")
         when = self._time(at)
         found = self.store.acknowledge(alert_id, when) if worker is None else self.store.acknowledge(alert_id, when, worker)
         if not found:
-            raise UsageError(f"no alert '{alert_id}'")
+            raise UnknownAlert(f"no alert '{alert_id}'", alert=alert_id)
 
 
 def start_as_engine(engine: Engine, workflow: str, data: dict[str, Any], *, at: Any) -> InstanceView:
