@@ -131,8 +131,8 @@ def test_a_complaint_started_on_version_3_keeps_its_stage_1_clock_from_the_start
     eng = Engine(load_config(BUNDLED), store=store)
     new = eng.start("complaint", {"received_on": "2026-12-18"}, at="2026-12-18T09:00", **QA)
     eng.fire(new.id, "begin_stage1", {}, at="2026-12-29T10:00", **QA)
-    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 4)
-    # version 4 counts from receipt (reg 14): Fri 18 Dec 2026 + 10 working days = Wed 6 Jan 2027
+    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 5)
+    # version 4 and later count from receipt (reg 14): Fri 18 Dec 2026 + 10 working days = Wed 6 Jan 2027
     assert eng.get(new.id).deadline("stage1_response").due.isoformat() == "2027-01-06"
 
     # the old complaint finishes on version 3: on time on Tue 12 Jan, a Stage 2 request without a received date
