@@ -131,7 +131,7 @@ def test_a_complaint_started_on_version_3_keeps_its_stage_1_clock_from_the_start
     eng = Engine(load_config(BUNDLED), store=store)
     new = eng.start("complaint", {"received_on": "2026-12-18"}, at="2026-12-18T09:00", **QA)
     eng.fire(new.id, "begin_stage1", {}, at="2026-12-29T10:00", **QA)
-    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 4)
+    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 5)
     # version 4 counts from receipt (reg 14): Fri 18 Dec 2026 + 10 working days = Wed 6 Jan 2027
     assert eng.get(new.id).deadline("stage1_response").due.isoformat() == "2027-01-06"
 
@@ -188,7 +188,7 @@ def test_a_moderation_started_on_version_2_takes_a_moderator_without_a_role(tmp_
 
     eng = Engine(load_config(BUNDLED), store=store)
     _, new = _audit_in_moderation(eng, "C-2")
-    assert (eng.get(old).version, eng.get(new).version) == (2, 3)
+    assert (eng.get(old).version, eng.get(new).version) == (2, 4)
     assert eng.get(new).deadline("moderation_due").due.isoformat() == "2026-11-27"  # rolled back to Fri 27 Nov
     with pytest.raises(PayloadInvalid, match="moderator_role"):
         eng.fire(new, "allocate_moderator", {"moderator": "SW-99"}, at="2026-11-24T09:00", **QA)
