@@ -79,7 +79,8 @@ def sections(markdown: str) -> list[str]:
 def test_markdown_monthly_briefing(month):
     md = render(month, "markdown")
     assert md.startswith("# Monthly managers' briefing: October 2026")
-    assert sections(md) == ["Compliance", "Overview of grades", "Audit themes", "Good practice", "Areas for development", "Workload",
+    assert sections(md) == ["Compliance", "Overview of grades", "Audit themes", "Good practice", "Good practice examples and exemplars",
+                            "Areas for development", "Closing the loop - actions and supervision", "Workload",
                             "Key performance indicators", "Trajectory against earlier months"]
     assert "| Lead auditor submits the completed audit | 4 | 3 | 1 | 0 | 0 | 0 | 0 | 75.0% |" in md
     assert "| Voice of the Child | 0 | 1 | 0 | 2 | 3 | 33.3% |" in md
