@@ -326,6 +326,10 @@ class Engine:
             value = data[name]
             if not _TYPE_CHECKS[field.type](value):
                 problems.append(f"'{name}' should be {field.type}, found {value!r}")
+            elif field.enum is not None and field.type == "array":  # a list of terms: each item is one of them
+                wrong = [item for item in value if item not in field.enum]
+                if wrong:
+                    problems.append(f"each item of '{name}' should be one of {', '.join(map(str, field.enum))}, found {wrong[0]!r}")
             elif field.enum is not None and value not in field.enum:
                 problems.append(f"'{name}' should be one of {', '.join(map(str, field.enum))}, found {value!r}")
         if problems:
