@@ -182,7 +182,8 @@ def load_programmes(root: str | Path, names: Sequence[str] | None = None) -> tup
 
     A name matches a programme id (``early_help_2026_q3``), its service (``early_help``) or its file stem.
     """
-    from .config.loader import YAML_SUFFIXES, bundled_config_dir
+    from .config.configschemas import config_schema, vocabularies_of
+    from .config.loader import YAML_SUFFIXES
     from .config.schemacheck import check_schema
     from .config.yamlsource import load_yaml_file
 
@@ -190,8 +191,8 @@ def load_programmes(root: str | Path, names: Sequence[str] | None = None) -> tup
     problems: list[Problem] = []
     if not folder.is_dir():
         return [], problems
-    schema_path = bundled_config_dir() / "schemas" / "programme.schema.json"
-    schema = json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.is_file() else None
+    # the service areas (and any other list the schema marks) are those of this configuration's rules
+    schema = config_schema("programme", vocabularies_of(root))
     found: list[tuple[str, Programme]] = []
     for path in sorted(p for p in folder.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()):
         doc, errs = load_yaml_file(path)

@@ -14,10 +14,11 @@ from types import MappingProxyType
 from typing import Any
 
 from ..calendar import Calendar
-from ..definitions import Definitions, Scale, WorkflowDef
+from ..definitions import Definitions, Scale, Vocabulary, WorkflowDef
 from ..errors import ConfigError
 from ..problems import Location, Problem
 from .compile import Known, compile_workflow, iter_workflow_cross_checks
+from .configschemas import config_schema
 from .rules import RulesCompiler
 from .yamlsource import Document, load_yaml, load_yaml_file
 
@@ -101,13 +102,15 @@ def read_document(
     return (None if any(p.severity == "error" for p in found) else doc), problems
 
 
-def read_documents(root: Path, kind: str, *, sources: Mapping[Path, bytes] | None = None) -> tuple[list[Document], list[Problem]]:
+def read_documents(root: Path, kind: str, *, sources: Mapping[Path, bytes] | None = None,
+                   vocabularies: Mapping[str, Vocabulary] | None = None) -> tuple[list[Document], list[Problem]]:
     """Read and schema-check every file of one kind; only clean documents are returned.
 
     ``sources``: the files' bytes, read already (the files listed are then those in it).
+    ``vocabularies``: the configuration's, for the lists its schema takes from them (configschemas.py).
     """
     docs, problems = [], []
-    schema = schema_for(kind)
+    schema = schema_for(kind) if not vocabularies else config_schema(kind, vocabularies)
     paths = config_files(root, kind) if sources is None else [p for p in sources if p.parent == root / KINDS[kind][0]]
     for path in paths:
         doc, found = read_document(path, schema, raw=None if sources is None else sources[path])
@@ -207,7 +210,7 @@ def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definit
     problems += rules.problems
     functions = expression_functions(rules.scales, calendars)
 
-    wf_docs, found = read_documents(root, "workflow", sources=sources)
+    wf_docs, found = read_documents(root, "workflow", sources=sources, vocabularies=rules.vocabularies)
     problems += found
     ids: dict[str, Document] = {}
     for doc in wf_docs:

@@ -50,16 +50,11 @@ def detect_kind(path: Path, data: Any = None) -> str | None:
     return None
 
 
-def _schema_of(kind: str) -> Any:
-    """The JSON Schema of a kind: loader.KINDS's, else ``KIND.schema.json`` among the bundled schemas, else None."""
-    import json
+def _schema_of(kind: str, vocabularies: Mapping[str, Any] | None = None) -> Any:
+    """The JSON Schema of a kind (a bundled ``KIND.schema.json``) with the configuration's vocabularies, else None."""
+    from .configschemas import config_schema, schema_kinds
 
-    from .loader import KINDS, bundled_config_dir, schema_for
-
-    if kind in KINDS:
-        return schema_for(kind)
-    path = bundled_config_dir() / "schemas" / f"{kind}.schema.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return config_schema(kind, vocabularies) if kind in schema_kinds() else None
 
 
 
@@ -77,7 +72,7 @@ def _guarded(where: str, work: Callable[[], list[Problem]]) -> list[Problem]:
                         f"qaflow could not check this ({type(exc).__name__}: {exc}); please report it")]
 
 
-def _schema_check_file(path: Path, kind: str) -> list[Problem]:
+def _schema_check_file(path: Path, kind: str, vocabularies: Mapping[str, Any] | None = None) -> list[Problem]:
     """YAML and schema problems of one file of a kind that has no deeper check here."""
     from .schemacheck import check_schema
     from .yamlsource import load_yaml_file
@@ -87,7 +82,7 @@ def _schema_check_file(path: Path, kind: str) -> list[Problem]:
         return problems
     if doc.data is None:
         return [Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty")]
-    schema = _schema_of(kind)
+    schema = _schema_of(kind, vocabularies)
     return problems + (check_schema(doc, schema) if schema is not None else [])
 
 
@@ -95,9 +90,11 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
     """Simulation models and report definitions through their own checks (when the configuration
     loads), programmes and anything else by schema."""
     from ..errors import ConfigError
+    from .configschemas import vocabularies_of
     from .loader import YAML_SUFFIXES
 
     problems: list[Problem] = []
+    vocabularies = definitions.vocabularies if definitions is not None else vocabularies_of(root)
     for folder, kind in _folder_kinds().items():
         if kind in ("workflow", "rules", "scenario") or not (root / folder).is_dir():
             continue
@@ -120,7 +117,7 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
 
                 problems += _guarded(display_path(path), report)
             else:
-                problems += _guarded(display_path(path), partial(_schema_check_file, path, kind))
+                problems += _guarded(display_path(path), partial(_schema_check_file, path, kind, vocabularies))
     return problems
 
 
@@ -139,6 +136,9 @@ def _check_root(root: Path, cache: bool = False) -> list[Problem]:
         if definitions is not None:
             problems += list(iter_scenario_problems(scenarios, definitions.workflows))
     problems += _check_other_kinds(root, definitions)
+    from .configschemas import stale_schema_problems, vocabularies_of
+
+    problems += stale_schema_problems(root, definitions.vocabularies if definitions is not None else vocabularies_of(root))
     return problems
 
 
@@ -226,7 +226,10 @@ def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
     if in_tree and kind in ("report", "simulation"):
         root = path.parent.parent
         return [p for p in _check_root(root) if Path(p.location.file).resolve() == path.resolve()]
-    schema = _schema_of(kind)
+    from .configschemas import vocabularies_of
+
+    home = path.parent.parent if path.parent.name in _folder_kinds() else context_root
+    schema = _schema_of(kind, vocabularies_of(home))
     return problems + (check_schema(doc, schema) if schema is not None else [])
 
 
