@@ -25,7 +25,7 @@ import csv
 import datetime as dt
 import json
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,28 @@ class Programme:
         if self.period_from is None or self.period_to is None:
             return 3
         return (self.period_to.year - self.period_from.year) * 12 + self.period_to.month - self.period_from.month + 1
+
+
+def iter_programme_problems(doc: Any) -> Iterator[Problem]:
+    """What a schema-valid programme (a Document) says twice where one value silently wins.
+
+    A team's ``monthly_audit_sample`` wins over the programme's ``sample_per_team``: when every team
+    sets its own and one differs, ``sample_per_team`` changes nothing, though it reads as if it did.
+    """
+    data = doc.data if isinstance(doc.data, Mapping) else {}
+    audits = data.get("monthly_case_audits") or {}
+    teams = [t for t in data.get("teams") or () if isinstance(t, Mapping)]
+    if "sample_per_team" not in audits or not teams or any("monthly_audit_sample" not in t for t in teams):
+        return
+    per_team = audits["sample_per_team"]
+    if all(t["monthly_audit_sample"] == per_team for t in teams):
+        return
+    where = doc.location(("monthly_case_audits", "sample_per_team"))
+    own = ", ".join(f"{t.get('id')} {t['monthly_audit_sample']} at line {doc.location(('teams', i, 'monthly_audit_sample')).line}"
+                    for i, t in enumerate(data["teams"]) if isinstance(t, Mapping))
+    yield Problem(where, "warning", "value-overridden",
+                  f"sample_per_team: {per_team} applies to no team: every team sets its own monthly_audit_sample, which wins "
+                  f"({own}); remove the team values that should follow sample_per_team, or this line")
 
 
 def load_programmes(root: str | Path, names: Sequence[str] | None = None) -> tuple[list[Programme], list[Problem]]:

@@ -247,7 +247,7 @@ def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definit
 
     complete = not any(p.severity == "error" for p in problems)
     problems += lint_config(workflows, rules.tables, documents=ids, functions=functions, complete=complete,
-                            timescales=rules.timescales)
+                            timescales=rules.timescales, scales=rules.scales)
     if not wf_docs and not any(p.severity == "error" for p in problems):
         problems.append(
             Problem(Location(str(root / "workflows")), "warning", "no-workflows", "no workflow files were found")

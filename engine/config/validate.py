@@ -83,7 +83,12 @@ def _schema_check_file(path: Path, kind: str, vocabularies: Mapping[str, Any] | 
     if doc.data is None:
         return [Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty")]
     schema = _schema_of(kind, vocabularies)
-    return problems + (check_schema(doc, schema) if schema is not None else [])
+    found = check_schema(doc, schema) if schema is not None else []
+    if kind == "programme" and not any(p.severity == "error" for p in found):
+        from ..allocation import iter_programme_problems
+
+        found += list(iter_programme_problems(doc))
+    return problems + found
 
 
 def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
@@ -190,7 +195,6 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
 
 def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
     from .loader import KINDS
-    from .schemacheck import check_schema
     from .yamlsource import load_yaml_file
 
     display = display_path(path)
@@ -229,8 +233,7 @@ def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
     from .configschemas import vocabularies_of
 
     home = path.parent.parent if path.parent.name in _folder_kinds() else context_root
-    schema = _schema_of(kind, vocabularies_of(home))
-    return problems + (check_schema(doc, schema) if schema is not None else [])
+    return _schema_check_file(path, kind, vocabularies_of(home))
 
 
 def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None = None, *,
