@@ -204,8 +204,8 @@ def load_programmes(root: str | Path, names: Sequence[str] | None = None) -> tup
 
     A name matches a programme id (``early_help_2026_q3``), its service (``early_help``) or its file stem.
     """
-    from .config.configschemas import config_schema, vocabularies_of
-    from .config.loader import YAML_SUFFIXES
+    from .config.configschemas import config_schema
+    from .config.loader import YAML_SUFFIXES, vocabularies_of
     from .config.schemacheck import check_schema
     from .config.yamlsource import load_yaml_file
 

@@ -202,8 +202,8 @@ def schema_command(settings: Settings, kind: str | None, out: Path | None) -> No
     """
     import difflib
 
-    from ..config.configschemas import config_schema, schema_kinds, vocabularies_of, write_schemas
-    from ..config.loader import display_path
+    from ..config.configschemas import config_schema, schema_kinds, write_schemas
+    from ..config.loader import display_path, vocabularies_of
 
     kinds = schema_kinds()
     vocabularies = vocabularies_of(settings.config_dir)

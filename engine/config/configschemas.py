@@ -5,7 +5,7 @@ schema with ``"x-vocabulary": NAME`` beside its ``enum``. For a configuration wh
 vocabulary NAME the ``enum`` becomes its keys, so what ``qaflow validate`` accepts and what an editor
 completes are the configuration's terms, not the package's. A configuration without that vocabulary
 keeps the package's list. ``qaflow schema --out DIR`` writes these schemas; ``qaflow validate`` says
-when the copies in a configuration's ``schemas/`` folder no longer match them.
+when the copies in a configuration's ``schemas/`` folder no longer match them (engine/config/validate.py).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ..definitions import Vocabulary
-from ..problems import Location, Problem
+from .paths import bundled_config_dir
 
 __all__ = [
-    "VOCABULARY_KEY", "schema_kinds", "template", "with_vocabularies", "config_schema", "vocabularies_of",
-    "schema_text", "write_schemas", "stale_schema_problems",
+    "VOCABULARY_KEY", "schema_kinds", "template", "with_vocabularies", "config_schema", "schema_text", "write_schemas",
+    "vocabulary_differences",
 ]
 
 #: The key that ties an ``enum`` of a package schema to a vocabulary of the rules.
@@ -37,28 +37,19 @@ _made: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], Mapping[str, An
 
 def schema_kinds() -> dict[str, Path]:
     """Kind -> the package's schema file for it (``workflow``, ``rules``, ``programme``, ...)."""
-    from .loader import bundled_config_dir
-
     folder = bundled_config_dir() / "schemas"
     return {p.name[: -len(_SUFFIX)]: p for p in sorted(folder.glob("*" + _SUFFIX))}
 
 
 def template(kind: str) -> Mapping[str, Any]:
     """The package's schema of ``kind`` as shipped (KeyError for a kind with no schema)."""
-    from .loader import KINDS, schema_for
-
-    if kind in KINDS:
-        return schema_for(kind)
-    return _read_template(kind)
-
-
-def _read_template(kind: str) -> Mapping[str, Any]:
-    path = schema_kinds()[kind]
+    key = (f"file:{kind}", ())
     with _lock:
-        key = (f"file:{kind}", ())
         found = _made.get(key)
-        if found is None:
-            found = _made[key] = json.loads(path.read_text(encoding="utf-8"))
+    if found is None:
+        made = json.loads(schema_kinds()[kind].read_text(encoding="utf-8"))
+        with _lock:
+            found = _made.setdefault(key, made)
     return found
 
 
@@ -112,20 +103,6 @@ def config_schema(kind: str, vocabularies: Mapping[str, Vocabulary] | None) -> M
     return found
 
 
-def vocabularies_of(root: str | Path | None) -> dict[str, Vocabulary]:
-    """The vocabularies the rules of configuration ``root`` define (those that compile; no problems reported)."""
-    from .loader import read_documents
-    from .rules import RulesCompiler
-
-    if root is None or not (Path(root) / "rules").is_dir():
-        return {}
-    docs, _ = read_documents(Path(root), "rules")
-    rules = RulesCompiler()
-    for doc in docs:
-        rules.add(doc)
-    return dict(rules.vocabularies)
-
-
 def schema_text(schema: Mapping[str, Any]) -> str:
     """A schema as ``qaflow schema`` writes it: JSON, two-space indents, a final newline."""
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
@@ -152,40 +129,7 @@ def write_schemas(folder: str | Path, vocabularies: Mapping[str, Vocabulary] | N
     return written
 
 
-def stale_schema_problems(root: str | Path, vocabularies: Mapping[str, Vocabulary] | None) -> list[Problem]:
-    """A warning for each schema in ``ROOT/schemas/`` that is not the one ``qaflow schema`` writes for this configuration.
-
-    Editors read those files; qaflow checks with the schemas made from the rules, so a stale copy makes the
-    editor and ``qaflow validate`` disagree (an editor underlining a new service area that validate accepts).
-    """
-    from .loader import display_path
-
-    folder = Path(root) / "schemas"
-    if not folder.is_dir():
-        return []
-    problems = []
-    fix = f"run 'qaflow --config {display_path(Path(root))} schema --out {display_path(folder)}'"
-    for kind in schema_kinds():
-        path = folder / f"{kind}{_SUFFIX}"
-        if not path.is_file():
-            continue
-        where = Location(display_path(path), 1, 1)
-        try:
-            found = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            problems.append(Problem(where, "warning", "stale-schema", f"this is not a JSON Schema qaflow can read; {fix}"))
-            continue
-        wanted = config_schema(kind, vocabularies)
-        if found == wanted:
-            continue
-        differences = list(_vocabulary_differences(found, wanted))
-        detail = "; ".join(differences[:3]) if differences else "it differs from the schema of this qaflow version"
-        problems.append(Problem(where, "warning", "stale-schema",
-                                f"out of date for this configuration ({detail}): editors would disagree with qaflow validate; {fix}"))
-    return problems
-
-
-def _vocabulary_differences(found: Any, wanted: Any, path: tuple[str, ...] = ()) -> Iterator[str]:
+def vocabulary_differences(found: Any, wanted: Any, path: tuple[str, ...] = ()) -> Iterator[str]:
     """For each vocabulary-marked enum whose terms differ: 'vocabulary services: no 'fostering''."""
     if isinstance(wanted, Mapping):
         name = wanted.get(VOCABULARY_KEY)
@@ -199,7 +143,7 @@ def _vocabulary_differences(found: Any, wanted: Any, path: tuple[str, ...] = ())
             if parts:
                 yield f"vocabulary {name}: " + " and ".join(parts)
         for key, value in wanted.items():
-            yield from _vocabulary_differences(found.get(key) if isinstance(found, Mapping) else None, value, path + (str(key),))
+            yield from vocabulary_differences(found.get(key) if isinstance(found, Mapping) else None, value, path + (str(key),))
     elif isinstance(wanted, list):
         for i, value in enumerate(wanted):
-            yield from _vocabulary_differences(found[i] if isinstance(found, list) and i < len(found) else None, value, path)
+            yield from vocabulary_differences(found[i] if isinstance(found, list) and i < len(found) else None, value, path)

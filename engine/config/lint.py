@@ -78,6 +78,10 @@ LINT_CODES: Mapping[str, str] = {
     "table-overlap": "error: rows of a 'unique' table (or an 'any' table, with different outputs) can match together",
     "table-gap": "error: some combination of the inputs' declared values matches no row and there is no default",
     "table-row-unreachable": "warning: in a 'first' table, earlier rows already match everything this row matches",
+    "unknown-term": "error/warning: a condition compares a name with a quoted value it can never hold (a state, a deadline status, an "
+                    "enum or vocabulary, a payload schema, a scale; a warning when inferred from what set: copied)",
+    "stale-schema": "warning: a schema in the configuration's schemas/ folder is not the one 'qaflow schema --out' writes for it",
+    "value-overridden": "warning: a programme's sample_per_team applies to no team: every team sets its own monthly_audit_sample",
     "unknown-kind": "error: qaflow validate cannot tell what kind of configuration file this is",
     "unknown-workflow": "error: a scenario starts (or acts 'on') a workflow the configuration does not have",
     "unknown-trigger": "error: a scenario fires a trigger its workflow does not have (unless it expects UnknownTrigger)",

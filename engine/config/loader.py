@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import threading
@@ -19,6 +18,7 @@ from ..errors import ConfigError
 from ..problems import Location, Problem
 from .compile import Known, compile_workflow, iter_workflow_cross_checks
 from .configschemas import config_schema
+from .paths import bundled_config_dir, display_path
 from .rules import RulesCompiler
 from .yamlsource import Document, load_yaml, load_yaml_file
 
@@ -31,14 +31,6 @@ KINDS: dict[str, tuple[str, str]] = {
     "simulation": ("simulation", "simulation.schema.json"),
 }
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-def bundled_config_dir() -> Path:
-    """The configuration shipped inside the package (the top-level ``config/`` folder)."""
-    spec = importlib.util.find_spec("engine.bundled")
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    return Path(__file__).resolve().parents[2] / "config"  # a source tree that was never installed
 
 
 def default_config_dir() -> Path:
@@ -58,15 +50,6 @@ def schema_source(kind: str) -> bytes:
 def schema_for(kind: str) -> Mapping[str, Any]:
     """The JSON Schema (draft-07) of one kind of file, from the package's own copy."""
     return json.loads(schema_source(kind).decode("utf-8"))
-
-
-def display_path(path: Path) -> str:
-    """A path as people should see it: relative to the working directory when it is inside it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
 
 
 def config_files(root: Path, kind: str) -> list[Path]:
@@ -118,6 +101,17 @@ def read_documents(root: Path, kind: str, *, sources: Mapping[Path, bytes] | Non
         if doc is not None:
             docs.append(doc)
     return docs, problems
+
+
+def vocabularies_of(root: str | Path | None) -> dict[str, Vocabulary]:
+    """The vocabularies the rules of configuration ``root`` define (those that compile; no problems reported)."""
+    if root is None or not (Path(root) / KINDS["rules"][0]).is_dir():
+        return {}
+    docs, _ = read_documents(Path(root), "rules")
+    rules = RulesCompiler()
+    for doc in docs:
+        rules.add(doc)
+    return dict(rules.vocabularies)
 
 
 def expression_functions(scales: Mapping[str, Scale],

@@ -95,8 +95,7 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
     """Simulation models and report definitions through their own checks (when the configuration
     loads), programmes and anything else by schema."""
     from ..errors import ConfigError
-    from .configschemas import vocabularies_of
-    from .loader import YAML_SUFFIXES
+    from .loader import YAML_SUFFIXES, vocabularies_of
 
     problems: list[Problem] = []
     vocabularies = definitions.vocabularies if definitions is not None else vocabularies_of(root)
@@ -126,6 +125,42 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
     return problems
 
 
+def _stale_schema_problems(root: Path, vocabularies: Mapping[str, Any] | None) -> list[Problem]:
+    """A warning for each schema in ``ROOT/schemas/`` that is not the one ``qaflow schema`` writes for this configuration.
+
+    Editors read those files; qaflow checks with the schemas made from the rules (configschemas.py), so a
+    stale copy makes the editor and ``qaflow validate`` disagree (an editor underlining a new service area
+    that validate accepts).
+    """
+    import json
+
+    from .configschemas import config_schema, schema_kinds, vocabulary_differences
+
+    folder = root / "schemas"
+    if not folder.is_dir():
+        return []
+    problems = []
+    fix = f"run 'qaflow --config {display_path(root)} schema --out {display_path(folder)}'"
+    for kind in schema_kinds():
+        path = folder / f"{kind}.schema.json"
+        if not path.is_file():
+            continue
+        where = Location(display_path(path), 1, 1)
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            problems.append(Problem(where, "warning", "stale-schema", f"this is not a JSON Schema qaflow can read; {fix}"))
+            continue
+        wanted = config_schema(kind, vocabularies)
+        if found == wanted:
+            continue
+        differences = list(dict.fromkeys(vocabulary_differences(found, wanted)))
+        detail = "; ".join(differences[:3]) if differences else "it differs from the schema of this qaflow version"
+        problems.append(Problem(where, "warning", "stale-schema",
+                                f"out of date for this configuration ({detail}): editors would disagree with qaflow validate; {fix}"))
+    return problems
+
+
 def _check_root(root: Path, cache: bool = False) -> list[Problem]:
     """Everything in one configuration folder: workflows and rules (check_config), scenarios, other kinds."""
     from ..scenarios import load_scenarios
@@ -141,9 +176,9 @@ def _check_root(root: Path, cache: bool = False) -> list[Problem]:
         if definitions is not None:
             problems += list(iter_scenario_problems(scenarios, definitions.workflows))
     problems += _check_other_kinds(root, definitions)
-    from .configschemas import stale_schema_problems, vocabularies_of
+    from .loader import vocabularies_of
 
-    problems += stale_schema_problems(root, definitions.vocabularies if definitions is not None else vocabularies_of(root))
+    problems += _stale_schema_problems(root, definitions.vocabularies if definitions is not None else vocabularies_of(root))
     return problems
 
 
@@ -230,7 +265,7 @@ def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
     if in_tree and kind in ("report", "simulation"):
         root = path.parent.parent
         return [p for p in _check_root(root) if Path(p.location.file).resolve() == path.resolve()]
-    from .configschemas import vocabularies_of
+    from .loader import vocabularies_of
 
     home = path.parent.parent if path.parent.name in _folder_kinds() else context_root
     return _schema_check_file(path, kind, vocabularies_of(home))
