@@ -408,6 +408,13 @@ def _kpi_changes(cur: Replay, new: Replay, cur_defs: Definitions, new_defs: Defi
     return out
 
 
+def _entry(steps: list[tuple[Any, ...]], index: int) -> str:
+    if index >= len(steps):
+        return "nothing more"
+    trigger, src, dst, at = steps[index]
+    return f"{trigger} ({src or 'start'} -> {dst}) on {_local(at)}"
+
+
 def _mismatches(recorded: Recorded, cur: _Side) -> list[str]:
     """Where the replay under the current configuration does not give back what the store holds."""
     out: list[str] = []
@@ -436,7 +443,8 @@ def _mismatches(recorded: Recorded, cur: _Side) -> list[str]:
         again = [(e.get("trigger"), e.get("from"), e.get("to"), as_time(e["at"])) for e in rp.history(key)]
         if steps != again:
             where = next((i for i, (x, y) in enumerate(zip(steps, again, strict=False)) if x != y), min(len(steps), len(again)))
-            out.append(f"{iid}: history differs from entry {where + 1} ({len(steps)} entries in the store, {len(again)} in the replay)")
+            out.append(f"{iid}: history differs at entry {where + 1}: the store has {_entry(steps, where)}, "
+                       f"the replay {_entry(again, where)}")
     for key in cur.instances:
         if key not in stored_keys:
             out.append(f"{key}: started by the replay, not in the store")
