@@ -10,7 +10,7 @@ import click
 
 from ..errors import ConfigError, UsageError
 from ..reports.period import PERIOD_HELP
-from .app import Settings, common_options, main, pass_settings, printable
+from .app import Settings, common_options, main, pass_settings
 
 
 @main.command("impact")
@@ -84,7 +84,7 @@ def impact_command(settings: Settings, db: str | None, current: Path | None, unt
 
         text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
     else:
-        text = "".join(printable(line) + "\n" for line in render_text(report).splitlines())
+        text = render_text(report)  # one line per line of the report: text from the store comes escaped
     if out is not None:
         settings.write(out, text)
     else:

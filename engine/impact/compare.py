@@ -12,7 +12,7 @@ from typing import Any
 from ..calendar import LONDON
 from ..clock import as_time
 from ..definitions import Definitions
-from ..errors import QaflowError
+from ..errors import QaflowError, UsageError
 from ..runtime.deadlines import explain
 from ..runtime.instance import DeadlineState, Instance
 from ..store.base import Store
@@ -579,6 +579,8 @@ def impact(store: Store, current: Definitions, new: Definitions, *, until: Any =
     """
     began = time.perf_counter()
     recorded = read_history(store)
+    if recorded.last is None:
+        raise UsageError("the store holds no instances: there is no history to replay")
     cur_rp = replay(recorded, current, until=until)
     new_rp = replay(recorded, new, until=cur_rp.until)
     if period is None:

@@ -35,6 +35,16 @@ _BREAKDOWN = {"moved": "by_deadline", "now_late": "by_deadline", "no_longer_late
               "no_longer_started": "by_workflow", "now_started": "by_workflow"}
 
 
+# Control characters and line breaks in text from the store (a case id, an actor, an engine message) are shown
+# escaped, so that each line printed is one line of the report: data cannot forge or hide lines of it.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]} | {
+    0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
 def _when(value: Any) -> str:
     return as_time(value).astimezone(LONDON).strftime("%a %-d %b %Y %H:%M")
 
@@ -181,7 +191,7 @@ def render_text(report: ImpactReport) -> str:
         out.append("")
         out.append("Where the replay under the current configuration differs from the store")
         out.extend("  " + m for m in report.mismatches)
-    return "\n".join(out) + "\n"
+    return "".join(_one_line(line) + "\n" for line in out)
 
 
 # --------------------------------------------------------------------------- HTML

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..clock import as_time
 from ..definitions import Definitions
-from ..errors import QaflowError
+from ..errors import QaflowError, UsageError
 from ..runtime.engine import Engine, start_as_engine
 from ..runtime.inputs import SYSTEM_ACTOR
 from ..runtime.instance import Instance
@@ -236,15 +236,16 @@ def replay(recorded: Recorded, definitions: Definitions, *, until: Any = None, s
     are not replayed. An event the configuration refuses is noted with its reason, and the replay goes on.
     """
     end = as_time(until) if until is not None else recorded.last
+    if end is None:
+        raise UsageError("nothing to replay: the history is empty (give until= to run the clock on an empty store)")
     engine = Engine(definitions, store if store is not None else MemoryStore())
-    result = Replay(engine, [], end or dt.datetime.now(dt.UTC))
+    result = Replay(engine, [], end)
     for event in recorded.events:
-        if end is not None and event.at > end:
+        if event.at > end:
             break
         engine.advance(event.at)
         result.outcomes.append(_apply(result, event))
-    if end is not None:
-        engine.advance(end)
+    engine.advance(end)
     finish(result)
     return result
 

@@ -105,3 +105,27 @@ def test_simulate_db_holds_what_the_simulation_did(tmp_path):
 
     assert shape(written) == shape(simulated)
     assert len(written.alerts) == len(simulated.alerts) > 0
+
+
+def test_an_empty_store_has_nothing_to_replay(tmp_path):
+    open_store(tmp_path / "empty.db").close()
+    result = run("impact", "--config", str(CONFIG), "--current", str(CONFIG), "--db", str(tmp_path / "empty.db"))
+    assert result.exit_code == 2 and "no history to replay" in result.output
+
+
+def test_text_from_the_store_cannot_forge_lines(tmp_path, changed_config):
+    from engine import Engine
+
+    store = open_store(tmp_path / "forged.db")
+    eng = Engine(load_config(CONFIG), store)
+    eng.start("case_audit", {"case_id": "C-1\nNow late\n  case_audit-000999", "team": "assessment_1", "service": "assessment",
+                             "lead_auditor": "TM-1", "peer_auditor": "P-1", "social_worker": "SW-1"},
+              actor="QA-1", roles=["qa_team"], at="2026-11-01T09:00")
+    store.close()
+    folder = changed_config(("workflows/case_audit.yaml", "    timescale: audit_submission  # 3 weeks of allocation",
+                             "    due: 15 working days  #"))
+    result = run("impact", "--config", str(folder), "--current", str(CONFIG), "--db", str(tmp_path / "forged.db"),
+                 "--until", "2026-11-23T12:00")
+    assert result.exit_code == 0, result.output
+    assert "C-1\\nNow late\\n  case_audit-000999" in result.stdout
+    assert "\nNow late\n  case_audit-000001 (C-1\\n" in result.stdout and "\n  case_audit-000999" not in result.stdout
