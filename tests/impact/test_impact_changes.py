@@ -177,3 +177,22 @@ def test_a_store_is_only_read(durable, current, changed_config):
     # the same as from an in-memory copy of the same world
     assert report.to_dict()["instances"] == impact(build_world(current).store, current, new).to_dict()["instances"]
     assert contents() == before  # no breach fired in it, no alert added, not a byte written
+
+
+def test_a_backdated_event_is_replayed_where_it_was_recorded_with_its_reason(current):
+    """Each instance's events keep the order they were recorded in; across instances, time order."""
+    from engine.impact import read_history
+
+    eng = Engine(current)
+    qa = {"actor": "QA-1", "roles": ["qa_team"]}
+    c1 = eng.start("complaint", {"received_on": "2026-10-01", "case_id": "C-0101"}, at="2026-10-01T09:00", **qa).id
+    eng.fire(c1, "begin_stage1", {"handler": "QA-2"}, at="2026-10-02T09:00", **qa)
+    eng.fire(c1, "extend_stage1", {"reason": "an advocate is needed"}, at="2026-10-10T09:00", **qa)
+    eng.fire(c1, "respond_stage1", {"outcome": "partly_upheld", "summary": "Apology"}, at="2026-10-09T09:00",
+             backdate_reason="answered on the 9th, recorded on the 10th", **qa)
+    c2 = eng.start("complaint", {"received_on": "2026-10-09", "case_id": "C-0102"}, at="2026-10-09T12:00", **qa).id
+    order = [(e.instance, e.label(), e.backdate_reason) for e in read_history(eng.store).events]
+    assert order == [(c1, "start", None), (c1, "begin_stage1", None), (c2, "start", None), (c1, "extend_stage1", None),
+                     (c1, "respond_stage1", "answered on the 9th, recorded on the 10th")]
+    report = impact(eng.store, current, current)
+    assert report.reproduced and report.mismatches == ()
