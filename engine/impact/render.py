@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -221,6 +222,11 @@ section.instance { border-top: 1px solid #ddd; padding-top: 4px; }
 _LATE = ' class="late"'
 
 
+def _anchor(key: str) -> str:
+    """An HTML id for an instance key (which may hold '/' and '#')."""
+    return "i-" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -233,7 +239,7 @@ def _explanation(side: DeadlineSide | None) -> str:
 
 
 def _instance_html(i: InstanceImpact) -> str:
-    parts = [f"<section class=\"instance\" id=\"{_e(i.key)}\"><h3>{_e(_instance_head(i))}</h3>"]
+    parts = [f"<section class=\"instance\" id=\"{_anchor(i.key)}\"><h3>{_e(_instance_head(i))}</h3>"]
     if i.deadlines:
         rows = []
         for d in i.deadlines:
@@ -277,7 +283,7 @@ def render_html(report: ImpactReport, title: str | None = None) -> str:
 
     def deadline_table(caption: str, pairs: list[tuple[InstanceImpact, DeadlineChange]]) -> str:
         body = "".join(
-            f"<tr><td><a href=\"#{_e(i.key)}\">{_e(i.instance)}</a></td><td>{_e(i.label)}</td><td>{_e(d.deadline)}</td>"
+            f"<tr><td><a href=\"#{_anchor(i.key)}\">{_e(i.instance)}</a></td><td>{_e(i.label)}</td><td>{_e(d.deadline)}</td>"
             f"<td>{_e(_day(d.current.due)) if d.current else 'not started'}</td><td>{_e(_day(d.new.due)) if d.new else 'not started'}</td>"
             f"<td>{_e(d.current.outcome()) if d.current else ''}</td><td{_LATE if d.now_late else ''}>"
             f"{_e(d.new.outcome()) if d.new else ''}</td></tr>" for i, d in pairs)
@@ -287,8 +293,8 @@ def render_html(report: ImpactReport, title: str | None = None) -> str:
 
     late, moved = report.now_late(), report.moved()
     if late:
-        page.append("<h2>Now late</h2>" + deadline_table(f"{len(late)} deadline(s) met in time under the current configuration, "
-                                                         "late or breached under the new one", late))
+        page.append("<h2>Now late</h2>" + deadline_table(f"{len(late)} deadline(s) late or breached under the new configuration, "
+                                                         "not under the current one", late))
     if moved:
         page.append("<h2>Deadlines that move</h2>" + deadline_table(f"{len(moved)} deadline(s) with another due date", moved))
     if report.kpis:
