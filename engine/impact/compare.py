@@ -26,10 +26,6 @@ LABEL_FIELDS = ("case_id", "team")
 MAX_MISMATCHES = 50
 
 
-def _day(value: dt.date) -> str:
-    return value.strftime("%a %-d %b %Y")
-
-
 def _local(value: dt.datetime) -> str:
     return value.astimezone(LONDON).strftime("%a %-d %b %Y %H:%M")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -281,10 +281,3 @@ def finish(result: Replay) -> None:
         if key == iid and iid not in roots:
             result.keys[iid] = f"(replay) {iid}"
 
-
-def event_instances(events: Iterable[RecordedEvent]) -> dict[str, list[int]]:
-    """key -> positions of its events in ``events``."""
-    out: dict[str, list[int]] = {}
-    for index, event in enumerate(events):
-        out.setdefault(event.key, []).append(index)
-    return out
