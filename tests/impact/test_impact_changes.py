@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 
 import pytest
-from conftest import CONFIG
+from impact_config import CONFIG
 from report_world import build_world
 
 from engine import Engine, load_config

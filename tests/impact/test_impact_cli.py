@@ -7,7 +7,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import CONFIG
+from impact_config import CONFIG
 from report_world import build_world
 
 from engine import load_config

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from conftest import CONFIG, edit
+from impact_config import CONFIG, edit
 
 from engine import load_config
 from engine.cli import main
