@@ -11,6 +11,7 @@ from report_world import CONFIG, build_world
 from engine import UsageError
 from engine.cli import main
 from engine.cli.report import parse_capacity
+from engine.reports.blocks import layout_for
 from engine.reports.period import parse_period
 from engine.store.open import open_store
 
@@ -99,7 +100,6 @@ def test_a_financial_year_runs_from_april_to_march_and_picks_the_annual_layout()
     assert parse_period("2026-04-01..2027-03-31") == year  # the same days written as a range
     with pytest.raises(UsageError, match="should be 2026/27"):
         parse_period("2026/28")
-    from engine.reports.blocks import layout_for
     presentation = {"quarterly": {"title": "Q", "sections": []}, "annual": {"title": "A", "sections": []}}
     assert layout_for({"presentation": presentation, "period": year.to_dict()})["title"] == "A"
     assert layout_for({"presentation": presentation, "period": parse_period("2026/27Q3").to_dict()})["title"] == "Q"
