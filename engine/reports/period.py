@@ -1,4 +1,4 @@
-"""Report periods: a month (2026-10), a calendar quarter (2026Q3), a financial quarter (2026/27Q3) or a range."""
+"""Report periods: a month (2026-10), a calendar quarter (2026Q3), a financial quarter (2026/27Q3), a financial year (2026/27) or a range."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ __all__ = ["Period", "month_periods", "months_before", "parse_period"]
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
 _FY_QUARTER = re.compile(r"^(\d{4})/(\d{2})-?Q([1-4])$", re.IGNORECASE)
+_FY_YEAR = re.compile(r"^(?:FY\s*)?(\d{4})/(\d{2})$", re.IGNORECASE)
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s*\.\.\s*(\d{4}-\d{2}-\d{2})$")
 
 PERIOD_HELP = (
     "2026-10 (a month), 2026Q3 (a calendar quarter: Q1 Jan-Mar ... Q3 Jul-Sep 2026), "
-    "2026/27Q3 (a financial-year quarter: Q1 Apr-Jun ... Q3 Oct-Dec 2026) or 2026-10-01..2026-12-31 (inclusive)"
+    "2026/27Q3 (a financial-year quarter: Q1 Apr-Jun ... Q3 Oct-Dec 2026), 2026/27 (a financial year: Apr 2026-Mar 2027) "
+    "or 2026-10-01..2026-12-31 (inclusive)"
 )
 
 
@@ -29,7 +31,7 @@ class Period:
 
     start: dt.date
     end: dt.date
-    kind: str = "range"  # month | quarter | range
+    kind: str = "range"  # month | quarter | year | range
     label: str = ""
 
     def __contains__(self, day: dt.date) -> bool:
@@ -94,6 +96,11 @@ def _parse_period(text: str) -> Period:
             start = dt.date(y, first_month, 1)
             end = _month_end(y, first_month + 2)
             return Period(start, end, "quarter", f"Q{q} {year}/{short:02d} ({start.strftime('%b')}-{end.strftime('%b %Y')})")
+        if m := _FY_YEAR.match(value):
+            year, short = int(m[1]), int(m[2])
+            if short != (year + 1) % 100:
+                raise ValueError(f"financial year {year}/{short:02d} should be {year}/{(year + 1) % 100:02d}")
+            return financial_year(year)
         if m := _RANGE.match(value):
             start, end = dt.date.fromisoformat(m[1]), dt.date.fromisoformat(m[2])
             if end < start:
@@ -104,6 +111,11 @@ def _parse_period(text: str) -> Period:
     raise UsageError(f"bad period '{text}': write {PERIOD_HELP}")
 
 
+def financial_year(year: int) -> Period:
+    """The financial year that starts on 1 April of ``year`` (2026 -> 1 Apr 2026 to 31 Mar 2027)."""
+    return Period(dt.date(year, 4, 1), dt.date(year + 1, 3, 31), "year", f"Financial year {year}/{(year + 1) % 100:02d} (Apr {year}-Mar {year + 1})")
+
+
 def _checked(period: Period, text: str) -> Period:
     if not (period.start.year >= FIRST_YEAR and period.end.year <= LAST_YEAR):
         raise UsageError(f"bad period '{text}': it is outside the years qaflow works with ({FIRST_YEAR}-{LAST_YEAR})")
@@ -111,9 +123,11 @@ def _checked(period: Period, text: str) -> Period:
 
 
 def period_between(start: dt.date, end: dt.date) -> Period:
-    """A Period for two dates, recognising a whole month or a whole calendar quarter."""
+    """A Period for two dates, recognising a whole month, a whole quarter or a whole financial year."""
     if start.day == 1 and end == _month_end(start.year, start.month):
         return month_period(start.year, start.month)
+    if (start.month, start.day) == (4, 1) and end == dt.date(start.year + 1, 3, 31):
+        return financial_year(start.year)
     if start.day == 1 and start.month in (1, 4, 7, 10) and end == _month_end(start.year, start.month + 2):
         return Period(start, end, "quarter", f"{start.strftime('%b')}-{end.strftime('%b %Y')}")
     return Period(start, end, "range", _range_label(start, end))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, MemoryStore, PayloadInvalid, Refused, UsageError, load_config
+from engine import Engine, MemoryStore, PayloadInvalid, Refused, UnknownTrigger, UsageError, load_config
 from engine.runtime.engine import start_as_engine
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "basic"
@@ -131,7 +131,7 @@ def test_a_complaint_started_on_version_3_keeps_its_stage_1_clock_from_the_start
     eng = Engine(load_config(BUNDLED), store=store)
     new = eng.start("complaint", {"received_on": "2026-12-18"}, at="2026-12-18T09:00", **QA)
     eng.fire(new.id, "begin_stage1", {}, at="2026-12-29T10:00", **QA)
-    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 6)
+    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 7)
     # version 4 and later count from receipt (reg 14): Fri 18 Dec 2026 + 10 working days = Wed 6 Jan 2027
     assert eng.get(new.id).deadline("stage1_response").due.isoformat() == "2027-01-06"
 
@@ -142,6 +142,34 @@ def test_a_complaint_started_on_version_3_keeps_its_stage_1_clock_from_the_start
     eng.fire(old.id, "withdraw", {"reason": "Resolved by a meeting"}, at="2027-01-15T10:00", **QA)
     assert eng.get(old.id).state == "withdrawn"
     assert {h["version"] for h in eng.history(old.id)} == {3}
+
+
+def test_a_child_complaint_started_on_version_6_finishes_without_an_advocacy_clock(tmp_path):
+    store = MemoryStore()
+    child = {"received_on": "2026-11-02", "complainant_type": "child", "case_id": "C-1"}
+    old_engine = Engine(load_config(bundled_with(tmp_path, "complaint", "complaint.v6.yaml")), store=store)
+    old = old_engine.start("complaint", child, at="2026-11-02T09:00", **QA)
+
+    eng = Engine(load_config(BUNDLED), store=store)
+    new = eng.start("complaint", child, at="2026-11-02T09:00", **QA)
+    assert (eng.get(old.id).version, eng.get(new.id).version) == (6, 7)
+    # version 7 offers a child an advocate within 5 working days of receipt (Mon 9 Nov 2026) and asks
+    # for the missing subject category, service and team; version 6 did neither
+    assert eng.get(new.id).deadline("advocacy_offer").due.isoformat() == "2026-11-09"
+    assert "advocacy_offer" not in [d.name for d in eng.get(old.id).deadlines]
+    def alerts(instance_id: str) -> list[str]:
+        return [a["name"] for a in eng.outbox() if a["instance_id"] == instance_id]
+
+    assert "complaint_intake_incomplete" in alerts(new.id)
+    assert "complaint_intake_incomplete" not in alerts(old.id)
+    # the old complaint runs to its end on version 6: advocacy cannot be recorded on it, and no breach comes
+    with pytest.raises(UnknownTrigger):
+        eng.fire(old.id, "record_advocacy", {"offered_on": "2026-11-03", "accepted": False}, at="2026-11-03T10:00", **QA)
+    eng.advance("2026-11-10T09:00")
+    assert "advocacy_offer_overdue" in alerts(new.id) and "advocacy_offer_overdue" not in alerts(old.id)
+    eng.fire(old.id, "record_early_resolution", {"resolved": True}, actor="TM-01", roles=["team_manager"], at="2026-11-10T10:00")
+    assert eng.get(old.id).state == "resolved_early"
+    assert {h["version"] for h in eng.history(old.id)} == {6}
 
 
 def test_an_inadequate_review_started_on_version_2_finishes_with_an_ungraded_re_audit(tmp_path):
