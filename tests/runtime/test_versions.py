@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, MemoryStore, PayloadInvalid, UnknownTrigger, UsageError, load_config
+from engine import Engine, MemoryStore, PayloadInvalid, Refused, UnknownTrigger, UsageError, load_config
 from engine.runtime.engine import start_as_engine
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "basic"
@@ -286,3 +286,27 @@ def test_a_case_audit_started_on_version_4_runs_on_while_new_audits_take_the_ser
              at="2026-11-23T10:00", **QA)
     assert eng.get(old).state == "recorded"
     assert {h["version"] for h in eng.history(old)} == {4}
+
+
+def test_a_multi_agency_audit_started_on_version_3_is_selected_without_a_proposal(tmp_path):
+    store = MemoryStore()
+    qe = {"actor": "QE-01", "roles": ["q_and_e_subgroup"]}
+    old_engine = Engine(load_config(bundled_with(tmp_path, "multi_agency_audit", "multi_agency_audit.v3.yaml")), store=store)
+    old = old_engine.start("multi_agency_audit", {"topic": "Neglect", "selected_on": "2026-11-04"}, at="2026-11-04T14:00", **qe).id
+
+    eng = Engine(load_config(BUNDLED), store=store)
+    new = eng.start("multi_agency_audit", {"topic": "Neglect"}, at="2026-11-04T14:00", **qe).id
+    assert (eng.get(old).version, eng.get(new).version) == (3, 5)
+    # version 4 and later wait for the Q&E sub-group's decision: nothing to nominate yet
+    assert eng.get(new).state == "proposed"
+    with pytest.raises(Refused):
+        eng.fire(new, "nominate_leads", {"lead_officers": ["LO-01"]}, at="2026-11-10T10:00", **qe)
+    # version 3 began selected: the old audit runs to its end without a decision
+    assert eng.get(old).state == "selected" and eng.get(old).data.get("decision") is None
+    eng.fire(old, "nominate_leads", {"lead_officers": ["LO-01"]}, at="2026-11-10T10:00", **qe)
+    eng.fire(old, "start_audit", {"agencies": ["health", "police"], "cases": ["C-1"]}, actor="LO-01", at="2026-11-17T10:00")
+    eng.fire(old, "submit_findings", {"summary": "Health not invited", "learning": ["Invite health"]}, actor="LO-01",
+             at="2027-01-07T10:00")
+    eng.fire(old, "agree_actions", {"actions": []}, at="2027-01-20T10:00", **qe)
+    assert eng.get(old).state == "closed"
+    assert {h["version"] for h in eng.history(old)} == {3}
