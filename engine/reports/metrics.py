@@ -19,9 +19,9 @@ from ..calendar import london_date
 from ..definitions import Definitions
 from ..errors import EvaluationError, UsageError
 from ..expressions import Expression
+from ..periods import Period, months_before, period_between
 from ..runtime.instance import OPEN_STATUSES, DeadlineState, Instance
 from .definition import NAMES, KpiDef, MetricDef, ReportDef, load_report
-from .period import Period, months_before, period_between
 
 __all__ = ["DEADLINE_COUNTS", "UNASSIGNED", "compare_reports", "compute_report", "monthly_trend"]
 
