@@ -121,6 +121,10 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
                 problems += _guarded(display_path(path), report)
             else:
                 problems += _guarded(display_path(path), partial(_schema_check_file, path, kind))
+        if kind == "programme" and definitions is not None and files:
+            from ..kpis.catalogue import check_programme_kpis
+
+            problems += _guarded(display_path(root / folder), partial(check_programme_kpis, definitions))
     return problems
 
 
