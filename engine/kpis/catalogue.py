@@ -19,7 +19,7 @@ from ..config.yamlsource import Document, load_yaml_file
 from ..definitions import Definitions
 from ..problems import Problem
 
-__all__ = ["BENCHMARKS", "UNITS", "Benchmark", "KpiSpec", "check_programme_kpis", "known_levels", "kpi_catalogue", "programme_kpi_entries",
+__all__ = ["BENCHMARKS", "UNITS", "Benchmark", "KpiSpec", "check_programme_kpis", "known_levels", "kpi_catalogue", "programme_kpi", "programme_kpi_entries",
            "suggest"]
 
 #: The units a KPI may have; percent figures lie between 0 and 100.
@@ -58,6 +58,7 @@ class KpiSpec:
     description: str = ""
     defined_in: str = "rules"  # rules | the id of the programme that defines it
     workflows: tuple[str, ...] = ()
+    combine: str = "add_up"  # how an imported KPI's months make a longer period's figure: add_up | latest
 
     @property
     def imported(self) -> bool:
@@ -66,7 +67,15 @@ class KpiSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "unit": self.unit, "direction": self.direction, "target": self.target, "values": self.values,
                 "tolerance": self.tolerance, "benchmarks": {b.name: b.to_dict() for b in self.benchmarks}, "source": self.source,
-                "description": self.description, "defined_in": self.defined_in, "workflows": list(self.workflows)}
+                "description": self.description, "defined_in": self.defined_in, "workflows": list(self.workflows), "combine": self.combine}
+
+
+def combine_of(spec: Mapping[str, Any], unit: str) -> str:
+    """add_up or latest: as written, else add_up for shares and rates (their counts add up), latest for other units."""
+    given = spec.get("combine")
+    if given in ("add_up", "latest"):
+        return str(given)
+    return "add_up" if unit in ("percent", "rate_per_10000") else "latest"
 
 
 def _number(value: Any) -> float | None:
@@ -101,10 +110,11 @@ def _rules_kpi(name: str, spec: Mapping[str, Any]) -> KpiSpec:
         source=str(spec.get("source", "")),
         description=str(spec.get("description") or spec.get("computed_from") or ""),
         workflows=workflows,
+        combine=combine_of(spec, str(spec.get("unit", "percent"))),
     )
 
 
-def _programme_kpi(programme: str, spec: Mapping[str, Any]) -> KpiSpec:
+def programme_kpi(programme: str, spec: Mapping[str, Any]) -> KpiSpec:
     return KpiSpec(
         id=str(spec["kpi"]),
         title=str(spec.get("title", spec["kpi"])),
@@ -117,6 +127,7 @@ def _programme_kpi(programme: str, spec: Mapping[str, Any]) -> KpiSpec:
         source=str(spec.get("source", "")),
         description=str(spec.get("computed_from") or ""),
         defined_in=programme,
+        combine=combine_of(spec, str(spec.get("unit", "percent"))),
     )
 
 
@@ -153,7 +164,7 @@ def kpi_catalogue(definitions: Definitions) -> dict[str, KpiSpec]:
         pid = str(data.get("programme", ""))
         for _, entry in programme_kpi_entries(data):
             if entry.get("defined_in") == "programme" and entry["kpi"] not in out:
-                out[entry["kpi"]] = _programme_kpi(pid, entry)
+                out[entry["kpi"]] = programme_kpi(pid, entry)
     return out
 
 

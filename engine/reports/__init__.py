@@ -19,6 +19,7 @@ _EXPORTS = {
     "ReportDef": "engine.reports.definition",
     "compare_reports": "engine.reports.metrics",
     "compute_report": "engine.reports.metrics",
+    "kpi_trend": "engine.reports.metrics",
     "load_report": "engine.reports.definition",
     "monthly_trend": "engine.reports.metrics",
     "parse_period": "engine.reports.period",
@@ -30,6 +31,7 @@ __all__ = [
     "ReportDef",
     "compare_reports",
     "compute_report",
+    "kpi_trend",
     "load_report",
     "monthly_trend",
     "parse_period",
@@ -38,7 +40,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .definition import ReportDef, load_report
-    from .metrics import compare_reports, compute_report, monthly_trend
+    from .metrics import compare_reports, compute_report, kpi_trend, monthly_trend
     from .period import Period, parse_period
 
 __getattr__, __dir__ = lazy_exports("engine.reports", _EXPORTS, globals())

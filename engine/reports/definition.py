@@ -13,6 +13,7 @@ from ..config.yamlsource import Document, load_yaml_file
 from ..definitions import Definitions
 from ..errors import ConfigError, ExpressionError, UsageError
 from ..expressions import Expression, compile_expression
+from ..kpis.catalogue import Benchmark, KpiSpec, benchmarks_of, combine_of, kpi_catalogue
 from ..problems import Location, Problem
 
 __all__ = ["NAMES", "KpiDef", "MetricDef", "PersonDef", "Programme", "ReportDef", "load_report"]
@@ -37,6 +38,7 @@ NAMES = (
 DEFAULT_REPORT = "qa_report"
 DEFAULT_TOLERANCE = 5.0
 DEFAULT_MONTHS_BEFORE = 5
+DEFAULT_KPI_TREND_MONTHS = 6
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class MetricDef:
     programmes: bool = True
     tolerance: float = DEFAULT_TOLERANCE
     tolerances: Mapping[str, float] = field(default_factory=dict)
+    trend_months: int = DEFAULT_KPI_TREND_MONTHS
     # group
     children: tuple[MetricDef, ...] = ()
 
@@ -108,7 +111,7 @@ class MetricDef:
 
 @dataclass(frozen=True)
 class KpiDef:
-    """A KPI of config/rules/kpis.yaml, compiled."""
+    """A KPI of config/rules/kpis.yaml, compiled: computed from workflow history (``values: history``) or imported."""
 
     name: str
     title: str
@@ -122,6 +125,14 @@ class KpiDef:
     numerator: Expression | None
     per_deadline: tuple[str, ...] = ()
     description: str = ""
+    values: str = "history"  # history | imported
+    tolerance: float | None = None  # the KPI's own amber band, over the report's default
+    benchmarks: tuple[Benchmark, ...] = ()
+    combine: str = "add_up"  # how an imported KPI's months make a longer period's figure (add_up | latest)
+
+    @property
+    def imported(self) -> bool:
+        return self.values == "imported"
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,7 @@ class ReportDef:
     kpis: Mapping[str, KpiDef]
     programmes: tuple[Programme, ...]
     labels: Mapping[str, Any]  # scale and key labels for renderers
+    catalogue: Mapping[str, KpiSpec] = field(default_factory=dict)  # every KPI defined, the programmes' too
 
     def metric(self, name: str) -> MetricDef | None:
         for m in self.metrics:
@@ -275,6 +287,7 @@ class _Compiler:
             kpis=kpis,
             programmes=self.programmes(),
             labels=labels,
+            catalogue=kpi_catalogue(self.defs),
         )
 
     def check_presentation(self, presentation: Mapping[str, Any], metrics: tuple[MetricDef, ...], series: set[str]) -> None:
@@ -341,6 +354,7 @@ class _Compiler:
                 programmes=bool(spec.get("programmes", True)),
                 tolerance=float(spec.get("tolerance", DEFAULT_TOLERANCE)),
                 tolerances={k: float(v) for k, v in (spec.get("tolerances") or {}).items()},
+                trend_months=int(spec.get("trend_months", DEFAULT_KPI_TREND_MONTHS)),
                 **common,
             )
         wfs = self.workflows(path, spec)
@@ -435,6 +449,7 @@ class _Compiler:
             wf = spec.get("workflow")
             workflows = (wf,) if isinstance(wf, str) else tuple(wf or ())
             per = spec.get("counts_per_instance") or ()
+            tolerance = spec.get("tolerance")
             out[name] = KpiDef(
                 name=name,
                 title=str(spec.get("title", name)),
@@ -448,6 +463,10 @@ class _Compiler:
                 numerator=self.kpi_expr(name, "numerator", spec.get("numerator")),
                 per_deadline=tuple(per) if isinstance(per, (list, tuple)) else (),
                 description=str(spec.get("description", "")),
+                values=str(spec.get("values") or ("history" if workflows else "imported")),
+                tolerance=float(tolerance) if isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) else None,
+                benchmarks=benchmarks_of(spec.get("benchmarks")),
+                combine=combine_of(spec, str(spec.get("unit", "percent"))),
             )
         return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,13 @@ from ..calendar import london_date
 from ..definitions import Definitions
 from ..errors import EvaluationError, UsageError
 from ..expressions import Expression
-from ..periods import Period, months_before, period_between
+from ..kpis.catalogue import BENCHMARKS, Benchmark, benchmarks_of, programme_kpi
+from ..periods import Period, month_period, months_before, period_between
 from ..runtime.instance import OPEN_STATUSES, DeadlineState, Instance
+from ..store.base import KpiValue
 from .definition import NAMES, KpiDef, MetricDef, ReportDef, load_report
 
-__all__ = ["DEADLINE_COUNTS", "UNASSIGNED", "compare_reports", "compute_report", "monthly_trend"]
+__all__ = ["DEADLINE_COUNTS", "UNASSIGNED", "compare_reports", "compute_report", "kpi_trend", "monthly_trend"]
 
 UNASSIGNED = "unassigned"
 MAX_WARNINGS = 20
@@ -244,6 +247,12 @@ class _Index:
         for items in scope.values():
             items.sort(key=lambda i: i.sort_key)
         self.scope: dict[str, list[_Item]] = dict(scope)
+        # imported KPI figures by (kpi, level, level id), oldest period first; for a key in several stores, the first store's
+        kpi_values: dict[tuple[str, str, str], dict[tuple[dt.date, dt.date], KpiValue]] = defaultdict(dict)
+        for store in self.stores:
+            for v in (store.kpi_values() if hasattr(store, "kpi_values") else ()):
+                kpi_values[(v.kpi, v.level, v.level_id)].setdefault((v.period_from, v.period_to), v)
+        self.kpi_values: dict[tuple[str, str, str], list[KpiValue]] = {k: [found[d] for d in sorted(found)] for k, found in kpi_values.items()}
 
     @property
     def size(self) -> int:
@@ -255,13 +264,18 @@ class _Run:
 
     def __init__(self, period: Period, *, scales: Mapping[str, Any], capacity: Mapping[str, float] | None = None,
                  warnings: list[dict[str, Any]] | None = None, touched: set[tuple[int, str]] | None = None,
-                 department: bool = True) -> None:
+                 department: bool = True, level: str = "department", group: str = "", trend: bool = True,
+                 kpi_values: Mapping[tuple[str, str, str], list[KpiValue]] | None = None) -> None:
         self.period = period
         self.scales = scales
         self.capacity = capacity or {}
         self.warnings = warnings if warnings is not None else []
         self.touched = touched
         self.department = department
+        self.level = level  # the level and group worked out (department: everything)
+        self.group = group
+        self.trend = trend  # KPIs with their months before (the report's trend: the command line's --no-trend turns both off)
+        self.kpi_values = kpi_values or {}
 
     def touch(self, item: _Item) -> None:
         if self.touched is not None:
@@ -647,31 +661,172 @@ def _kpi_figures(k: KpiDef, scope: Scope, run: _Run) -> tuple[int, int]:
     return num, den
 
 
-def _kpi_result(k: KpiDef, scope: Scope, run: _Run, *, target: Any, direction: str, tolerance: float, unit: str) -> dict[str, Any]:
-    num, den = _kpi_figures(k, scope, run)
-    value: float | None = float(num) if unit == "count" else pct(num, den)
-    target = float(target) if isinstance(target, (int, float)) and not isinstance(target, bool) else None
-    return {
-        "title": k.title,
-        "unit": unit,
-        "direction": direction,
-        "target": target,
-        "tolerance": tolerance,
-        "numerator": num,
-        "denominator": den,
-        "value": value,
-        "status": rag(value, target, direction, tolerance),
-    }
+@dataclass(frozen=True)
+class _Kpi:
+    """A KPI as one table of the report shows it: its definition with the target, tolerance and benchmarks that apply there."""
+
+    id: str
+    title: str
+    unit: str
+    direction: str
+    target: float | None
+    tolerance: float
+    values: str  # history | imported
+    source: str = ""
+    kdef: KpiDef | None = None  # for a KPI computed from history
+    benchmarks: tuple[Benchmark, ...] = ()
+    combine: str = "add_up"  # add_up | latest: how an imported KPI's months make a longer period's figure
+
+
+def _tolerance(m: MetricDef, kid: str, *own: Any) -> float:
+    """The report's tolerance for this KPI, else the first of ``own`` given (a programme's, the KPI's), else the report's default."""
+    if kid in m.tolerances:
+        return m.tolerances[kid]
+    return next((float(t) for t in own if isinstance(t, (int, float)) and not isinstance(t, bool)), m.tolerance)
+
+
+def _target(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _is_month(v: KpiValue) -> bool:
+    return v.period_from.day == 1 and v.period_to == month_period(v.period_from.year, v.period_from.month).end
+
+
+def _imported_figure(values: list[KpiValue], period: Period, unit: str, combine: str = "add_up") -> dict[str, Any] | None:
+    """The figure for the period from stored values: the value stored for exactly these days; else, from the months
+    inside it, their counts added up (``combine: add_up``, a percentage or rate with every month's numerator and
+    denominator) or the latest month's figure. None when nothing was imported for the period."""
+    exact = [v for v in values if v.period_from == period.start and v.period_to == period.end]
+    if exact:
+        v = exact[-1]
+        return {"value": v.value, "numerator": v.numerator, "denominator": v.denominator, "basis": "period", "months": [], "row": v}
+    months = [v for v in values if _is_month(v) and period.start <= v.period_from and v.period_to <= period.end]
+    if not months:
+        return None
+    counted = all(v.numerator is not None and v.denominator is not None for v in months)
+    if combine == "add_up" and unit in ("percent", "rate_per_10000") and counted:
+        num = sum(v.numerator or 0 for v in months)
+        den = sum(v.denominator or 0 for v in months)
+        value = pct(num, den) if unit == "percent" else (_round1(num * 10_000 / den) if den else None)
+        return {"value": value, "numerator": num, "denominator": den, "basis": "months", "months": [v.period for v in months], "row": months[-1]}
+    v = months[-1]
+    return {"value": v.value, "numerator": v.numerator, "denominator": v.denominator, "basis": "latest_month", "months": [v.period], "row": v}
+
+
+def _benchmarks(k: _Kpi, values: list[KpiValue], row: KpiValue | None, period: Period) -> dict[str, Any]:
+    """Each benchmark known for the figure: from the imported value used, else the latest imported before the period's
+    end that has it, else the KPI's definition. A benchmark the KPI names but nobody gave is null."""
+    out: dict[str, Any] = {}
+    earlier = [v for v in values if v.period_to <= period.end]
+    declared = {b.name: b for b in k.benchmarks}
+    for name in BENCHMARKS:
+        found = None
+        for v in ([row] if row is not None else []) + earlier[::-1]:
+            if getattr(v, name) is not None:
+                found = {"value": getattr(v, name), "period": v.benchmark_period or v.period, "source": v.source}
+                break
+        if found is None and name in declared and declared[name].value is not None:
+            b = declared[name]
+            found = {"value": b.value, "period": b.period, "source": b.source}
+        if found is not None or name in declared:
+            out[name] = found or {"value": None, "period": "", "source": ""}
+    return out
+
+
+def _months_to(period: Period, count: int) -> list[Period]:
+    """The ``count`` calendar months ending with the period's last month."""
+    last = month_period(period.end.year, period.end.month)
+    return months_before(last, count - 1) if count > 0 else []
+
+
+def _computed_value(k: _Kpi, scope: Scope, run: _Run) -> tuple[int, int, float | None]:
+    assert k.kdef is not None
+    num, den = _kpi_figures(k.kdef, scope, run)
+    return num, den, (float(num) if k.unit == "count" else pct(num, den))
+
+
+def _kpi_entry(k: _Kpi, scope: Scope, run: _Run, *, series: list[KpiValue], where: tuple[str, str], trend_months: int) -> dict[str, Any]:
+    """One KPI's line of the report: figure, target, RAG status, benchmarks, and its trend month by month."""
+    entry: dict[str, Any] = {"title": k.title, "unit": k.unit, "direction": k.direction, "target": k.target, "tolerance": k.tolerance,
+                             "values": k.values, "source": k.source}
+    row = None
+    if k.values == "imported":
+        figure = _imported_figure(series, run.period, k.unit, k.combine)
+        if figure is None:
+            entry.update(numerator=None, denominator=None, value=None, status="not_imported")
+        else:
+            row = figure["row"]
+            entry.update(numerator=figure["numerator"], denominator=figure["denominator"], value=figure["value"],
+                         status=rag(figure["value"], k.target, k.direction, k.tolerance))
+            # basis: period (a figure imported for exactly these days), months (the months' counts added up) or
+            # latest_month (the latest month's figure); period: the days the figure describes
+            days = f"{figure['months'][0]}..{figure['months'][-1]}" if figure["basis"] == "months" else row.period
+            entry["imported"] = {"basis": figure["basis"], "months": figure["months"], "period": days, "level": where[0], "level_id": where[1],
+                                 "source": row.source, "note": row.note, "from": row.imported_from, "at": row.imported_at}
+    elif k.kdef is not None:
+        num, den, value = _computed_value(k, scope, run)
+        entry.update(numerator=num, denominator=den, value=value, status=rag(value, k.target, k.direction, k.tolerance))
+    else:  # a programme names a rules KPI that is not defined (qaflow validate reports it)
+        entry.update(numerator=None, denominator=None, value=None, status="not_computed")
+    entry["benchmarks"] = _benchmarks(k, series, row, run.period)
+    if run.trend and trend_months > 0 and (k.kdef is not None or k.values == "imported"):
+        entry["trend"] = _kpi_trend(k, scope, run, series, trend_months)
+    return entry
+
+
+def _kpi_trend(k: _Kpi, scope: Scope, run: _Run, series: list[KpiValue], count: int) -> dict[str, Any]:
+    """Month -> {value, status} for the ``count`` months ending with the period's last month."""
+    out = {}
+    monthly = {v.period: v for v in series if _is_month(v)}
+    for month in _months_to(run.period, count):
+        if k.values == "imported":
+            v = monthly.get(month.code)
+            value = v.value if v is not None else None
+        else:
+            value = _computed_value(k, scope, _Run(month, scales=run.scales, trend=False))[2]
+        out[month.code] = {"value": value, "status": rag(value, k.target, k.direction, k.tolerance)}
+    return out
+
+
+def _rules_kpi(m: MetricDef, kdef: KpiDef) -> _Kpi:
+    return _Kpi(kdef.name, kdef.title, kdef.unit, kdef.direction, kdef.target, _tolerance(m, kdef.name, kdef.tolerance), kdef.values,
+                kdef.source, kdef if not kdef.imported else None, kdef.benchmarks, kdef.combine)
+
+
+def _programme_kpi(m: MetricDef, prog_id: str, spec: Mapping[str, Any], report: ReportDef) -> _Kpi:
+    """A KPI of a programme's list, with the programme's target (and tolerance and benchmarks, where it gives them)."""
+    kid = str(spec.get("kpi"))
+    kdef = report.kpis.get(kid) if spec.get("defined_in") == "rules" else None
+    if kdef is not None:
+        benchmarks = benchmarks_of(spec["benchmarks"]) if "benchmarks" in spec else kdef.benchmarks
+        return _Kpi(kid, kdef.title, str(spec.get("unit", kdef.unit)), str(spec.get("direction", kdef.direction)), _target(spec.get("target")),
+                    _tolerance(m, kid, spec.get("tolerance"), kdef.tolerance), kdef.values, str(spec.get("source") or kdef.source),
+                    kdef if not kdef.imported else None, benchmarks, kdef.combine)
+    own = programme_kpi(prog_id, spec)
+    values = "imported" if spec.get("defined_in") == "programme" else "history"
+    return _Kpi(kid, own.title, own.unit, own.direction, own.target, _tolerance(m, kid, own.tolerance), values, own.source, None, own.benchmarks,
+                own.combine)
+
+
+def _series(run: _Run, kid: str, *wheres: tuple[str, str]) -> tuple[list[KpiValue], tuple[str, str]]:
+    """The imported values of a KPI at the first of ``wheres`` (level, level id) that has any."""
+    for where in wheres:
+        found = run.kpi_values.get((kid, *where))
+        if found:
+            return found, where
+    return [], wheres[0]
 
 
 def _kpis(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[str, Any]:
     indicators = {}
-    for name, k in report.kpis.items():
+    where = ("department", "") if run.department else (run.level, run.group)
+    for name, kdef in report.kpis.items():
         if m.only and name not in m.only:
             continue
-        tol = m.tolerances.get(name, m.tolerance)
-        indicators[name] = _kpi_result(k, scope, run, target=k.target, direction=k.direction, tolerance=tol, unit=k.unit)
-        indicators[name]["source"] = k.source
+        series, found = _series(run, name, where) if kdef.imported else ([], where)
+        indicators[name] = _kpi_entry(_rules_kpi(m, kdef), scope, run, series=series, where=found,
+                                      trend_months=m.trend_months if run.department else 0)
     out: dict[str, Any] = {"indicators": indicators}
     if not (m.programmes and run.department):
         return out
@@ -689,27 +844,12 @@ def _kpis(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[str,
                 sub[wf] = [i for i in items if _group_of(i, "service", service_expr, run) == prog.service]
         entries = {}
         for spec in prog.kpis:
-            kid = str(spec.get("kpi"))
-            tol = m.tolerances.get(kid, m.tolerance)
-            direction = str(spec.get("direction", "higher_is_better"))
-            unit = str(spec.get("unit", "percent"))
-            if spec.get("defined_in") == "rules" and kid in report.kpis:
-                entry = _kpi_result(report.kpis[kid], sub, run, target=spec.get("target"), direction=direction, tolerance=tol, unit=unit)
-            else:
-                target = spec.get("target")
-                entry = {
-                    "title": str(spec.get("title", kid)),
-                    "unit": unit,
-                    "direction": direction,
-                    "target": float(target) if isinstance(target, (int, float)) else None,
-                    "tolerance": tol,
-                    "numerator": None,
-                    "denominator": None,
-                    "value": None,
-                    "status": "not_computed",
-                }
+            k = _programme_kpi(m, prog.id, spec, report)
+            # a service's figure, else the department's (a service-wide indicator is often extracted for the whole council)
+            series, found = _series(run, k.id, ("service", prog.service), ("department", "")) if k.values == "imported" else ([], ("service", prog.service))
+            entry = _kpi_entry(k, sub, run, series=series, where=found, trend_months=m.trend_months)
             entry["defined_in"] = str(spec.get("defined_in", "rules"))
-            entries[kid] = entry
+            entries[k.id] = entry
         programmes[prog.id] = {"title": prog.title, "service": prog.service, "from": prog.start, "to": prog.end, "kpis": entries}
     out["programmes"] = programmes
     return out
@@ -761,7 +901,7 @@ def _partition(index: _Index, keys: set[tuple[int, str]], level: str, expr: Expr
 
 
 def _new_run(index: _Index, period: Period, capacity: Mapping[str, float] | None, **kw: Any) -> _Run:
-    return _Run(period, scales=index.definitions.scales, capacity=capacity, **kw)
+    return _Run(period, scales=index.definitions.scales, capacity=capacity, kpi_values=index.kpi_values, **kw)
 
 
 def _as_date(value: Any, what: str) -> dt.date:
@@ -819,7 +959,7 @@ def compute_report(
 def _report(index: _Index, rdef: ReportDef, period: Period, level: str, capacity: Mapping[str, float] | None, trend: bool) -> dict[str, Any]:
     warnings: list[dict[str, Any]] = []
     touched: set[tuple[int, str]] = set()
-    run = _new_run(index, period, capacity, warnings=warnings, touched=touched)
+    run = _new_run(index, period, capacity, warnings=warnings, touched=touched, trend=trend)
     metrics = {m.name: _compute(m, index.scope, run, rdef) for m in rdef.metrics}
     out: dict[str, Any] = {
         "report": rdef.id,
@@ -838,7 +978,7 @@ def _report(index: _Index, rdef: ReportDef, period: Period, level: str, capacity
         parts = _partition(index, touched, level, expr, run)
         by_group = {}
         for group, scope in parts.items():
-            grun = _new_run(index, period, capacity, warnings=warnings, department=False)
+            grun = _new_run(index, period, capacity, warnings=warnings, department=False, level=level, group=group, trend=False)
             by_group[group] = {m.name: _compute(m, scope, grun, rdef) for m in rdef.metrics}
         out["groups"] = sorted(parts)
         out["by_group"] = by_group
@@ -876,7 +1016,7 @@ def _trend(index: _Index, rdef: ReportDef, period: Period, count: int, capacity:
         series[name] = {"title": title, "metric": path, "values": [],
                         "target": k.target if k else None, "direction": k.direction if k else None}
     for month in months:
-        run = _new_run(index, month, capacity)
+        run = _new_run(index, month, capacity, trend=False)
         computed = {m.name: _compute(m, index.scope, run, rdef) for m in needed}
         for name, path, _, _ in rdef.trend_series:
             series[name]["values"].append(_leaf(computed, path.split(".")))
@@ -910,6 +1050,58 @@ def monthly_trend(
     index = _Index(stores, definitions)
     count = rdef.trend_months_before if months_before is None else months_before
     return _sorted(_trend(index, rdef, period_between(start, end), count, capacity))
+
+
+def kpi_trend(
+    stores: Any,
+    definitions: Definitions,
+    kpi: str,
+    *,
+    end: dt.date,
+    months: int = 6,
+    level: str = "department",
+    level_id: str = "",
+    programme: str | None = None,
+    report: str | Path | ReportDef | None = None,
+) -> list[dict[str, Any]]:
+    """A KPI's figure and RAG status for each of the ``months`` calendar months ending with the month of ``end``,
+    oldest first: ``[{"month": "2026-10", "value": 85.5, "status": "amber"}, ...]`` (status ``no_data`` for a month
+    with no figure).
+
+    For whatever acts on a run of statuses; "red for the last 2 months" is
+    ``all(m["status"] == "red" for m in kpi_trend(...)[-2:])``. ``programme``: with that programme's target and
+    tolerance, and for a KPI computed from history only its service's cases (imported figures: its service's, else
+    the department's). Without it, the KPI's own target; imported figures at ``level`` / ``level_id``.
+    """
+    rdef = load_report(definitions, report)
+    index = _Index(stores, definitions)
+    m = next((x for x in rdef.metrics if x.kind == "kpis"), None) or MetricDef(name="kpis", kind="kpis")
+    end = _as_date(end, "end")
+    run = _new_run(index, month_period(end.year, end.month), None)
+    scope: Scope = index.scope
+    wheres: tuple[tuple[str, str], ...] = ((level, level_id),)
+    if programme is not None:
+        prog = next((p for p in rdef.programmes if p.id == programme), None)
+        if prog is None:
+            raise UsageError(f"no programme '{programme}' (known: {', '.join(p.id for p in rdef.programmes) or 'none'})")
+        spec = next((e for e in prog.kpis if e.get("kpi") == kpi), None)
+        if spec is None:
+            raise UsageError(f"programme '{programme}' lists no KPI '{kpi}'")
+        k = _programme_kpi(m, prog.id, spec, rdef)
+        service_expr = rdef.levels.get("service")
+        if service_expr is not None:
+            scope = {wf: [i for i in items if _group_of(i, "service", service_expr, run) == prog.service] for wf, items in index.scope.items()}
+        wheres = (("service", prog.service), ("department", ""))
+    elif kpi in rdef.kpis:
+        k = _rules_kpi(m, rdef.kpis[kpi])
+    elif kpi in rdef.catalogue:
+        own = rdef.catalogue[kpi]
+        k = _Kpi(kpi, own.title, own.unit, own.direction, own.target, _tolerance(m, kpi, own.tolerance), own.values, own.source, None,
+                 own.benchmarks, own.combine)
+    else:
+        raise UsageError(f"no KPI '{kpi}' in config/rules or the programmes")
+    series = _series(run, kpi, *wheres)[0] if k.values == "imported" else []
+    return [{"month": month, **figure} for month, figure in _kpi_trend(k, scope, run, series, months).items()]
 
 
 # --------------------------------------------------------------------------- comparing
