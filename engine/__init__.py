@@ -55,6 +55,7 @@ _EXPORTS = {
     "EvaluationFailed": "engine.errors",
     "DurationError": "engine.errors",
     "UsageError": "engine.errors",
+    "UnknownAlert": "engine.errors",
     "Refused": "engine.errors",
     "UnknownInstance": "engine.errors",
     "UnknownTrigger": "engine.errors",
@@ -74,7 +75,7 @@ __all__ = [
     "bundled_config_dir", "Definitions", "Calendar", "Duration", "Due", "parse_duration",
     "compile_expression", "Clock", "FixedClock", "SystemClock", "Store", "MemoryStore", "Problem", "Location",
     "QaflowError", "ConfigError", "ExpressionError", "EvaluationError", "EvaluationFailed", "DurationError", "UsageError",
-    "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid",
+    "UnknownAlert", "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused", "PayloadInvalid", "DataInvalid",
     "GuardFailed", "ActionFailed", "OutOfOrder", "ConcurrencyConflict", "RequestIdReused", "StoreError",
 ]
 
@@ -100,6 +101,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors (tests/test_a
         RequestIdReused,
         RoleRefused,
         StoreError,
+        UnknownAlert,
         UnknownInstance,
         UnknownTrigger,
         UsageError,

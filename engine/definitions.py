@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .expressions import Expression, Template
 
 EMPTY: Mapping[Any, Any] = MappingProxyType({})
+#: The name a ``start`` with ``for_each`` gives each item of its list, in the child's ``data`` expressions.
+ITEM_NAME = "item"
 
 # --------------------------------------------------------------------------- actions
 
@@ -57,6 +59,8 @@ class Alert(Action):
 class StartChild(Action):
     workflow: str
     data: tuple[tuple[str, Expression], ...]
+    # ``for_each``: one child per item of this list, the item named ``item`` in ``data``; None: one child
+    for_each: Expression | None = None
     kind = "start"
 
 
@@ -163,6 +167,27 @@ class Timescale:
     source: str = ""
     description: str = ""
     location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """A named list of terms in the rules (``vocabularies:``), e.g. the audit themes. A payload schema or a
+    data field that says ``vocabulary: NAME`` accepts exactly its keys (an ``enum`` made when it is compiled)."""
+
+    name: str
+    terms: tuple[tuple[str, str], ...]  # (key, label) in the order written
+    location: Location | None = None
+    descriptions: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self.terms)
+
+    def label(self, key: Any) -> str | None:
+        for k, label in self.terms:
+            if k == key:
+                return label
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +329,7 @@ class Definitions:
     documents: Mapping[str, Any] = field(default_factory=lambda: EMPTY, repr=False, compare=False)
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=lambda: EMPTY, repr=False, compare=False)
     timescales: Mapping[str, Timescale] = field(default_factory=lambda: EMPTY)  # the rules' shared durations
+    vocabularies: Mapping[str, Vocabulary] = field(default_factory=lambda: EMPTY)  # the rules' named term lists
 
     def workflow(self, name: str) -> WorkflowDef:
         from .errors import UsageError

@@ -5,6 +5,7 @@
     ├── ExpressionError              a condition does not compile; carries its position (exit 1)
     ├── DurationError                a duration or anchor cannot be read (exit 1)
     ├── UsageError                   a call was malformed: unknown workflow, bad time (exit 2)
+    │   └── UnknownAlert             no alert has that id (acknowledge)
     ├── EvaluationFailed             the configuration could not decide a call (a condition failed to evaluate); nothing changed (exit 1)
     ├── StoreError                   the store could not carry out a read or write: damaged, locked,
     │                                read-only, connection lost; nothing was changed (exit 2)
@@ -89,6 +90,10 @@ class UsageError(QaflowError):
     """A call was malformed: unknown workflow, unreadable time, bad argument."""
 
     exit_code = 2
+
+
+class UnknownAlert(UsageError):
+    """No alert in the outbox has that id."""
 
 
 class EvaluationFailed(QaflowError):

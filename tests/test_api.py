@@ -16,7 +16,7 @@ PUBLIC = {
     "Engine", "Occurrence", "Change", "InstanceView", "DeadlineView", "Page", "WorkItem", "load_config", "check_config", "bundled_config_dir",
     "Definitions", "Calendar", "Duration", "Due", "parse_duration", "compile_expression", "Clock", "FixedClock",
     "SystemClock", "Store", "MemoryStore", "Problem", "Location", "QaflowError", "ConfigError", "ExpressionError",
-    "EvaluationError", "EvaluationFailed", "DurationError", "UsageError", "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused",
+    "EvaluationError", "EvaluationFailed", "DurationError", "UsageError", "UnknownAlert", "Refused", "UnknownInstance", "UnknownTrigger", "RoleRefused",
     "PayloadInvalid", "DataInvalid", "GuardFailed", "ActionFailed", "OutOfOrder", "ConcurrencyConflict",
     "RequestIdReused", "StoreError",
 }

@@ -259,22 +259,9 @@ def _page_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _where(values: tuple[str, ...]) -> dict[str, Any] | None:
     """The --where options as Engine.query's ``where``: FIELD=TEXT or FIELD:=JSON; one field twice is any of."""
-    if not values:
-        return None
-    where: dict[str, list[Any]] = {}
-    for text in values:
-        field, sep, value = text.partition("=")
-        if not sep or not field or field == ":":
-            raise UsageError(f"--where {text!r}: write FIELD=TEXT, or FIELD:=JSON for a number, true, false, null or a list")
-        wanted: Any = value
-        if field.endswith(":"):
-            field = field[:-1]
-            try:
-                wanted = json.loads(value, parse_constant=_not_json)
-            except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer with thousands of digits
-                raise UsageError(f"--where {text!r}: {value!r} is not a JSON value ({exc})") from None
-        where.setdefault(field, []).extend(wanted if isinstance(wanted, list) else [wanted])
-    return {field: items[0] if len(items) == 1 else items for field, items in where.items()}
+    from ..runtime.query import where_from_text
+
+    return where_from_text(values)
 
 
 def _next_page(settings: Settings, cursor: str | None, shown: int, what: str) -> None:

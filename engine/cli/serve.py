@@ -27,7 +27,7 @@ from .app import Settings, common_options, main, pass_settings
 @click.option("--advance-every", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Fire due deadlines and scheduled starts every SECONDS by the server's clock; 0: never "
                    "(then POST /advance from a scheduler) (default: [server] advance_every_seconds, else 60).")
-@click.option("--no-webhooks", is_flag=True, help="Do not deliver the outbox here even if [webhook] is set (another server does).")
+@click.option("--no-webhooks", is_flag=True, help="Do not deliver the outbox from this server even if [webhook] is set.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info", show_default=True)
 @click.option("--no-access-log", is_flag=True, help="Do not log each request.")
 @common_options

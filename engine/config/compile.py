@@ -11,6 +11,7 @@ from typing import Any, Literal, overload
 
 from ..calendar import Duration
 from ..definitions import (
+    ITEM_NAME,
     Action,
     Alert,
     DeadlineAction,
@@ -26,6 +27,7 @@ from ..definitions import (
     Timescale,
     TransitionDef,
     TriggerDef,
+    Vocabulary,
     WorkflowDef,
 )
 from ..errors import DurationError, ExpressionError
@@ -77,23 +79,29 @@ class WorkflowCompiler:
         self.problems.append(Problem(self.doc.location(path, key=key), "warning", code, message))
 
     @overload
-    def expression(self, path: tuple, *, template: Literal[False] = False) -> Expression | None: ...
+    def expression(self, path: tuple, *, template: Literal[False] = False,
+                   names: frozenset[str] = EXPRESSION_NAMES) -> Expression | None: ...
     @overload
-    def expression(self, path: tuple, *, template: Literal[True]) -> Template | None: ...
+    def expression(self, path: tuple, *, template: Literal[True],
+                   names: frozenset[str] = EXPRESSION_NAMES) -> Template | None: ...
 
-    def expression(self, path: tuple, *, template: bool = False) -> Expression | Template | None:
+    def expression(self, path: tuple, *, template: bool = False,
+                   names: frozenset[str] = EXPRESSION_NAMES) -> Expression | Template | None:
         source = _value_at(self.raw, path)
         if not isinstance(source, str):
             source = str(source).lower() if isinstance(source, bool) else repr(source)
         compiled: Expression | Template
         try:
             if template:
-                compiled = compile_template(source, names=EXPRESSION_NAMES, functions=self.functions)
+                compiled = compile_template(source, names=names, functions=self.functions)
             else:
-                compiled = compile_expression(source, names=EXPRESSION_NAMES, functions=self.functions)
+                compiled = compile_expression(source, names=names, functions=self.functions)
         except ExpressionError as exc:
             loc = self.doc.scalar_location(path, exc.line, exc.column)
-            self.problems.append(Problem(loc, "error", f"expression-{exc.code}", exc.message))
+            message = exc.message
+            if exc.code == "unknown-name" and ITEM_NAME not in names and f"'{ITEM_NAME}'" in message:
+                message += f" ('{ITEM_NAME}' is the item of a list in the data of a 'start' with 'for_each')"
+            self.problems.append(Problem(loc, "error", f"expression-{exc.code}", message))
             return None
         self._check_references(path, compiled)
         return compiled
@@ -175,11 +183,53 @@ class WorkflowCompiler:
             digest=hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:16],
         )
 
+    def vocabulary(self, path: tuple, name: Any, *, beside_enum: bool) -> tuple[str, ...] | None:
+        """The keys of the rules' vocabulary ``name`` (at ``path``), or None with an error."""
+        if beside_enum:
+            self.error(path, "vocabulary-and-enum", "give 'vocabulary:' or 'enum:', not both (the vocabulary is the enum)", key=True)
+            return None
+        found = self.known.vocabularies.get(name) if isinstance(name, str) else None
+        if found is None:
+            known = sorted(self.known.vocabularies)
+            self.error(path, "unknown-vocabulary",
+                       f"unknown vocabulary {name!r}{_did_you_mean(str(name), known)}"
+                       + (f" (the rules define: {', '.join(known)})" if known else " (the rules define no vocabularies)"))
+            return None
+        return found.keys
+
+    def _expand_vocabularies(self, schema: Any, path: tuple) -> Any:
+        """A payload schema with each ``{vocabulary: NAME}`` made ``{enum: [its keys]}``, walking only the
+        places JSON Schema (draft-07) keeps schemas, so a property that is itself named 'vocabulary' is left alone."""
+        if not isinstance(schema, Mapping):
+            return schema
+        out = dict(schema)
+        if isinstance(out.get("vocabulary"), str):
+            name = out.pop("vocabulary")
+            keys = self.vocabulary(path + ("vocabulary",), name, beside_enum="enum" in out)
+            if keys is not None:
+                out["enum"] = list(keys)
+        for key in ("properties", "patternProperties", "definitions", "dependencies"):
+            if isinstance(out.get(key), Mapping):
+                out[key] = {k: self._expand_vocabularies(v, path + (key, k)) for k, v in out[key].items()}
+        for key in ("additionalProperties", "additionalItems", "contains", "propertyNames", "if", "then", "else", "not"):
+            if isinstance(out.get(key), Mapping):
+                out[key] = self._expand_vocabularies(out[key], path + (key,))
+        for key in ("items", "allOf", "anyOf", "oneOf"):
+            value = out.get(key)
+            if isinstance(value, Mapping):
+                out[key] = self._expand_vocabularies(value, path + (key,))
+            elif isinstance(value, list):
+                out[key] = [self._expand_vocabularies(v, path + (key, i)) for i, v in enumerate(value)]
+        return out
+
     def _fields(self) -> dict[str, FieldDef]:
         out = {}
         for name, given in (self.raw.get("data") or {}).items():
             spec = given or {}
             enum = spec.get("enum")
+            if "vocabulary" in spec:
+                keys = self.vocabulary(("data", name, "vocabulary"), spec["vocabulary"], beside_enum=enum is not None)
+                enum = list(keys) if keys is not None else None
             out[name] = FieldDef(
                 name=name,
                 type=spec.get("type", "any"),
@@ -282,6 +332,8 @@ class WorkflowCompiler:
             if not roles:
                 self.warning(base, "no-roles", f"trigger '{name}' lists no roles, so nobody may fire it", key=True)
             schema = spec.get("payload")
+            if schema is not None:
+                schema = self._expand_vocabularies(schema, base + ("payload",))
             validator = None
             if schema is not None and self.checked:
                 validator = payload_validator(schema)  # checked before: skip the meta-schema and RE2 (and their imports)
@@ -447,10 +499,11 @@ class WorkflowCompiler:
             )
         return parts
 
-    def _exprs(self, path: tuple, mapping: Mapping[str, Any] | None) -> tuple[tuple[str, Expression], ...]:
+    def _exprs(self, path: tuple, mapping: Mapping[str, Any] | None,
+               names: frozenset[str] = EXPRESSION_NAMES) -> tuple[tuple[str, Expression], ...]:
         out = []
         for key in mapping or {}:
-            compiled = self.expression(path + (key,))
+            compiled = self.expression(path + (key,), names=names)
             if compiled is not None:
                 out.append((key, compiled))
         return tuple(out)
@@ -496,7 +549,10 @@ class WorkflowCompiler:
                     "unknown-workflow",
                     f"unknown workflow '{body['workflow']}'{_did_you_mean(body['workflow'], self.known.workflows)}",
                 )
-            return StartChild(loc, condition, body["workflow"], self._exprs(p + ("data",), body.get("data")))
+            for_each = self.expression(p + ("for_each",)) if "for_each" in body else None
+            names = EXPRESSION_NAMES | {ITEM_NAME} if "for_each" in body else EXPRESSION_NAMES
+            return StartChild(loc, condition, body["workflow"], self._exprs(p + ("data",), body.get("data"), names),
+                              for_each=for_each)
         if kind == "signal_parent":
             return SignalParent(loc, condition, body["trigger"], self._exprs(p + ("payload",), body.get("payload")))
         # deadline actions
@@ -571,13 +627,15 @@ class Known:
     """Names defined elsewhere in the configuration, for cross-file checks."""
 
     def __init__(self, *, workflows: Any, calendars: Any, tables: Any, alert_groups: Any, scales: Any,
-                 timescales: Mapping[str, Timescale] | None = None) -> None:
+                 timescales: Mapping[str, Timescale] | None = None,
+                 vocabularies: Mapping[str, Vocabulary] | None = None) -> None:
         self.workflows = set(workflows)
         self.calendars = set(calendars)
         self.tables = set(tables)
         self.alert_groups = set(alert_groups)
         self.scales = set(scales)
         self.timescales: Mapping[str, Timescale] = timescales or {}
+        self.vocabularies: Mapping[str, Vocabulary] = vocabularies or {}
 
 
 def compile_workflow(

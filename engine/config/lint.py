@@ -17,6 +17,7 @@ from typing import Any
 
 from ..definitions import (
     ANY,
+    ITEM_NAME,
     Action,
     DeadlineAction,
     DecisionTable,
@@ -80,6 +81,7 @@ LINT_CODES: Mapping[str, str] = {
     "unknown-workflow": "error: a scenario starts (or acts 'on') a workflow the configuration does not have",
     "unknown-trigger": "error: a scenario fires a trigger its workflow does not have (unless it expects UnknownTrigger)",
     "unknown-state": "error: a scenario expects a state its workflow does not have",
+    "scenario-payload": "error: a scenario step that expects to be accepted gives a payload its trigger's schema refuses (e.g. a misspelt theme)",
     "no-config": "error: a folder given to qaflow validate is not a configuration folder",
     "no-such-file": "error: a path given to qaflow validate does not exist",
     "empty-file": "error: the file holds nothing",
@@ -447,10 +449,12 @@ def _iter_evaluate_problems(wf: WorkflowDef, where: _Where, tables: Mapping[str,
 # --------------------------------------------------------------------------- names read by expressions
 
 
-def _expression_sites(raw: Mapping[str, Any]) -> Iterator[tuple[tuple, bool, tuple[str, str]]]:
-    """(YAML path, is a message template, (context kind, name)) of every expression in a workflow document."""
+def _expression_sites(raw: Mapping[str, Any]) -> Iterator[tuple[tuple, bool, tuple[str, ...]]]:
+    """(YAML path, is a message template, (context kind, name, *extra names)) of every expression in a
+    workflow document; the extra names are those the expression may read besides the usual ones
+    (``item`` in the data of a start with ``for_each``)."""
 
-    def actions(path: tuple, items: Any, context: tuple[str, str]) -> Iterator[tuple[tuple, bool, tuple[str, str]]]:
+    def actions(path: tuple, items: Any, context: tuple[str, ...]) -> Iterator[tuple[tuple, bool, tuple[str, ...]]]:
         for j, action in enumerate(items if isinstance(items, list) else ()):
             if not isinstance(action, dict):
                 continue
@@ -473,8 +477,11 @@ def _expression_sites(raw: Mapping[str, Any]) -> Iterator[tuple[tuple, bool, tup
                     yield q + ("message",), True, context
             elif kind in ("start", "signal_parent") and isinstance(body, dict):
                 section = "data" if kind == "start" else "payload"
+                each = kind == "start" and "for_each" in body
+                if each:
+                    yield q + ("for_each",), False, context
                 for key in body.get(section) or {}:
-                    yield q + (section, key), False, context
+                    yield q + (section, key), False, context + ((ITEM_NAME,) if each else ())
             elif isinstance(body, dict):
                 for key in ("from", "reason"):
                     if key in body:
@@ -535,13 +542,13 @@ def _iter_reference_problems(
     parent_fields: set[str] | None = None
     if parents and all(p.fields for p in parents):
         parent_fields = {name for p in parents for name in p.fields}
-    for path, template, (context, name) in _expression_sites(raw):
+    for path, template, (context, name, *extra) in _expression_sites(raw):
         try:
             text = _value_at(raw, path)
             if not isinstance(text, str):
                 text = str(text).lower() if isinstance(text, bool) else repr(text)
             make = compile_template if template else compile_expression
-            compiled = make(text, names=EXPRESSION_NAMES, functions=functions)
+            compiled = make(text, names=EXPRESSION_NAMES | set(extra), functions=functions)
         except (ExpressionError, KeyError, IndexError, TypeError):
             continue  # the compiler reports what does not compile
         no_payload_said = False
@@ -856,6 +863,8 @@ def iter_scenario_problems(scenarios: Iterable[Any], workflows: Mapping[str, Wor
             if "fire" in step and isinstance(step["fire"], str) and step["fire"] not in target.triggers and not expects_refusal:
                 yield Problem(sc.location(*base, "fire", key=False), "error", "unknown-trigger",
                               f"workflow '{target.id}' has no trigger '{step['fire']}'" + _did_you_mean(step["fire"], target.triggers))
+            elif "fire" in step and "refused" not in step and isinstance(step["fire"], str):
+                yield from _scenario_payload_problems(sc, base, step, target)
             then = step.get("then")
             if isinstance(then, Mapping):
                 state = then.get("state")
@@ -866,3 +875,18 @@ def iter_scenario_problems(scenarios: Iterable[Any], workflows: Mapping[str, Wor
                     if name not in target.deadlines:
                         yield Problem(sc.location(*base, "then", "deadlines", name), "error", "unknown-deadline",
                                       f"workflow '{target.id}' has no deadline '{name}'" + _did_you_mean(name, target.deadlines))
+
+
+def _scenario_payload_problems(sc: Any, base: tuple, step: Mapping[str, Any], wf: WorkflowDef) -> Iterator[Problem]:
+    """A step that expects its trigger to be accepted, with a payload the trigger's schema refuses (a
+    misspelt theme, a grade not on the scale): the scenario would fail when run, so say where now."""
+    trig = wf.triggers.get(step["fire"])
+    payload = step.get("payload", {})
+    if trig is None or trig.validator is None or not isinstance(payload, Mapping):
+        return
+    for error in sorted(trig.validator.iter_errors(payload), key=lambda e: [str(p) for p in e.absolute_path])[:5]:
+        where = tuple(error.absolute_path)
+        message = f"'{trig.name}' would refuse this payload: {error.message}"
+        if error.validator == "enum" and isinstance(error.instance, str):
+            message += _did_you_mean(error.instance, [str(v) for v in error.validator_value])
+        yield Problem(sc.location(*base, "payload", *where, key=False), "error", "scenario-payload", message)

@@ -230,6 +230,7 @@ def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definit
         alert_groups=rules.alert_groups,
         scales=rules.scales,
         timescales=rules.timescales,
+        vocabularies=rules.vocabularies,
     )
     workflows: dict[str, WorkflowDef] = {}
     for wid, doc in ids.items():
@@ -264,6 +265,7 @@ def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definit
         alert_groups=MappingProxyType(rules.alert_groups),
         extra=MappingProxyType(rules.extra),
         timescales=MappingProxyType(rules.timescales),
+        vocabularies=MappingProxyType(rules.vocabularies),
         functions=MappingProxyType(functions),
     )
     return definitions, problems
@@ -393,6 +395,7 @@ def _from_cache(root: Path, snap: Any) -> tuple[Definitions, list[Problem]] | No
         alert_groups=rules.alert_groups,
         scales=rules.scales,
         timescales=rules.timescales,
+        vocabularies=rules.vocabularies,
     )
 
     def maker(wid: str) -> Callable[[], WorkflowDef]:
@@ -420,6 +423,7 @@ def _from_cache(root: Path, snap: Any) -> tuple[Definitions, list[Problem]] | No
         alert_groups=MappingProxyType(rules.alert_groups),
         extra=MappingProxyType(rules.extra),
         timescales=MappingProxyType(rules.timescales),
+        vocabularies=MappingProxyType(rules.vocabularies),
         functions=MappingProxyType(functions),
     )
     return definitions, problems
@@ -478,6 +482,7 @@ def compile_stored_workflow(source: str, definitions: Definitions, *, label: str
             alert_groups=definitions.alert_groups,
             scales=definitions.scales,
             timescales=definitions.timescales,
+            vocabularies=definitions.vocabularies,
         )
         wf, found = compile_workflow(doc, functions=definitions.functions, known=known)
         problems += found

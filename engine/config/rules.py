@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..calendar import Calendar, Duration
-from ..definitions import ANY, DecisionTable, Scale, ScaleLevel, TableInput, TableRow, Timescale
+from ..definitions import ANY, DecisionTable, Scale, ScaleLevel, TableInput, TableRow, Timescale, Vocabulary
 from ..errors import DurationError
 from ..problems import Problem
 from .yamlsource import Document
@@ -28,6 +28,7 @@ class RulesCompiler:
         self.tables: dict[str, DecisionTable] = {}
         self.alert_groups: dict[str, tuple[str, ...]] = {}
         self.timescales: dict[str, Timescale] = {}
+        self.vocabularies: dict[str, Vocabulary] = {}
         self.extra: dict[str, Any] = {}
         self._seen: dict[tuple[str, str], Document] = {}
 
@@ -59,6 +60,9 @@ class RulesCompiler:
         for name, spec in (data.get("timescales") or {}).items():
             if self._unique(doc, "timescales", name):
                 self._timescale(doc, name, spec)
+        for name, spec in (data.get("vocabularies") or {}).items():
+            if self._unique(doc, "vocabularies", name):
+                self._vocabulary(doc, name, spec)
         for name, roles in (data.get("alert_groups") or {}).items():
             if self._unique(doc, "alert_groups", name):
                 self.alert_groups[name] = tuple(roles)
@@ -98,6 +102,21 @@ class RulesCompiler:
         self.timescales[name] = Timescale(
             name, duration, spec.get("source", ""), spec.get("description", ""), doc.location(("timescales", name), key=True)
         )
+
+    def _vocabulary(self, doc: Document, name: str, spec: list[Any]) -> None:
+        terms: list[tuple[str, str]] = []
+        descriptions: dict[str, str] = {}
+        for i, term in enumerate(spec):
+            key, label = (term, term.replace("_", " ").capitalize()) if isinstance(term, str) else (term["key"], term.get("label") or term["key"])
+            if any(key == k for k, _ in terms):
+                where = ("vocabularies", name, i) if isinstance(term, str) else ("vocabularies", name, i, "key")
+                self._error(doc, where, "duplicate-name", f"term '{key}' appears twice in vocabulary '{name}'")
+                continue
+            terms.append((key, label))
+            if isinstance(term, dict) and term.get("description"):
+                descriptions[key] = term["description"]
+        self.vocabularies[name] = Vocabulary(name, tuple(terms), doc.location(("vocabularies", name), key=True),
+                                             MappingProxyType(descriptions))
 
     def _scale(self, doc: Document, name: str, spec: dict[str, Any]) -> None:
         levels = tuple(ScaleLevel(lv["key"], lv["label"], lv["rank"]) for lv in spec["levels"])

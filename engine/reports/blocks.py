@@ -134,7 +134,8 @@ class Labels:
 
     def __post_init__(self) -> None:
         labels = self.report.get("labels") or {}
-        self.scales = dict(labels.get("scales") or {})
+        # a vocabulary orders and labels values as a scale does
+        self.scales = {**(labels.get("vocabularies") or {}), **(labels.get("scales") or {})}
         self.keys = dict(labels.get("keys") or {})
         self.deadlines = dict(labels.get("deadlines") or {})
 
@@ -225,6 +226,8 @@ def metric_blocks(report: Mapping[str, Any], path: str, labels: Labels, *, metri
         return _workload_blocks(title, value)
     if kind == "kpis":
         return kpi_blocks(title, value)
+    if kind == "list":
+        return _list_blocks(title, value, about)
     if value is None:
         return []
     return [Para(f"{title}: {fmt_number(value)}")]
@@ -262,12 +265,51 @@ def _dist_rows(dist: Mapping[str, Any], scale: str | None, labels: Labels) -> li
     return [(labels.value(scale, k), counts[k], fmt_pct((dist.get("pct") or {}).get(k))) for k in keys]
 
 
+def _list_blocks(title: str, value: Any, about: Mapping[str, Any]) -> list[Block]:
+    if not isinstance(value, Mapping):
+        return []
+    if "rows" not in value:  # split by group: one table each
+        out: list[Block] = []
+        for group in sorted(value):
+            out += _list_blocks(f"{title}: {humanise(group)}", value[group], about)
+        return out or [Para(f"{title}: none in the period.")]
+    rows = value.get("rows") or []
+    if not rows:
+        return [Para(f"{title}: none in the period.")]
+    headers = tuple(str(c) for c in value.get("columns") or about.get("columns") or ())
+    total = value.get("total", len(rows))
+    note = f"the first {len(rows)} of {total}" if total > len(rows) else ""
+    return [Table(title, headers, tuple(tuple("-" if c is None or c == "" else c for c in row) for row in rows),
+                  tuple(isinstance(c, (int, float)) and not isinstance(c, bool) for c in rows[0]), note=note)]
+
+
+def _split_distribution_blocks(title: str, value: Mapping[str, Any], about: Mapping[str, Any], labels: Labels) -> list[Block]:
+    """A distribution split by group (``by:``): per group, how many were counted and the values found, most often first."""
+    scale = about.get("scale") or about.get("vocabulary")
+    out: list[Block] = []
+    for entry in about.get("values") or []:
+        rows = []
+        for group in sorted(value, key=str):
+            dist = (value[group] or {}).get(entry)
+            if not isinstance(dist, Mapping) or "counts" not in dist:
+                continue
+            found = sorted(((k, n) for k, n in (dist.get("counts") or {}).items() if n), key=lambda kn: (-kn[1], kn[0]))
+            text = "; ".join(f"{labels.value(scale, k)} {n}" for k, n in found[:6]) + (f"; {len(found) - 6} more" if len(found) > 6 else "")
+            rows.append((humanise(group), dist.get("total", 0), text or "-"))
+        if rows:
+            sub = title if len(about.get("values") or []) == 1 else f"{title}: {humanise(entry)}"
+            out.append(Table(sub, ("", "Counted", "Found (most often first)"), tuple(rows), (False, True, False)))
+    return out or [Para(f"{title}: none in the period.")]
+
+
 def _distribution_blocks(title: str, name: str, value: Any, about: Mapping[str, Any], labels: Labels) -> list[Block]:
     if not isinstance(value, Mapping):
         return []
-    scale = about.get("scale")
-    out: list[Block] = []
     entries = [*(about.get("values") or []), *(about.get("each") or [])] or sorted(value)
+    if entries and not any(e in value for e in entries) and all(isinstance(v, Mapping) for v in value.values()):
+        return _split_distribution_blocks(title, value, about, labels)  # split by group ('by')
+    scale = about.get("scale") or about.get("vocabulary")
+    out: list[Block] = []
     for entry in entries:
         dist = value.get(entry)
         if not isinstance(dist, Mapping):

@@ -363,13 +363,16 @@ def _bars_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labe
     if not isinstance(value, Mapping):
         return None
     field = spec.get("value")
+    # keys that are the terms of a vocabulary (the counts of a distribution) take its labels
+    parts = spec["metric"].split(".")
+    vocabulary = next((v for i in range(len(parts), 0, -1) if (v := labels.about(".".join(parts[:i])).get("vocabulary"))), None)
     rows: list[tuple[str, float, float | None, str]] = []
     for k, v in value.items():
         n = get_path(v, field) if field else v
         if isinstance(n, Mapping) and "pct" in n:
             n = n["pct"]
         if isinstance(n, (int, float)) and not isinstance(n, bool):
-            rows.append((humanise(k), float(n), None, ""))
+            rows.append((labels.value(vocabulary, k) if vocabulary else humanise(k), float(n), None, ""))
     rows.sort(key=lambda r: (-r[1], r[0]))
     limit = int(spec.get("limit") or 30)
     cid = f"chart-{spec['id']}"

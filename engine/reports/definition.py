@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..expressions import Expression, compile_expression
 from ..kpis.catalogue import Benchmark, KpiSpec, benchmarks_of, combine_of, kpi_catalogue
 from ..problems import Location, Problem
 
-__all__ = ["NAMES", "KpiDef", "MetricDef", "PersonDef", "Programme", "ReportDef", "load_report"]
+__all__ = ["ITEM", "NAMES", "KpiDef", "MetricDef", "PersonDef", "Programme", "ReportDef", "load_report"]
 
 #: The names a report expression may read (docs/reports.md).
 NAMES = (
@@ -34,6 +35,9 @@ NAMES = (
     "period_from",
     "period_to",
 )
+#: The name a list metric's columns read each item of its ``for_each`` list by.
+ITEM = "item"
+DEFAULT_LIST_LIMIT = 50
 
 DEFAULT_REPORT = "qa_report"
 DEFAULT_TOLERANCE = 5.0
@@ -69,6 +73,7 @@ class MetricDef:
     values: tuple[tuple[str, Expression], ...] = ()
     each: tuple[tuple[str, Expression], ...] = ()
     scale: str | None = None
+    vocabulary: str | None = None  # a vocabulary of the rules: orders and labels the values
     favourable: tuple[Any, ...] | None = None
     keys: tuple[tuple[str, str], ...] = ()  # (key, label) of 'each' mappings
     # deadlines
@@ -86,6 +91,10 @@ class MetricDef:
     tolerance: float = DEFAULT_TOLERANCE
     tolerances: Mapping[str, float] = field(default_factory=dict)
     trend_months: int = DEFAULT_KPI_TREND_MONTHS
+    # list
+    columns: tuple[tuple[str, Expression], ...] = ()
+    for_each: Expression | None = None
+    limit: int = DEFAULT_LIST_LIMIT
     # group
     children: tuple[MetricDef, ...] = ()
 
@@ -95,6 +104,10 @@ class MetricDef:
             out["description"] = self.description
         if self.scale:
             out["scale"] = self.scale
+        if self.vocabulary:
+            out["vocabulary"] = self.vocabulary
+        if self.columns:
+            out["columns"] = [name for name, _ in self.columns]
         if self.workflows:
             out["workflows"] = list(self.workflows)
         if self.deadlines:
@@ -229,11 +242,11 @@ class _Compiler:
     def error(self, path: Sequence[Any], code: str, message: str) -> None:
         self.problems.append(Problem(self.doc.location(tuple(path)), "error", code, message))
 
-    def expr(self, path: Sequence[Any], source: Any) -> Expression | None:
+    def expr(self, path: Sequence[Any], source: Any, names: Sequence[str] = NAMES) -> Expression | None:
         if source is None:
             return None
         try:
-            return compile_expression(str(source), names=NAMES, functions=self.functions)
+            return compile_expression(str(source), names=names, functions=self.functions)
         except ExpressionError as exc:
             where = self.doc.scalar_location(tuple(path), exc.line, exc.column)
             self.problems.append(Problem(where, "error", f"expression-{exc.code}", exc.message))
@@ -390,7 +403,16 @@ class _Compiler:
                         keys.append((item, item))
             if not spec.get("values") and not spec.get("each"):
                 self.error(path, "empty-distribution", "a distribution needs 'values' or 'each'")
+            vocabulary = spec.get("vocabulary")
+            if vocabulary is not None and vocabulary not in self.defs.vocabularies:
+                known = sorted(self.defs.vocabularies)
+                close = difflib.get_close_matches(vocabulary, known, n=1)
+                self.error(path + ("vocabulary",), "unknown-vocabulary",
+                           f"no vocabulary '{vocabulary}' in config/rules" + (f"; did you mean '{close[0]}'?" if close else "")
+                           + f" (known: {', '.join(known) or 'none'})")
+                vocabulary = None
             return MetricDef(
+                vocabulary=vocabulary,
                 values=tuple((k, e) for k, v in (spec.get("values") or {}).items() if (e := self.expr(path + ("values", k), v))),
                 each=tuple((k, e) for k, v in (spec.get("each") or {}).items() if (e := self.expr(path + ("each", k), v))),
                 scale=scale,
@@ -398,6 +420,11 @@ class _Compiler:
                 keys=tuple(keys),
                 **common,
             )
+        if kind == "list":
+            for_each = self.expr(path + ("for_each",), spec.get("for_each"))
+            names = (*NAMES, ITEM) if spec.get("for_each") else NAMES
+            columns = tuple((k, e) for k, v in spec["columns"].items() if (e := self.expr(path + ("columns", k), v, names)))
+            return MetricDef(columns=columns, for_each=for_each, limit=int(spec.get("limit", DEFAULT_LIST_LIMIT)), **common)
         if kind == "deadlines":
             names = tuple(spec.get("deadlines") or ())
             if names:
@@ -501,14 +528,20 @@ class _Compiler:
     def labels(self, metrics: tuple[MetricDef, ...]) -> dict[str, Any]:
         scales = {}
         keys = {}
+        vocabularies = {}
 
         def walk(ms: Sequence[MetricDef]) -> None:
             for m in ms:
                 if m.scale and m.scale in self.defs.scales:
                     scales[m.scale] = [{"key": lv.key, "label": lv.label, "rank": lv.rank} for lv in self.defs.scales[m.scale].levels]
+                if m.vocabulary and m.vocabulary in self.defs.vocabularies:
+                    vocabularies[m.vocabulary] = [{"key": k, "label": lab} for k, lab in self.defs.vocabularies[m.vocabulary].terms]
                 if m.keys:
                     keys[m.name] = [{"key": k, "label": lab} for k, lab in m.keys]
                 walk(m.children)
 
         walk(metrics)
-        return {"scales": scales, "keys": keys}
+        out: dict[str, Any] = {"scales": scales, "keys": keys}
+        if vocabularies:
+            out["vocabularies"] = vocabularies
+        return out

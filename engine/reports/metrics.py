@@ -24,7 +24,7 @@ from ..kpis.catalogue import BENCHMARKS, Benchmark, benchmarks_of, programme_kpi
 from ..periods import Period, month_period, months_before, period_between
 from ..runtime.instance import OPEN_STATUSES, DeadlineState, Instance
 from ..store.base import KpiValue
-from .definition import NAMES, KpiDef, MetricDef, ReportDef, load_report
+from .definition import ITEM, NAMES, KpiDef, MetricDef, ReportDef, load_report
 
 __all__ = ["DEADLINE_COUNTS", "UNASSIGNED", "compare_reports", "compute_report", "kpi_trend", "monthly_trend"]
 
@@ -174,12 +174,13 @@ class _Item:
 class _Env(Mapping):
     """The names a report expression reads, built lazily (most read only ``data``)."""
 
-    __slots__ = ("deadline", "item", "period")
+    __slots__ = ("deadline", "each", "item", "period")
 
     def __init__(self, item: _Item, period: Period, deadline: Mapping[str, Any] | None = None) -> None:
         self.item = item
         self.period = period
         self.deadline = deadline
+        self.each: Any = None  # the item of a list metric's for_each list, read as 'item'
 
     def get(self, key: str, default: Any = None) -> Any:
         item = self.item
@@ -210,10 +211,12 @@ class _Env(Mapping):
             return self.period.start
         if key == "period_to":
             return self.period.end
+        if key == ITEM:
+            return self.each
         return default
 
     def __getitem__(self, key: str) -> Any:
-        if key not in NAMES:
+        if key not in NAMES and key != ITEM:
             raise KeyError(key)
         return self.get(key)
 
@@ -265,9 +268,11 @@ class _Run:
     def __init__(self, period: Period, *, scales: Mapping[str, Any], capacity: Mapping[str, float] | None = None,
                  warnings: list[dict[str, Any]] | None = None, touched: set[tuple[int, str]] | None = None,
                  department: bool = True, level: str = "department", group: str = "", trend: bool = True,
+                 vocabularies: Mapping[str, Any] | None = None,
                  kpi_values: Mapping[tuple[str, str, str], list[KpiValue]] | None = None) -> None:
         self.period = period
         self.scales = scales
+        self.vocabularies = vocabularies or {}
         self.capacity = capacity or {}
         self.warnings = warnings if warnings is not None else []
         self.touched = touched
@@ -385,11 +390,17 @@ def _value_key(value: Any) -> str:
     return _key(value)
 
 
-def _dist(counter: Counter, m: MetricDef, scales: Mapping[str, Any]) -> dict[str, Any]:
+def _dist(counter: Counter, m: MetricDef, scales: Mapping[str, Any], cases: int | None = None,
+          vocabularies: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Counts and percentages; ``cases`` (the instances counted) is the total when values are lists, where
+    one instance may count towards several values: then each percentage is the share of the instances."""
     if m.scale:
         for level in scales[m.scale].levels:
             counter.setdefault(level.key, 0)
-    total = sum(counter.values())
+    if m.vocabulary and vocabularies and m.vocabulary in vocabularies:
+        for key in vocabularies[m.vocabulary].keys:
+            counter.setdefault(key, 0)
+    total = sum(counter.values()) if cases is None else cases
     out: dict[str, Any] = {
         "total": total,
         "counts": dict(counter),
@@ -406,11 +417,18 @@ def _distribution_of(m: MetricDef, rows: list[_Env], run: _Run) -> dict[str, Any
     out: dict[str, Any] = {}
     for name, expr in m.values:
         counter: Counter = Counter()
+        cases = 0
         for env in rows:
             value = run.evaluate(expr, env, m.name)
-            if value is not None:
+            if value is None:
+                continue
+            cases += 1
+            if isinstance(value, (list, tuple)):  # tags: each distinct one once for this instance
+                for key in dict.fromkeys(_value_key(v) for v in value if v is not None):
+                    counter[key] += 1
+            else:
                 counter[_value_key(value)] += 1
-        out[name] = _dist(counter, m, scales)
+        out[name] = _dist(counter, m, scales, cases, run.vocabularies)
     for name, expr in m.each:
         per: dict[str, Counter] = defaultdict(Counter)
         for key, _ in m.keys:
@@ -421,7 +439,7 @@ def _distribution_of(m: MetricDef, rows: list[_Env], run: _Run) -> dict[str, Any
                 for key, value in mapping.items():
                     if value is not None:
                         per[str(key)][_value_key(value)] += 1
-        out[name] = {key: _dist(counter, m, scales) for key, counter in per.items()}
+        out[name] = {key: _dist(counter, m, scales, vocabularies=run.vocabularies) for key, counter in per.items()}
     return out
 
 
@@ -430,6 +448,40 @@ def _distribution(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> A
     if m.by is None:
         return _distribution_of(m, rows, run)
     return {k: _distribution_of(m, v, run) for k, v in _split(m, rows, run).items()}
+
+
+def _cell(value: Any) -> Any:
+    """A list metric's cell as plain JSON: dates as ISO text, lists joined with commas."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(_cell(v)) for v in value if v is not None)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {_cell(v)}" for k, v in value.items())
+    return value
+
+
+def _list_of(m: MetricDef, rows: list[_Env], run: _Run) -> dict[str, Any]:
+    found: list[tuple[Any, ...]] = []
+    for env in rows:
+        items: list[Any] = [None]
+        if m.for_each is not None:
+            listed = run.evaluate(m.for_each, env, m.name)
+            items = list(listed) if isinstance(listed, (list, tuple)) else []
+        when = london_date(run.evaluate(m.period_by, env, m.name)) if m.period_by is not None else london_date(env.item.inst.created_at)
+        for item in items:
+            env.each = item
+            found.append((when or _FAR, env.item.sort_key, [_cell(run.evaluate(e, env, m.name)) for _, e in m.columns]))
+        env.each = None
+    found.sort(key=lambda row: (row[0], row[1]))
+    return {"columns": [name for name, _ in m.columns], "rows": [cells for _, _, cells in found[: m.limit]], "total": len(found)}
+
+
+def _list(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> Any:
+    rows = list(_select(m, scope, run))
+    if m.by is None:
+        return _list_of(m, rows, run)
+    return {k: _list_of(m, v, run) for k, v in _split(m, rows, run).items()}
 
 
 def _deadline_counts(infos: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -784,7 +836,7 @@ def _kpi_trend(k: _Kpi, scope: Scope, run: _Run, series: list[KpiValue], count: 
             v = monthly.get(month.code)
             value = v.value if v is not None else None
         else:
-            value = _computed_value(k, scope, _Run(month, scales=run.scales, trend=False))[2]
+            value = _computed_value(k, scope, _Run(month, scales=run.scales, vocabularies=run.vocabularies, trend=False))[2]
         out[month.code] = {"value": value, "status": rag(value, k.target, k.direction, k.tolerance)}
     return out
 
@@ -867,6 +919,7 @@ _KINDS = {
     "changes": _changes,
     "workload": _workload,
     "kpis": _kpis,
+    "list": _list,
     "group": _group,
 }
 
@@ -901,7 +954,8 @@ def _partition(index: _Index, keys: set[tuple[int, str]], level: str, expr: Expr
 
 
 def _new_run(index: _Index, period: Period, capacity: Mapping[str, float] | None, **kw: Any) -> _Run:
-    return _Run(period, scales=index.definitions.scales, capacity=capacity, kpi_values=index.kpi_values, **kw)
+    return _Run(period, scales=index.definitions.scales, capacity=capacity, kpi_values=index.kpi_values,
+                vocabularies=index.definitions.vocabularies, **kw)
 
 
 def _as_date(value: Any, what: str) -> dt.date:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from ..definitions import Alert, DeadlineAction, Evaluate, SetData, SignalParent, StartChild
+from ..definitions import ITEM_NAME, Alert, DeadlineAction, Evaluate, SetData, SignalParent, StartChild
 from ..errors import ActionFailed, EvaluationError, EvaluationFailed
 from ..rules import evaluate_table
 from . import deadlines as clocks
@@ -105,10 +105,35 @@ def _alert(ctx: Context, action: Alert) -> None:
 
 
 def _start_child(ctx: Context, action: StartChild) -> None:
+    if action.for_each is None:
+        _start_one(ctx, action)
+        return
+    items = ctx.evaluate(action.for_each, f"for_each of start {action.workflow}")
+    if items is None:
+        items = []  # nothing to start (e.g. an optional list nobody gave)
+    elif not isinstance(items, (list, tuple)):
+        raise EvaluationFailed(
+            f"for_each of start {action.workflow}: {action.for_each.source} should give a list, "
+            f"found {type(items).__name__}",
+            instance=ctx.inst.id,
+        )
+    env = ctx.env
+    try:
+        for index, item in enumerate(items):
+            env[ITEM_NAME] = item
+            _start_one(ctx, action, index)
+    finally:
+        env.pop(ITEM_NAME, None)
+
+
+def _start_one(ctx: Context, action: StartChild, index: int | None = None) -> None:
     data = {name: to_json(ctx.evaluate(expr, f"data {name} for {action.workflow}")) for name, expr in action.data}
     child_id = ctx.uow.queue_start(action.workflow, data, parent=ctx.inst, at=ctx.at, actor=ctx.actor)
     ctx.inst.children.append(child_id)
-    ctx.actions.append({"action": "start", "workflow": action.workflow, "child": child_id, "data": data})
+    record: dict[str, Any] = {"action": "start", "workflow": action.workflow, "child": child_id, "data": data}
+    if index is not None:
+        record["item"] = index
+    ctx.actions.append(record)
 
 
 def _signal_parent(ctx: Context, action: SignalParent) -> None:

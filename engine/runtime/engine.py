@@ -21,6 +21,7 @@ from ..errors import (
     Refused,
     RoleRefused,
     StoreError,
+    UnknownAlert,
     UnknownInstance,
     UnknownTrigger,
     UsageError,
@@ -325,6 +326,10 @@ class Engine:
             value = data[name]
             if not _TYPE_CHECKS[field.type](value):
                 problems.append(f"'{name}' should be {field.type}, found {value!r}")
+            elif field.enum is not None and field.type == "array":  # a list of terms: each item is one of them
+                wrong = [item for item in value if item not in field.enum]
+                if wrong:
+                    problems.append(f"each item of '{name}' should be one of {', '.join(map(str, field.enum))}, found {wrong[0]!r}")
             elif field.enum is not None and value not in field.enum:
                 problems.append(f"'{name}' should be one of {', '.join(map(str, field.enum))}, found {value!r}")
         if problems:
@@ -913,14 +918,15 @@ class Engine:
         Acknowledging twice is harmless: the first acknowledgement stands. An acknowledgement is always
         taken, also from a worker whose lease ran out and passed to another: the alert was delivered,
         and refusing to record that would only make the next worker deliver it again (the one now
-        holding it may deliver it once more: at-least-once delivery, never lost).
+        holding it may deliver it once more: at-least-once delivery, never lost). ``UnknownAlert`` (a
+        ``UsageError``) when no alert has that id.
         """
         if worker is not None:
             check_id(worker, "the worker")
         when = self._time(at)
         found = self.store.acknowledge(alert_id, when) if worker is None else self.store.acknowledge(alert_id, when, worker)
         if not found:
-            raise UsageError(f"no alert '{alert_id}'")
+            raise UnknownAlert(f"no alert '{alert_id}'", alert=alert_id)
 
 
 def start_as_engine(engine: Engine, workflow: str, data: dict[str, Any], *, at: Any) -> InstanceView:

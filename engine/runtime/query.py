@@ -6,9 +6,10 @@ import base64
 import binascii
 import dataclasses
 import datetime as dt
+import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -122,6 +123,41 @@ def _where(where: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     if count > MAX_VALUES:
         raise UsageError(f"where: {count} values in all; at most {MAX_VALUES} are allowed")
     return tuple(sorted(pairs, key=lambda pair: pair[0]))
+
+
+def where_from_text(texts: Iterable[str], what: str = "--where") -> dict[str, Any] | None:
+    """``where`` from FIELD=TEXT and FIELD:=JSON filters, as ``qaflow list --where`` and ``GET /instances?where=`` take them.
+
+    FIELD=TEXT compares with the text as written; FIELD:=JSON with a number, true, false, null, or a
+    list meaning any of its values. The same field twice matches either value. ``what`` names the
+    option in messages. The values are checked by ``query`` itself; None when no filter is given.
+    """
+    where: dict[str, list[Any]] = {}
+    for text in texts:
+        field, sep, value = text.partition("=")
+        if not sep or not field or field == ":":
+            raise UsageError(f"{what} {_shown(text)}: write FIELD=TEXT, or FIELD:=JSON for a number, true, false, null or a list")
+        wanted: Any = value
+        if field.endswith(":"):
+            field = field[:-1]
+            try:
+                wanted = json.loads(value, parse_constant=_not_json)
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, NaN/Infinity, thousands of digits, nesting
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                raise UsageError(f"{what} {_shown(text)}: {_shown(value)} is not a JSON value ({reason})") from None
+        where.setdefault(field, []).extend(wanted if isinstance(wanted, list) else [wanted])
+    if not where:
+        return None
+    return {field: items[0] if len(items) == 1 else items for field, items in where.items()}
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _shown(text: str, most: int = 60) -> str:
+    """``text`` quoted for a message, cut short when long (a query string can be many kilobytes)."""
+    return repr(text) if len(text) <= most else repr(text[:most]) + f"... ({len(text):,} characters)"
 
 
 def _limit(limit: Any, most: int = MAX_LIMIT) -> int:

@@ -1,7 +1,7 @@
 """The FastAPI application: ``create_app(engine, settings)`` wires the routes, errors, limits and background work.
 
-The routes live in one module per family, each an ``APIRouter`` listed in ``routers()``; adding a
-family (worklists, queries, outbox claims) is a module and one line here.
+The routes live in one module per family (instances, queries, outbox, operations, system), each an
+``APIRouter`` listed in ``routers()``; adding a family is a module and one line here.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..errors import QaflowError, UsageError
 from ..runtime.engine import Engine
-from . import instances, operations, system
+from . import instances, operations, outbox, queries, system
 from .auth import Authenticator
 from .context import JSON, ServerContext, iso
 from .errors import headers_for, status_for
@@ -31,14 +31,16 @@ log = logging.getLogger("qaflow.server")
 
 DESCRIPTION = """\
 The qaflow engine over HTTP: start workflow instances, fire triggers, read instances, their history and
-explanations, advance the clock, compute reports and check configuration changes.
+explanations, page through instances and the caller's worklist, claim and acknowledge the outbox's alerts,
+advance the clock, compute reports and check configuration changes.
 
 **Who is asking** comes from the credentials only: an OpenID Connect bearer token (its roles claim mapped
-to qaflow roles) or a service account's `X-API-Key`. A body that names an `actor` or `roles` is refused.
+to qaflow roles) or a service account's `X-API-Key`. A body or query string that names an `actor`, `roles`
+or `worker` is refused.
 Roles bound to an instance (`lead_auditor`) come from the instance's data. **When** is the server's clock.
 
 **Errors** are JSON: `{"error": ClassName, "message": ..., ...details}`; 401 unauthenticated, 403 not
-allowed (RoleRefused, Forbidden), 404 UnknownInstance, 409 refused given the instance's current state
+allowed (RoleRefused, Forbidden), 404 UnknownInstance or UnknownAlert, 409 refused given the instance's current state
 (GuardFailed, UnknownTrigger, OutOfOrder, ConcurrencyConflict: retry), 422 invalid input (PayloadInvalid,
 DataInvalid, ActionFailed, RequestIdReused, RequestInvalid), 400 UsageError, 413 BodyTooLarge, 503 StoreError.
 
@@ -162,7 +164,7 @@ class _TooLarge(Exception):
 
 def routers() -> list[APIRouter]:
     """Every family of routes, in the order the OpenAPI document lists them."""
-    return [instances.router, operations.router, system.router]
+    return [instances.router, queries.router, outbox.router, operations.router, system.router]
 
 
 def create_app(engine: Engine, settings: ServerSettings, *, store_label: str = "the store", background: bool = True) -> FastAPI:

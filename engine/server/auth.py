@@ -29,6 +29,9 @@ from .settings import OPERATIONS, ApiKey, OidcSettings, ServerSettings, find_api
 
 log = logging.getLogger("qaflow.server")
 
+#: How a refusal names an operation, where its [access] name does not read as a verb.
+OPERATION_WORDS = {"outbox": "use the outbox"}
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -229,10 +232,14 @@ class Authenticator:
     def authorize(self, who: Identity, operation: str) -> None:
         """Refuse ``who`` an operation the settings' [access] limits to roles they do not hold."""
         assert operation in OPERATIONS, operation
-        needed = self.settings.access.get(operation)
-        if needed is not None and not (needed & who.roles):
-            raise Forbidden(f"{who.actor} may not {operation} here: it needs the role {' or '.join(sorted(needed)) or '(none given)'}",
+        needed = self.settings.allowed_roles(operation)
+        if needed is None or needed & who.roles:
+            return
+        doing = OPERATION_WORDS.get(operation, operation)
+        if not needed:
+            raise Forbidden(f"{who.actor} may not {doing} here: the server's [access] {operation} names no role that may",
                             operation=operation)
+        raise Forbidden(f"{who.actor} may not {doing} here: it needs the role {' or '.join(sorted(needed))}", operation=operation)
 
 
 def _claim(claims: Mapping[str, Any], path: str) -> Any:

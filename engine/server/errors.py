@@ -6,6 +6,7 @@
     │                               operation needs, a body that claims who is asking
     ├── SettingsError        2      (exit code) the server's own settings file is wrong
     ├── UsageError           400
+    │   └── UnknownAlert     404    no alert has that id (POST /outbox/{id}/ack)
     ├── StoreError           503    with Retry-After when ``retry`` is true
     ├── ConfigError          500    a report definition that does not load (at startup: refuse to start)
     ├── EvaluationFailed     500    the configuration could not decide the call (a condition failed to
@@ -43,6 +44,7 @@ from ..errors import (
     RequestIdReused,
     RoleRefused,
     StoreError,
+    UnknownAlert,
     UnknownInstance,
     UnknownTrigger,
     UsageError,
@@ -79,6 +81,7 @@ STATUS: dict[type[QaflowError], int] = {
     Unauthenticated: 401,
     Forbidden: 403,
     UnknownInstance: 404,
+    UnknownAlert: 404,
     RoleRefused: 403,
     PayloadInvalid: 422,
     DataInvalid: 422,

@@ -32,8 +32,11 @@ from .errors import SettingsError
 ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
 #: Roles no token or key can carry: the engine's own (it refuses them anyway).
 RESERVED = frozenset({"system"})
-#: Operations the server itself guards (start and fire are guarded by the workflows' own roles).
-OPERATIONS = ("read", "report", "validate", "advance")
+#: Operations the server itself guards (start, fire and worklists are guarded by the workflows' own roles).
+OPERATIONS = ("read", "report", "validate", "advance", "outbox")
+#: Operations nobody may do until [access] names who may. Whoever claims or acknowledges an alert decides
+#: whether and when it is delivered, and the outbox holds every alert's message: a delivering service's.
+CLOSED_UNLESS_NAMED = frozenset({"outbox"})
 ANYONE = "*"  # in [access]: any authenticated caller
 API_KEY_PREFIX = "qfk_"
 
@@ -67,7 +70,11 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    """Deliver the outbox: POST each alert to ``url``, signed, retried with exponential backoff."""
+    """Deliver the outbox: POST each alert to ``url``, signed, retried with exponential backoff.
+
+    Each server claims the alerts it sends for ``lease_seconds`` (at least 3 x ``timeout_seconds``),
+    so that several servers deliver one outbox without sending an alert twice while a lease holds.
+    """
 
     url: str
     secret: bytes
@@ -75,6 +82,7 @@ class WebhookSettings:
     poll_seconds: float = 5.0
     backoff_seconds: float = 2.0
     max_backoff_seconds: float = 600.0
+    lease_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ class DevIdentity:
 class ServerSettings:
     oidc: OidcSettings | None = None
     api_keys: tuple[ApiKey, ...] = ()
-    access: Mapping[str, frozenset[str]] = field(default_factory=dict)  # operation -> roles; absent or "*": anyone
+    access: Mapping[str, frozenset[str]] = field(default_factory=dict)  # operation -> roles (see ``allowed_roles``)
     webhook: WebhookSettings | None = None
     dev: DevIdentity | None = None
     advance_every_seconds: float = 60.0  # 0: the server never advances the clock by itself
@@ -100,6 +108,17 @@ class ServerSettings:
     @property
     def authenticates(self) -> bool:
         return self.oidc is not None or bool(self.api_keys) or self.dev is not None
+
+    def allowed_roles(self, operation: str) -> frozenset[str] | None:
+        """The roles one of which ``operation`` needs, or None when any authenticated caller may.
+
+        An operation [access] does not name is open to anyone, except those in CLOSED_UNLESS_NAMED,
+        which are then closed to everyone; "*" among the roles opens an operation to anyone.
+        """
+        needed = self.access.get(operation)
+        if needed is None:
+            return frozenset() if operation in CLOSED_UNLESS_NAMED else None
+        return None if ANYONE in needed else needed
 
 
 # --------------------------------------------------------------------------- API keys
@@ -363,10 +382,10 @@ class _Reader:
         for op, roles in table.items():
             if op not in OPERATIONS:
                 self.problems.append(f"[access] has an unknown operation '{op}' (known: {', '.join(OPERATIONS)}; "
-                                     "start and fire are guarded by each workflow's own roles)")
+                                     "start, fire and worklists are guarded by each workflow's own roles)")
                 continue
             names = frozenset(self.names(roles, f"[access] {op}"))
-            if ANYONE not in names:
+            if ANYONE not in names or op in CLOSED_UNLESS_NAMED:  # "*" is the default of the others
                 out[op] = names
         return out
 
@@ -375,7 +394,7 @@ class _Reader:
         if not isinstance(table, dict):
             self.problems.append(f"{where} must be a table")
             return None
-        allowed = {"url", "secret", "timeout_seconds", "poll_seconds", "backoff_seconds", "max_backoff_seconds"}
+        allowed = {"url", "secret", "timeout_seconds", "poll_seconds", "backoff_seconds", "max_backoff_seconds", "lease_seconds"}
         for key in sorted(set(table) - allowed):
             self.problems.append(f"{where} has an unknown key '{key}'")
         url = self.text(table, "url", where)
@@ -388,13 +407,17 @@ class _Reader:
         else:
             secret = webhook_secret(secret_text, self.problems)
         backoff = self.number(table, "backoff_seconds", where, 2.0, minimum=0.001)
+        timeout = self.number(table, "timeout_seconds", where, 10.0, minimum=0.1)
+        # an attempt starts only while its lease has room for two timeouts (connecting, then the answer)
+        lease = self.number(table, "lease_seconds", where, max(60.0, 3 * timeout), minimum=3 * timeout)
         return WebhookSettings(
             url=url,
             secret=secret,
-            timeout_seconds=self.number(table, "timeout_seconds", where, 10.0, minimum=0.1),
+            timeout_seconds=timeout,
             poll_seconds=self.number(table, "poll_seconds", where, 5.0, minimum=0.01),
             backoff_seconds=backoff,
             max_backoff_seconds=self.number(table, "max_backoff_seconds", where, 600.0, minimum=backoff),
+            lease_seconds=lease,
         )
 
 

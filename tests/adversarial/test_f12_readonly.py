@@ -1,4 +1,4 @@
-"""F12 (REVIEW-reliability.md): a store that may not be written can still be listed and shown.
+"""F12: a store that may not be written can still be listed and shown.
 
 The review: on a read-only SQLite file even ``list`` and ``show`` exited 2 ("attempt to write a readonly
 database"), because opening ran the WAL pragma and the migrations. Reading commands now open the store

@@ -1,4 +1,4 @@
-"""F5 (REVIEW-reliability.md): a request id names one call; a retry returns its first result, another call is refused.
+"""F5: a request id names one call; a retry returns its first result, another call is refused.
 
 Replays the review's attacks on every store: an id reused on another instance, trigger, payload or actor;
 a retry after the instance moved on; and 8 processes sending the same id at once, on SQLite and

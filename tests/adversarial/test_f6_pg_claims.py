@@ -1,4 +1,4 @@
-"""F6 (REVIEW-reliability.md): on PostgreSQL a dead worker's claim must not hide a due breach.
+"""F6: on PostgreSQL a dead worker's claim must not hide a due breach.
 
 The review's c4_lease demo, made deterministic: a child process claims the earliest breach and is
 SIGKILLed before firing it. Once the server has ended the child's connection, a fresh ``advance``

@@ -1,4 +1,4 @@
-"""F7/F9 store rows (REVIEW-reliability.md): values and database failures behave alike on every SQL store.
+"""F7/F9 store rows: values and database failures behave alike on every SQL store.
 
 NaN, Infinity, NUL and lone surrogates are refused by SQLite and PostgreSQL alike with ``DataInvalid``
 (PostgreSQL raised raw UntranslatableCharacter/InvalidTextRepresentation, exit 3; SQLite stored NaN and

@@ -23,7 +23,8 @@ def bundled():
 
 def test_deadlines_that_name_a_timescale_take_its_duration_and_source(bundled):
     stage = bundled.timescales["drp_stage"]
-    assert stage.duration.text == "5 working days" and "DOMAIN.md 2.7" in stage.source
+    assert stage.duration.text == "5 working days"
+    assert stage.source == "local default: 5 working days per stage, as in councils' escalation protocols [LAP]"
     for wid in DRP:
         for name in STAGES:
             d = bundled.workflows[wid].deadlines[name]

@@ -79,7 +79,8 @@ def sections(markdown: str) -> list[str]:
 def test_markdown_monthly_briefing(month):
     md = render(month, "markdown")
     assert md.startswith("# Monthly managers' briefing: October 2026")
-    assert sections(md) == ["Compliance", "Overview of grades", "Audit themes", "Good practice", "Areas for development", "Workload",
+    assert sections(md) == ["Compliance", "Overview of grades", "Audit themes", "Good practice", "Good practice examples and exemplars",
+                            "Areas for development", "Closing the loop - actions and supervision", "Workload",
                             "Key performance indicators", "Trajectory against earlier months"]
     assert "| Lead auditor submits the completed audit | 4 | 3 | 1 | 0 | 0 | 0 | 0 | 75.0% |" in md
     assert "| Voice of the Child | 0 | 1 | 0 | 2 | 3 | 33.3% |" in md
@@ -122,11 +123,11 @@ def test_html_structure(month):
     page = render(month, "html")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "<script" not in page and "http://" not in page and "https://" not in page and "@import" not in page
-    assert page.count("<svg") == 7  # the five charts, and the KPIs' trends (the QA KPIs and the assessment programme's)
-    assert page.count('role="img"') == 7
+    assert page.count("<svg") == 9  # the seven charts, and the KPIs' trends (the QA KPIs and the assessment programme's)
+    assert page.count('role="img"') == 9
     for cid in ("kpi-trend-qa-key-performance-indicators", "kpi-trend-assessment-2026-q3"):
         assert f'id="chart-{cid}"' in page and f'id="chart-{cid}-data"' in page
-    for cid in ("grades_by_domain", "on_time_trend", "moderation_trend", "workload", "breaches_by_team"):
+    for cid in ("grades_by_domain", "on_time_trend", "moderation_trend", "workload", "breaches_by_team", "audit_themes", "actions_outstanding"):
         assert f'id="chart-{cid}"' in page and f'id="chart-{cid}-data"' in page  # each chart has its data table
         assert f'aria-labelledby="chart-{cid}-t chart-{cid}-d"' in page
     assert '<span class="rag rag-amber">Amber</span>' in page

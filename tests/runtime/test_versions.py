@@ -131,8 +131,8 @@ def test_a_complaint_started_on_version_3_keeps_its_stage_1_clock_from_the_start
     eng = Engine(load_config(BUNDLED), store=store)
     new = eng.start("complaint", {"received_on": "2026-12-18"}, at="2026-12-18T09:00", **QA)
     eng.fire(new.id, "begin_stage1", {}, at="2026-12-29T10:00", **QA)
-    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 4)
-    # version 4 counts from receipt (reg 14): Fri 18 Dec 2026 + 10 working days = Wed 6 Jan 2027
+    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 6)
+    # version 4 and later count from receipt (reg 14): Fri 18 Dec 2026 + 10 working days = Wed 6 Jan 2027
     assert eng.get(new.id).deadline("stage1_response").due.isoformat() == "2027-01-06"
 
     # the old complaint finishes on version 3: on time on Tue 12 Jan, a Stage 2 request without a received date
@@ -188,7 +188,7 @@ def test_a_moderation_started_on_version_2_takes_a_moderator_without_a_role(tmp_
 
     eng = Engine(load_config(BUNDLED), store=store)
     _, new = _audit_in_moderation(eng, "C-2")
-    assert (eng.get(old).version, eng.get(new).version) == (2, 3)
+    assert (eng.get(old).version, eng.get(new).version) == (2, 4)
     assert eng.get(new).deadline("moderation_due").due.isoformat() == "2026-11-27"  # rolled back to Fri 27 Nov
     with pytest.raises(PayloadInvalid, match="moderator_role"):
         eng.fire(new, "allocate_moderator", {"moderator": "SW-99"}, at="2026-11-24T09:00", **QA)
@@ -201,3 +201,39 @@ def test_a_moderation_started_on_version_2_takes_a_moderator_without_a_role(tmp_
              actor="SW-99", at="2026-11-27T10:00")
     assert eng.get(old).state == "moderated" and eng.get(old_audit).state == "final"
     assert {h["version"] for h in eng.history(old)} == {2}
+
+
+def _audit_graded_alike(eng: Engine, case: str) -> str:
+    """A case audit allocated on Sun 1 Nov 2026 whose lead and peer grades agree: final on Fri 20 Nov."""
+    domains = dict.fromkeys(["voice_of_child", "assessments", "quality_of_plans", "management_oversight",
+                             "partnership_working", "embracing_diversity"], "good")
+    audit = eng.start("case_audit", {"case_id": case, "team": "mash_1", "service": "mash", "lead_auditor": "TM-01",
+                                     "peer_auditor": "QAP-01"}, at="2026-11-01T09:00", **QA).id
+    eng.fire(audit, "submit_lead_audit", {"overall": "good", "domains": domains}, actor="TM-01", at="2026-11-20T10:00")
+    eng.fire(audit, "record_worker_meeting", {"held_on": "2026-11-20"}, actor="QAP-01", at="2026-11-20T11:00")
+    eng.fire(audit, "record_views", {"child": {"obtained": False, "reason": "not asked"},
+                                     "parents_carers": {"obtained": False, "reason": "not asked"}}, actor="QAP-01", at="2026-11-20T11:30")
+    eng.fire(audit, "submit_peer_audit", {"overall": "good", "domains": domains}, actor="QAP-01", at="2026-11-20T12:00")
+    assert eng.get(audit).state == "final"
+    return audit
+
+
+def test_a_case_audit_started_on_version_3_completes_without_a_supervision_record(tmp_path):
+    store = MemoryStore()
+    old = _audit_graded_alike(Engine(load_config(bundled_with(tmp_path, "case_audit", "case_audit.v3.yaml")), store=store), "C-1")
+
+    eng = Engine(load_config(BUNDLED), store=store)
+    new = _audit_graded_alike(eng, "C-2")
+    assert (eng.get(old).version, eng.get(new).version) == (3, 4)
+    # version 3: actions are text, and recording on the case system completes the audit
+    eng.fire(old, "record_in_case_system", {"reference": "DOC-1", "findings": "Good work throughout", "actions": ["Share"]},
+             at="2026-11-23T10:00", **QA)
+    assert eng.get(old).state == "completed" and not eng.get(old).children
+    assert {h["version"] for h in eng.history(old)} == {3}
+    # version 4: each action joins the register, and the audit waits for the supervision discussion
+    eng.fire(new, "record_in_case_system", {"reference": "DOC-2", "findings": "Good work throughout",
+                                            "actions": [{"action": "Share", "owner": "SW-01", "due_by": "2026-12-18"}]},
+             at="2026-11-23T10:00", **QA)
+    assert eng.get(new).state == "recorded"
+    assert [eng.get(c).workflow for c in eng.get(new).children] == ["audit_action"]
+    assert eng.get(new).deadline("supervision_discussion").due.isoformat() == "2026-12-21"  # 20 working days after Mon 23 Nov

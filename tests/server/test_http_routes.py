@@ -341,8 +341,11 @@ def test_the_openapi_document_lists_every_route_and_both_credentials(api):
     listed = {(path, method) for path, item in document["paths"].items() for method in item}
     assert expected == listed
     assert {"/instances", "/instances/{instance_id}/triggers/{trigger}", "/instances/{instance_id}", "/instances/{instance_id}/history",
-            "/instances/{instance_id}/explain", "/instances/{instance_id}/triggers", "/advance", "/reports/{period}", "/validate",
-            "/me", "/health"} == set(document["paths"])
+            "/instances/{instance_id}/explain", "/instances/{instance_id}/triggers", "/worklist", "/outbox", "/outbox/claim",
+            "/outbox/{alert_id}/ack", "/advance", "/reports/{period}", "/validate", "/me", "/health"} == set(document["paths"])
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            assert operation.get("description") and operation.get("responses"), (method, path)  # each route says what it does
     schemes = document["components"]["securitySchemes"]
     assert schemes["oidc"] == {"type": "http", "scheme": "bearer", "description": schemes["oidc"]["description"]}
     assert schemes["apiKey"]["in"] == "header" and schemes["apiKey"]["name"] == "X-API-Key"
@@ -350,6 +353,16 @@ def test_the_openapi_document_lists_every_route_and_both_credentials(api):
     assert {"401", "403", "404", "409", "422", "503"} <= set(fire["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in fire["parameters"])
     assert "actor" not in json.dumps(document["components"]["schemas"]["FireBody"])
+    listed_query = document["paths"]["/instances"]["get"]
+    assert {p["name"] for p in listed_query["parameters"]} >= {"workflow", "state", "where", "due_before", "limit", "after"}
+    assert listed_query["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/InstancePageOut"}
+    assert document["paths"]["/worklist"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/WorklistOut"}
+    assert not {"actor", "roles"} & {p["name"] for p in document["paths"]["/worklist"]["get"]["parameters"]}
+    claim = document["paths"]["/outbox/claim"]["post"]
+    assert claim["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ClaimOut"}
+    assert set(document["components"]["schemas"]["ClaimBody"]["properties"]) == {"limit", "lease_seconds", "process"}
+    assert {"204", "403", "404"} <= set(document["paths"]["/outbox/{alert_id}/ack"]["post"]["responses"])
     assert httpx.get(f"{api.url}/docs").status_code == 200
 
 

@@ -191,3 +191,26 @@ def load_settings_text(text: str, environ: dict[str, str]) -> Any:
         path = Path(tmp) / "server.toml"
         path.write_text(text)
         return load_settings(path, environ=environ)
+
+
+def test_the_outbox_is_closed_until_access_names_who_may_use_it(tmp_path, keys):
+    closed = load_settings(write_settings(tmp_path / "a.toml", jwks_file=keys.jwks_file), environ={})
+    assert closed.allowed_roles("outbox") == frozenset() and closed.allowed_roles("read") is None
+    named = load_settings(write_settings(tmp_path / "b.toml", jwks_file=keys.jwks_file, access={"outbox": ["delivery"]}), environ={})
+    assert named.allowed_roles("outbox") == frozenset({"delivery"})
+    anyone = load_settings(write_settings(tmp_path / "c.toml", jwks_file=keys.jwks_file, access={"outbox": ["*"], "read": ["*"]}),
+                           environ={})
+    assert anyone.allowed_roles("outbox") is None and anyone.access == {"outbox": frozenset({"*"})}
+
+
+def test_a_webhook_lease_must_outlast_its_attempts(tmp_path, keys):
+    secret = {"QAFLOW_WEBHOOK_SECRET": "whsec_" + "QUJD" * 11}
+    default = load_settings(write_settings(tmp_path / "a.toml", jwks_file=keys.jwks_file, webhook={"url": "https://h.example/x"}),
+                            environ=secret)
+    assert default.webhook is not None and default.webhook.lease_seconds == 60
+    slow = load_settings(write_settings(tmp_path / "b.toml", jwks_file=keys.jwks_file,
+                                        webhook={"url": "https://h.example/x", "timeout_seconds": 30}), environ=secret)
+    assert slow.webhook is not None and slow.webhook.lease_seconds == 90  # three timeouts when that is longer than 60 s
+    short = write_settings(tmp_path / "c.toml", jwks_file=keys.jwks_file,
+                           webhook={"url": "https://h.example/x", "timeout_seconds": 10, "lease_seconds": 20})
+    assert "[webhook] 'lease_seconds' must be a number of at least 30" in problems_of(short, secret)

@@ -1,5 +1,6 @@
 """The outbox delivered to a webhook: signed as Standard Webhooks says, retried with growing waits while the
-receiver fails, acknowledged once it answers 2xx, never dropped."""
+receiver fails, acknowledged once it answers 2xx, never dropped; several servers on one PostgreSQL database
+deliver under outbox leases, never sending an alert twice while a lease holds."""
 
 from __future__ import annotations
 
@@ -15,31 +16,47 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import DAY0, FIXTURE, ThreadServer, write_settings
+from server_harness import DAY0, FIXTURE, ServeProcess, ThreadServer, write_settings
 
 from engine import Engine, FixedClock, load_config
 from engine.server import create_app, load_settings
 from engine.server.settings import WebhookSettings, new_webhook_secret
 from engine.server.webhooks import WebhookDeliverer, sign
+from engine.store.open import open_store
 from engine.store.sqlite import SQLiteStore
 
 
 class Receiver:
-    """A host's endpoint that answers 503 to the first ``failures`` requests, then 204."""
+    """A host's endpoint that answers 503 to the first ``failures`` requests, then 204 (after ``delay`` seconds);
+    400 to alerts in ``refuse`` while it holds them; and holds the first request without an answer if ``hold``."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, *, delay: float = 0.0, hold: bool = False) -> None:
         self.failures = failures
+        self.delay = delay
+        self.refuse: set[str] = set()
         self.requests: list[tuple[float, dict[str, str], bytes]] = []
+        self.held = threading.Event()  # set when a request is being held
+        self.release = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.requests.append((time.monotonic(), {k.lower(): v for k, v in self.headers.items()}, body))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.requests.append((time.monotonic(), headers, body))
+                if hold and len(receiver.requests) == 1:
+                    receiver.held.set()
+                    receiver.release.wait(30)  # its sender is killed meanwhile; answering then finds nobody
                 failing = len(receiver.requests) <= receiver.failures
-                self.send_response(503 if failing else 204)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                time.sleep(receiver.delay)
+                status = 400 if headers["webhook-id"] in receiver.refuse else 503 if failing else 204
+                try:
+                    self.send_response(status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass
+
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -48,7 +65,11 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/qaflow/alerts"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def ids(self) -> list[str]:
+        return [headers["webhook-id"] for _, headers, _ in self.requests]
+
     def close(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -152,12 +173,138 @@ def test_alerts_from_requests_are_delivered_at_once(webhook_server, keys, tokens
     wait_for(lambda: engine.outbox() == [], seconds=5)
 
 
+def test_an_alert_the_receiver_refuses_waits_while_the_others_go_through(webhook_server):
+    engine, receiver, _, _ = webhook_server(failures=0)
+    receiver.refuse = {"alert-000001"}  # a 400 for this one: the receiver is up, it will not take this alert
+    for k in range(3):
+        engine.start("review", {"case_id": f"C-{k}", "reviewer": "R-01"}, actor="QA-01", at=DAY0)
+    engine.advance("2027-01-20T09:00")
+    wait_for(lambda: [a["id"] for a in engine.outbox()] == ["alert-000001"])
+    assert receiver.ids()[:3] == ["alert-000001", "alert-000002", "alert-000003"]  # the pass went on after the 400
+    wait_for(lambda: receiver.ids().count("alert-000001") >= 4)
+    times = [t for t, headers, _ in receiver.requests if headers["webhook-id"] == "alert-000001"]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps[0] >= 0.025 and gaps[1] >= 0.05 and gaps[2] >= 0.1  # its own waits grow
+    receiver.refuse = set()
+    wait_for(lambda: engine.outbox() == [])
+    assert receiver.ids().count("alert-000002") == receiver.ids().count("alert-000003") == 1
+    acknowledged = engine.outbox(include_acknowledged=True)
+    assert len({a["acknowledged_by"] for a in acknowledged}) == 1
+    assert acknowledged[0]["acknowledged_by"].startswith("qaflow-serve@")  # the server process holds the leases
+
+
+def test_an_alert_acknowledged_elsewhere_while_it_waits_is_not_sent_again(webhook_server):
+    engine, receiver, _, _ = webhook_server(failures=0)
+    receiver.refuse = {"alert-000001"}
+    engine.start("review", {"case_id": "C-1", "reviewer": "R-01"}, actor="QA-01", at=DAY0)
+    engine.advance("2027-01-20T09:00")
+    wait_for(lambda: len(receiver.requests) >= 2)
+    engine.acknowledge("alert-000001", worker="someone-else")  # delivered by other means (POST /outbox/{id}/ack)
+    time.sleep(0.2)
+    sent = len(receiver.requests)
+    time.sleep(1.0)  # several waits of at most 0.4 s
+    assert len(receiver.requests) == sent
+    assert engine.outbox(include_acknowledged=True)[0]["acknowledged_by"] == "someone-else"
+
+
+# --------------------------------------------------------------------------- several servers, one PostgreSQL outbox
+
+
+def serve_with_webhooks(tmp_path: Path, keys: Any, target: str, receiver: Receiver, secret: str, **webhook: Any) -> ServeProcess:
+    settings = write_settings(tmp_path / "server.toml", jwks_file=keys.jwks_file,
+                              webhook={"url": receiver.url, "backoff_seconds": 0.05, "max_backoff_seconds": 0.4,
+                                       "poll_seconds": 0.05, "timeout_seconds": 2, **webhook})
+    return ServeProcess(["--server-config", str(settings), "--db", target, "--advance-every", "0"], cwd=tmp_path,
+                        env={"QAFLOW_WEBHOOK_SECRET": secret})
+
+
+def breach_reviews(engine: Engine, count: int, first: int = 0, *, advance: bool = True) -> None:
+    """``count`` reviews started in October 2026, their response deadline long past; advanced, one alert each."""
+    for k in range(first, first + count):
+        engine.start("review", {"case_id": f"C-{k}", "reviewer": "R-01"}, actor="QA-01", at=f"2026-10-{1 + k % 28:02d}T09:00")
+    if advance:
+        engine.advance("2026-12-01T09:00")
+
+
+def test_two_servers_on_postgres_deliver_every_alert_once(tmp_path, keys, tokens, pg):
+    receiver = Receiver(failures=0, delay=0.02)  # each delivery takes a moment, so that both servers take part
+    secret = new_webhook_secret()
+    store = open_store(pg.url)
+    engine = Engine(load_config(FIXTURE), store=store)
+    engine.outbox()  # the tables exist before both servers start
+    servers = [serve_with_webhooks(tmp_path, keys, pg.url, receiver, secret) for _ in range(2)]
+    try:
+        breach_reviews(engine, 40)  # alerts the servers find by polling
+        breach_reviews(engine, 20, first=40, advance=False)
+        import httpx
+
+        qa = {"Authorization": f"Bearer {tokens('QA-01', ['QA.Team'])}"}
+        for server in servers:  # alerts raised by requests to either server, at once
+            assert httpx.post(f"{server.url}/advance", headers=qa, timeout=30).status_code == 200
+        alerts = [a["id"] for a in engine.outbox(include_acknowledged=True)]
+        assert len(alerts) == 60
+        wait_for(lambda: engine.outbox() == [], seconds=60)
+        time.sleep(0.3)
+    finally:
+        for server in servers:
+            server.stop()
+        receiver.close()
+    for server in servers:
+        assert "Traceback" not in server.output(), server.output()
+    sent = receiver.ids()
+    assert sorted(sent) == sorted(alerts)  # every alert, and none twice
+    for _, headers, body in receiver.requests:
+        assert verify(secret, headers, body)
+    by = {a["acknowledged_by"] for a in engine.outbox(include_acknowledged=True)}
+    assert len(by) == 2 and all(w.startswith("qaflow-serve@") for w in by), by  # both servers delivered
+    store.close()  # type: ignore[attr-defined]  # PostgresStore.close
+
+
+def test_an_alert_is_sent_again_only_after_the_lease_of_a_server_that_died_ends(tmp_path, keys, pg):
+    receiver = Receiver(failures=0, hold=True)  # holds the first request unanswered
+    secret = new_webhook_secret()
+    store = open_store(pg.url)
+    engine = Engine(load_config(FIXTURE), store=store)
+    engine.outbox()
+    lease = 3.0  # three timeouts of 1 s
+    first = serve_with_webhooks(tmp_path, keys, pg.url, receiver, secret, timeout_seconds=1, lease_seconds=lease)
+    second = None
+    try:
+        breach_reviews(engine, 1)
+        (alert,) = engine.outbox()
+        assert receiver.held.wait(30)
+        first.proc.kill()  # sent, but died before the answer: its lease stays until it ends
+        first.proc.wait()
+        second = serve_with_webhooks(tmp_path, keys, pg.url, receiver, secret, timeout_seconds=1, lease_seconds=lease)
+        wait_for(lambda: engine.outbox() == [], seconds=30)
+    finally:
+        receiver.release.set()
+        for server in (first, second):
+            if server is not None:
+                server.stop()
+        receiver.close()
+    assert second is not None and "Traceback" not in second.output(), second.output()
+    assert receiver.ids() == [alert["id"], alert["id"]]  # at least once: sent again, by the other server...
+    (held_at, _, _), (again_at, _, _) = receiver.requests
+    assert again_at - held_at >= lease - 0.5  # ...only once the first server's lease had ended
+    (done,) = engine.outbox(include_acknowledged=True)
+    assert done["acknowledged_by"].startswith("qaflow-serve@")
+    store.close()  # type: ignore[attr-defined]  # PostgresStore.close
+
+
 def test_backoff_doubles_with_jitter_up_to_the_cap():
     deliverer = WebhookDeliverer(None, WebhookSettings(url="http://127.0.0.1/x", secret=b"s" * 32, backoff_seconds=2,
                                                        max_backoff_seconds=60))
     for attempts, full in [(1, 2), (2, 4), (3, 8), (5, 32), (6, 60), (20, 60)]:
         for _ in range(20):
             assert full / 2 <= deliverer.backoff(attempts) <= full
+
+
+def test_a_lease_too_short_for_an_attempt_is_refused():
+    from engine import UsageError
+
+    with pytest.raises(UsageError, match="at least three timeouts"):
+        WebhookDeliverer(None, WebhookSettings(url="http://127.0.0.1/x", secret=b"s" * 32, timeout_seconds=10, lease_seconds=20))
 
 
 def test_the_signature_matches_the_standard_webhooks_example():

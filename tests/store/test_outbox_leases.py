@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, StoreError, UsageError, load_config
+from engine import Engine, StoreError, UnknownAlert, UsageError, load_config
 from engine.store.base import Changes
 from engine.store.open import open_store
 
@@ -90,8 +90,9 @@ def test_acknowledge_without_a_worker_or_a_claim_as_before(definitions, backend)
     eng.acknowledge(alert_id, at=AT)
     assert eng.outbox() == [] and eng.claim_alerts("w", at=AT) == []
     assert eng.outbox(include_acknowledged=True)[0]["acknowledged_by"] is None
-    with pytest.raises(UsageError, match="no alert 'alert-999999'"):
+    with pytest.raises(UnknownAlert, match="no alert 'alert-999999'") as info:
         eng.acknowledge("alert-999999", at=AT, worker="w")
+    assert isinstance(info.value, UsageError) and info.value.to_dict()["alert"] == "alert-999999"
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
