@@ -23,6 +23,7 @@ def kpi_group() -> None:
       qaflow kpi import docs/examples/kpi_extract.csv --db qaflow.db
       qaflow kpi list --kpi assessments_within_45_working_days --period FY2026/27-Q3
       qaflow kpi definitions
+      qaflow kpi check --at 2027-01-05T09:00
     """
 
 
@@ -35,10 +36,11 @@ def _db_option(command: Any) -> Any:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check the file and say what would be stored and replaced; store nothing.")
 @click.option("--at", default=None, metavar="TIME", help="When the import happens, ISO 8601 (default: now, Europe/London).")
+@click.option("--no-check", is_flag=True, help="Store the figures without applying the indicator rules to them (qaflow kpi check does later).")
 @_db_option
 @common_options
 @pass_settings
-def import_command(settings: Settings, file: Path, dry_run: bool, at: str | None, db: str | None) -> None:
+def import_command(settings: Settings, file: Path, dry_run: bool, at: str | None, no_check: bool, db: str | None) -> None:
     """Store the KPI figures of FILE, a CSV or JSON performance extract (docs/kpis.md).
 
     Columns: kpi, period (2026-10, FY2026/27-Q3, CY2026-Q3, FY2026/27, or a range), level
@@ -46,6 +48,10 @@ def import_command(settings: Settings, file: Path, dry_run: bool, at: str | None
     statistical_neighbours, region, benchmark_period, source, note. Every row is checked first; a
     file with any problem is refused whole, each problem named by row and column, and nothing is
     stored (exit 1). A figure for a KPI, level and period already stored is replaced, and said so.
+
+    Then the indicator rules (config/rules/kpis.yaml, indicator_rules) read the KPIs just stored: a
+    programme KPI red for 2 consecutive months, say, alerts the service manager and proposes a thematic
+    audit (qaflow kpi check). A run of months proposes once, however often it is imported.
     """
     from ..clock import as_time
     from ..kpis.importer import import_kpi_file
@@ -61,14 +67,24 @@ def import_command(settings: Settings, file: Path, dry_run: bool, at: str | None
         from ..store.memory import MemoryStore
 
         store = MemoryStore()  # a dry run against a store not made yet: every figure would be new
+    watch = None
     try:
         result = import_kpi_file(store, definitions, file, at=when, dry_run=dry_run)
+        if not dry_run and not no_check:
+            from ..clock import SystemClock
+            from ..kpis.watch import check_indicators
+            from ..runtime.engine import Engine
+
+            engine = Engine(definitions, store=store, clock=SystemClock())
+            watch = check_indicators(engine, at=when, kpis={v.kpi for v in result.stored})
     finally:
         getattr(store, "close", lambda: None)()
     if settings.json:
-        settings.emit_json({**result.to_dict(), "store": display_target(db)})
+        settings.emit_json({**result.to_dict(), "store": display_target(db), **({"indicators": watch.to_dict()} if watch else {})})
         return
     settings.echo(f"{printable(result.summary())} ({'checked against' if dry_run else 'in'} {display_target(db)})")
+    if watch is not None:
+        _print_watch(settings, watch)
     lines = result.replacements()
     if lines:
         settings.echo("replaced:" if not dry_run else "would replace:")
@@ -76,6 +92,43 @@ def import_command(settings: Settings, file: Path, dry_run: bool, at: str | None
             settings.echo(f"  {printable(line)}")
         if len(lines) > MAX_REPLACED_SHOWN:
             settings.echo(f"  ... and {len(lines) - MAX_REPLACED_SHOWN} more (--format json lists them all)")
+
+
+def _print_watch(settings: Settings, watch: Any) -> None:
+    settings.echo(printable(watch.summary()))
+    for line in watch.lines():
+        settings.echo(f"  {printable(line)}")
+
+
+@kpi_group.command("check")
+@click.option("--at", default=None, metavar="TIME", help="As things stand at TIME, ISO 8601 (default: now, Europe/London).")
+@click.option("--kpi", "kpis", multiple=True, metavar="KPI", help="Only this KPI (repeatable).")
+@_db_option
+@common_options
+@pass_settings
+def check_command(settings: Settings, at: str | None, kpis: tuple[str, ...], db: str | None) -> None:
+    """Apply the indicator rules to every programme KPI, imported or computed from workflow history.
+
+    A rule (config/rules/kpis.yaml, indicator_rules) whose last months all match, such as red for 2
+    consecutive months, alerts the service manager and proposes a thematic audit (state 'proposed'),
+    its reason naming the indicator, the months and the figures; accepted, it joins the next programme
+    month (qaflow programme start). Each run of months proposes once: running this again proposes
+    nothing new. qaflow kpi import does the same for the KPIs it stores.
+    """
+    from ..clock import SystemClock
+    from ..kpis.watch import check_indicators
+    from ..runtime.engine import Engine
+    from ..store.open import open_store
+
+    engine = Engine(settings.definitions(), store=open_store(db), clock=SystemClock())
+    try:
+        watch = check_indicators(engine, at=at, kpis=set(kpis) if kpis else None)
+    finally:
+        getattr(engine.store, "close", lambda: None)()
+    if settings.json:
+        settings.emit_json(watch.to_dict())
+        return
+    _print_watch(settings, watch)
 
 
 def _figure(value: Any) -> str:

@@ -69,7 +69,7 @@ class RulesCompiler:
         for name, spec in (data.get("kpis") or {}).items():
             if self._unique(doc, "kpis", name):
                 self._kpi(doc, name, spec or {})
-        for section in ("kpis", "selection", "grading"):
+        for section in ("kpis", "indicator_rules", "selection", "grading"):
             if section in data:
                 if section in self.extra and isinstance(self.extra[section], dict):
                     merged = dict(self.extra[section])

@@ -23,7 +23,7 @@ __all__ = ["validate_paths", "detect_kind"]
 
 #: Folders of kinds qaflow reads itself elsewhere, besides those in ``loader.KINDS``.
 _EXTRA_FOLDERS = {"programmes": "programme"}
-_RULE_KEYS = ("calendars", "timescales", "scales", "tables", "alert_groups", "kpis", "selection", "grading")
+_RULE_KEYS = ("calendars", "timescales", "scales", "tables", "alert_groups", "kpis", "indicator_rules", "selection", "grading")
 
 
 def _folder_kinds() -> dict[str, str]:

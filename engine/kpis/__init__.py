@@ -10,6 +10,7 @@
                                                      "numerator": 41, "denominator": 45}], origin="mosaic")
     result.summary(), result.replacements()
     store.kpi_values("assessments_within_45_working_days")            # what is stored (KpiValue)
+    check_indicators(engine, at="2027-01-05T09:00", kpis={"assessments_within_45_working_days"})  # indicator rules -> proposed audits
 
 docs/kpis.md describes the definitions and the import format. Names are imported lazily.
 """
@@ -33,16 +34,21 @@ _EXPORTS = {
     "import_kpi_values": "engine.kpis.importer",
     "ImportRefused": "engine.kpis.importer",  # defined in engine.errors
     "KpiValue": "engine.kpis.importer",  # defined in engine.store.base
+    "IndicatorRule": "engine.kpis.watch",
+    "WatchResult": "engine.kpis.watch",
+    "check_indicators": "engine.kpis.watch",
+    "indicator_rules": "engine.kpis.watch",
 }
 
 __all__ = [
     "BENCHMARKS", "UNITS", "Benchmark", "KpiSpec", "kpi_catalogue", "COLUMNS", "ImportProblem", "ImportResult", "import_kpi_file",
-    "import_kpi_values", "ImportRefused", "KpiValue",
+    "import_kpi_values", "ImportRefused", "KpiValue", "IndicatorRule", "WatchResult", "check_indicators", "indicator_rules",
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors (tests/test_api.py keeps the two in step)
     from .catalogue import BENCHMARKS, UNITS, Benchmark, KpiSpec, kpi_catalogue
     from .importer import COLUMNS, ImportProblem, ImportRefused, ImportResult, KpiValue, import_kpi_file, import_kpi_values
+    from .watch import IndicatorRule, WatchResult, check_indicators, indicator_rules
 
 
 __getattr__, __dir__ = lazy_exports("engine.kpis", _EXPORTS, globals())

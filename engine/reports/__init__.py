@@ -22,6 +22,7 @@ _EXPORTS = {
     "kpi_trend": "engine.reports.metrics",
     "load_report": "engine.reports.definition",
     "monthly_trend": "engine.reports.metrics",
+    "programme_kpi_months": "engine.reports.metrics",
     "parse_period": "engine.reports.period",
 }
 
@@ -34,13 +35,14 @@ __all__ = [
     "kpi_trend",
     "load_report",
     "monthly_trend",
+    "programme_kpi_months",
     "parse_period",
     "render",
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .definition import ReportDef, load_report
-    from .metrics import compare_reports, compute_report, kpi_trend, monthly_trend
+    from .metrics import compare_reports, compute_report, kpi_trend, monthly_trend, programme_kpi_months
     from .period import Period, parse_period
 
 __getattr__, __dir__ = lazy_exports("engine.reports", _EXPORTS, globals())

@@ -158,6 +158,9 @@ class Programme:
     start: str
     end: str
     kpis: tuple[Mapping[str, Any], ...]
+    service_manager: str = ""
+    targeted_audits: tuple[Mapping[str, Any], ...] = ()
+    surveys: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -520,7 +523,9 @@ class _Compiler:
             period = data.get("period") or {}
             try:
                 out.append(Programme(str(data["programme"]), str(data.get("title", data["programme"])), str(data["service"]),
-                                     str(period["from"]), str(period["to"]), tuple(data.get("kpis") or ())))
+                                     str(period["from"]), str(period["to"]), tuple(data.get("kpis") or ()),
+                                     str(data.get("service_manager") or ""), tuple(data.get("targeted_audits") or ()),
+                                     tuple(data.get("surveys") or ())))
             except (KeyError, TypeError):
                 continue
         return tuple(sorted(out, key=lambda p: p.id))

@@ -26,7 +26,7 @@ from ..runtime.instance import OPEN_STATUSES, DeadlineState, Instance
 from ..store.base import KpiValue
 from .definition import ITEM, NAMES, KpiDef, MetricDef, ReportDef, load_report
 
-__all__ = ["DEADLINE_COUNTS", "UNASSIGNED", "compare_reports", "compute_report", "kpi_trend", "monthly_trend"]
+__all__ = ["DEADLINE_COUNTS", "UNASSIGNED", "compare_reports", "compute_report", "kpi_trend", "monthly_trend", "programme_kpi_months"]
 
 UNASSIGNED = "unassigned"
 MAX_WARNINGS = 20
@@ -1156,6 +1156,72 @@ def kpi_trend(
         raise UsageError(f"no KPI '{kpi}' in config/rules or the programmes")
     series = _series(run, kpi, *wheres)[0] if k.values == "imported" else []
     return [{"month": month, **figure} for month, figure in _kpi_trend(k, scope, run, series, months).items()]
+
+
+def programme_kpi_months(
+    stores: Any,
+    definitions: Definitions,
+    *,
+    at: dt.date,
+    months: int = 12,
+    kpis: Iterable[str] | None = None,
+    report: str | Path | ReportDef | None = None,
+) -> list[dict[str, Any]]:
+    """Each programme KPI's figures month by month, as an indicator rule reads them (engine.kpis.watch).
+
+    For every KPI a programme lists (only those in ``kpis``, if given): the ``months`` calendar months ending
+    with the last month that has a figure, each ``{month, value, status, benchmarks: {name: value}}`` against
+    the programme's target and tolerance. An imported KPI's last month is the latest with a monthly figure at or
+    before the month of ``at`` (the service's figures, else the department's); a KPI computed from history ends
+    with the last whole month before ``at``. Only programmes whose period holds that last month are read.
+    """
+    rdef = load_report(definitions, report)
+    index = _Index(stores, definitions)
+    m = next((x for x in rdef.metrics if x.kind == "kpis"), None) or MetricDef(name="kpis", kind="kpis")
+    at = _as_date(at, "at")
+    wanted = set(kpis) if kpis is not None else None
+    this_month = month_period(at.year, at.month)
+    last_whole = months_before(this_month, 1)[0]
+    service_expr = rdef.levels.get("service")
+    out: list[dict[str, Any]] = []
+    for prog in rdef.programmes:
+        start, end = dt.date.fromisoformat(prog.start), dt.date.fromisoformat(prog.end)
+        run = _new_run(index, this_month, None, trend=False)
+        scope: Scope | None = None
+        for spec in prog.kpis:
+            kid = str(spec.get("kpi"))
+            if wanted is not None and kid not in wanted:
+                continue
+            k = _programme_kpi(m, prog.id, spec, rdef)
+            if k.values == "imported":
+                series, where = _series(run, kid, ("service", prog.service), ("department", ""))
+                monthly = [v for v in series if _is_month(v) and v.period_from <= this_month.end]
+                if not monthly:
+                    continue
+                last = monthly[-1]
+                through = month_period(last.period_from.year, last.period_from.month)
+            elif k.kdef is not None:
+                through, where, monthly = last_whole, ("service", prog.service), []
+            else:
+                continue
+            if not start <= through.start <= end:
+                continue  # the figures end outside this programme's quarter
+            if k.values != "imported" and scope is None:
+                scope = index.scope if service_expr is None else {
+                    wf: [i for i in items if _group_of(i, "service", service_expr, run) == prog.service] for wf, items in index.scope.items()}
+            by_month = {v.period: v for v in monthly}
+            declared = {b.name: b.value for b in k.benchmarks if b.value is not None}
+            rows = []
+            for month, figure in _kpi_trend(k, scope or {}, _new_run(index, through, None, trend=False), monthly, months).items():
+                row = by_month.get(month)
+                marks = {name: (getattr(row, name, None) if row is not None else None) for name in BENCHMARKS}
+                rows.append({"month": month, **figure,
+                             "benchmarks": {n: (v if v is not None else declared.get(n)) for n, v in marks.items()
+                                            if v is not None or declared.get(n) is not None}})
+            out.append({"programme": prog.id, "service": prog.service, "service_manager": prog.service_manager, "kpi": kid,
+                        "title": k.title, "unit": k.unit, "direction": k.direction, "target": k.target, "tolerance": k.tolerance,
+                        "values": k.values, "level": where[0], "level_id": where[1], "months": rows})
+    return out
 
 
 # --------------------------------------------------------------------------- comparing

@@ -22,12 +22,20 @@ def test_import_then_import_again_then_list(tmp_path):
     db = str(tmp_path / "q.db")
     first = run("kpi", "import", str(EXAMPLE), "--db", db, "--at", "2027-01-05T09:00")
     assert first.exit_code == 0, first.output
-    assert first.stdout == (f"kpi_extract.csv: stored 116 value(s) of 18 KPI(s), 2026-07-01 to 2026-12-31: 116 new, "
-                            f"0 replacing what was stored (in {db})\n")
-    again = run("kpi", "import", str(EXAMPLE), "--db", db)
+    assert first.stdout.splitlines() == [
+        f"kpi_extract.csv: stored 116 value(s) of 18 KPI(s), 2026-07-01 to 2026-12-31: 116 new, 0 replacing what was stored (in {db})",
+        # the indicator rules read what was stored: two programme KPIs were red every month
+        "indicator rules: 18 programme KPI(s) read; 2 targeted audit(s) proposed",
+        ("  care_leavers_2026_q3 care_leavers_eet: red_two_months (2026-07, 2026-08, 2026-09, 2026-10, 2026-11, 2026-12): "
+        "proposed thematic_audit-000001"),
+        ("  get_safe_2026_q3 return_home_interviews_offered_in_72_hours: red_two_months (2026-07, 2026-08, 2026-09, 2026-10, 2026-11, 2026-12): "
+        "proposed thematic_audit-000002")]
+    again = run("kpi", "import", str(EXAMPLE), "--db", db, "--at", "2027-01-06T09:00")
     lines = again.stdout.splitlines()
     assert lines[0].endswith("0 new, 116 replacing what was stored (116 with the same figures) (in " + db + ")")
-    assert lines[1] == "replaced:" and lines[2] == "  contact_decision_within_1_working_day service mash 2026-07: the same figures"
+    assert lines[1] == "indicator rules: 18 programme KPI(s) read; 0 targeted audit(s) proposed, 2 already proposed"
+    lines = lines[4:]
+    assert lines[0] == "replaced:" and lines[1] == "  contact_decision_within_1_working_day service mash 2026-07: the same figures"
     assert lines[-1] == "  ... and 96 more (--format json lists them all)"
     listed = run("kpi", "list", "--db", db, "--kpi", "assessments_within_45_working_days", "--level", "team", "--period", "2026-11")
     assert [line.split()[:4] for line in listed.stdout.splitlines()] == [
