@@ -526,6 +526,42 @@ def kpi_blocks(title: str, value: Any, *, compact: bool = False) -> list[Block]:
     return out
 
 
+def delivery_blocks(value: Any) -> list[Block]:
+    """Planned vs delivered: each programme's targeted audits of the period (planned, or proposed by an indicator and
+    joined) with whether they started and reported, and its surveys sent and answered against the target."""
+    if not isinstance(value, Mapping):
+        return []
+    audits, surveys = [], []
+    planned = started = delivered = 0
+    for pid in sorted(value.get("programmes") or {}):
+        prog = value["programmes"][pid]
+        delivery = prog.get("delivery") or {}
+        name = str(prog.get("title") or pid).split(" - ")[0]
+        planned += int(delivery.get("planned") or 0)
+        started += int(delivery.get("started") or 0)
+        delivered += int(delivery.get("delivered") or 0)
+        for a in delivery.get("audits") or ():
+            kind = "Multi-agency" if a.get("workflow") == "multi_agency_audit" else "Thematic"
+            audits.append((name, str(a.get("title") or a.get("id")), kind, str(a.get("from") or ""), str(a.get("month") or ""),
+                           a.get("started_on") or "not started", humanise(str(a["state"])) if a.get("state") else "-",
+                           "yes" if a.get("delivered") else "no"))
+        for sv in delivery.get("surveys") or ():
+            surveys.append((name, humanise(str(sv.get("point") or sv.get("id"))), fmt_number(sv.get("sent")), fmt_number(sv.get("responded")),
+                            fmt_pct(sv.get("response_rate")) if sv.get("response_rate") is not None else "-",
+                            target_text(sv.get("target"), "higher_is_better", "percent") if sv.get("target") is not None else "-",
+                            sv.get("status") or "no_data"))
+    out: list[Block] = []
+    if audits:
+        out.append(Para(f"Targeted audits: {planned} planned for the period, {started} started, {delivered} with findings reported.", "figure"))
+        out.append(Table("Planned vs delivered: targeted audits",
+                         ("Programme", "Audit", "Kind", "From", "Month", "Started", "State", "Findings reported"), tuple(audits),
+                         note="From: the programme's plan, or an indicator rule whose proposal was accepted and joined the month."))
+    if surveys:
+        out.append(Table("Planned vs delivered: surveys", ("Programme", "Survey point", "Sent", "Answered", "Response rate", "Target", "Status"),
+                         tuple(surveys), (False, False, True, True, True, True, False), status_column=6))
+    return out
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -625,6 +661,8 @@ def section_blocks(report: Mapping[str, Any], section: Mapping[str, Any], labels
         return _trend_blocks(report, section)
     if show in ("strengths", "development"):
         return _ranked_blocks(report, section, labels, best_first=show == "strengths")
+    if show == "delivery":
+        return delivery_blocks(get_path(report.get("metrics"), section.get("metric") or "kpis"))
     if show == "kpis":
         return kpi_blocks(labels.title(section.get("metric") or "kpis"), get_path(report.get("metrics"), section.get("metric") or "kpis"))
     out: list[Block] = []

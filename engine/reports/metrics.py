@@ -870,6 +870,71 @@ def _series(run: _Run, kid: str, *wheres: tuple[str, str]) -> tuple[list[KpiValu
     return [], wheres[0]
 
 
+#: a targeted audit is delivered when its findings are reported
+_DELIVERED = {"thematic_audit": "report", "multi_agency_audit": "findings"}
+
+
+def _audit_row(item: _Item | None, wf: str) -> dict[str, Any]:
+    if item is None:
+        return {"instance": None, "state": None, "started_on": None, "delivered": False}
+    data = item.inst.data
+    joined = data.get("joined") or {}
+    started = joined.get("on") or str(london_date(item.inst.created_at))
+    return {"instance": item.inst.id, "state": item.inst.state, "started_on": started,
+            "delivered": data.get(_DELIVERED.get(wf, "report")) is not None}
+
+
+def _delivery(m: MetricDef, prog: Any, scope: Scope, run: _Run) -> dict[str, Any]:
+    """Planned vs delivered: the programme's targeted audits planned for a month in the period, and the proposed audits
+    that joined it, each with the instance that carries it out (if any) and whether its findings are reported; and its
+    surveys, sent and answered in the period, against the target response rate."""
+    first, last = run.period.start.isoformat()[:7], run.period.end.isoformat()[:7]
+    audits: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for entry in prog.targeted_audits:
+        month = str(entry.get("month") or "")
+        if not first <= month <= last:
+            continue
+        wf = str(entry.get("workflow") or "")
+        theme = entry.get("theme")
+        found = None
+        for item in scope.get(wf, ()):
+            data = item.inst.data
+            if wf == "thematic_audit":
+                ours = data.get("programme") == prog.id and data.get("theme") == theme and data.get("proposal") is None
+            else:
+                ours = data.get("topic") == theme
+            if ours and item.inst.id not in used:
+                found = item
+                break
+        if found is not None:
+            used.add(found.inst.id)
+        audits.append({"id": entry.get("id"), "title": theme, "workflow": wf, "month": month, "from": "programme", **_audit_row(found, wf)})
+    for item in scope.get("thematic_audit", ()):
+        joined = item.inst.data.get("joined") or {}
+        if joined.get("programme") == prog.id and first <= str(joined.get("month") or "")[:7] <= last:
+            proposal = item.inst.data.get("proposal") or {}
+            audits.append({"id": item.inst.id, "title": item.inst.data.get("theme"), "workflow": "thematic_audit",
+                           "month": str(joined["month"])[:7], "from": f"indicator: {proposal.get('rule_title') or proposal.get('rule')}",
+                           **_audit_row(item, "thematic_audit")})
+    surveys = []
+    for entry in prog.surveys:
+        sent = answered = 0
+        for item in scope.get(str(entry.get("workflow") or "feedback_survey"), ()):
+            data = item.inst.data
+            day = str(data.get("sent_on") or london_date(item.inst.created_at))
+            if data.get("service") == prog.service and data.get("point") == entry.get("point") and \
+                    run.period.start.isoformat() <= day <= run.period.end.isoformat():
+                sent += 1
+                answered += data.get("response") is not None
+        target = _target(entry.get("target_response_rate"))
+        rate = pct(answered, sent)
+        surveys.append({"id": entry.get("id"), "point": entry.get("point"), "sent": sent, "responded": answered, "response_rate": rate,
+                        "target": target, "status": rag(rate, target, "higher_is_better", m.tolerance)})
+    return {"planned": len(audits), "started": sum(1 for a in audits if a["instance"]), "delivered": sum(1 for a in audits if a["delivered"]),
+            "audits": audits, "surveys": surveys}
+
+
 def _kpis(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[str, Any]:
     indicators = {}
     where = ("department", "") if run.department else (run.level, run.group)
@@ -902,7 +967,8 @@ def _kpis(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[str,
             entry = _kpi_entry(k, sub, run, series=series, where=found, trend_months=m.trend_months)
             entry["defined_in"] = str(spec.get("defined_in", "rules"))
             entries[k.id] = entry
-        programmes[prog.id] = {"title": prog.title, "service": prog.service, "from": prog.start, "to": prog.end, "kpis": entries}
+        programmes[prog.id] = {"title": prog.title, "service": prog.service, "from": prog.start, "to": prog.end, "kpis": entries,
+                               "delivery": _delivery(m, prog, scope, run)}
     out["programmes"] = programmes
     return out
 

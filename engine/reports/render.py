@@ -24,6 +24,7 @@ from .blocks import (
     get_path,
     group_table,
     heading_line,
+    delivery_blocks,
     kpi_blocks,
     scalar_metrics,
 )
@@ -209,6 +210,10 @@ def _text(report: Mapping[str, Any], title: str | None, comparison: Mapping[str,
                     lines += [line.rstrip() for line in _text_table(kpi_table, indent="")] + [""]
                 elif isinstance(block, Para):
                     lines += [block.text, *(f"  {item}" for item in block.items), ""]
+            if (report.get("period") or {}).get("kind") != "month":
+                for block in delivery_blocks(get_path(report.get("metrics"), name) or {}):
+                    if isinstance(block, Table):
+                        lines += [line.rstrip() for line in _text_table(block, indent="")] + [""]
     trend = report.get("trend") or {}
     if trend.get("months"):
         lines.append(f"Trend {trend['months'][0]} to {trend['months'][-1]}")

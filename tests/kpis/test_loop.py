@@ -143,3 +143,46 @@ def test_command_line_import_check_accept_and_programme_start(tmp_path):
     assert {i["outcome"] for i in json.loads(again.stdout)["items"]} == {"already_started"}
     bad = run("programme", "start", "--month", "December", "--db", db)
     assert bad.exit_code == 2 and "YYYY-MM" in bad.stderr
+
+
+def test_the_quarterly_report_shows_planned_vs_delivered(definitions):
+    import datetime as dt
+
+    from engine.reports import compute_report, render
+
+    eng = Engine(definitions, store=MemoryStore())
+    proposal = push(eng, "2026-11-04T09:00", figures("2026-09", 28, 40), figures("2026-10", 30, 41)).proposed[0].instance_id
+    eng.fire(proposal, "accept_proposal", {}, actor="SM-GS-01", at="2026-11-10T10:00")
+    for month, day in (("2026-10", "2026-10-01"), ("2026-11", "2026-11-02"), ("2026-12", "2026-12-01")):
+        start_programme_month(eng, month, at=f"{day}T08:00")
+    # November's neglect audit is carried out and reported; October's assessment audit is cancelled before its fieldwork
+    neglect = next(v for v in eng.instances("thematic_audit") if v.data["theme"] == "neglect").id
+    eng.fire(neglect, "start_fieldwork", {"cases": ["C-1", "C-2"], "auditors": ["SM-SG-01"]}, actor="SM-SG-01", at="2026-11-03T09:00")
+    eng.fire(neglect, "complete_fieldwork", {"cases_audited": 2}, actor="SM-SG-01", at="2026-11-27T09:00")
+    eng.fire(neglect, "submit_report", {"findings": "Chronologies weak in both cases", "recommendations": ["Workshop"], "actions": []},
+             actor="SM-SG-01", at="2026-12-10T09:00")
+    analysis = next(v for v in eng.instances("thematic_audit") if v.data.get("programme") == "assessment_2026_q3").id
+    eng.fire(analysis, "cancel", {"reason": "Staff shortage in October"}, actor="QA-01", roles=["qa_team"], at="2026-10-20T09:00")
+    report = compute_report(eng.store, definitions, start=dt.date(2026, 10, 1), end=dt.date(2026, 12, 31))
+    programmes = report["metrics"]["kpis"]["programmes"]
+    safeguarding = programmes["safeguarding_2026_q3"]["delivery"]
+    assert (safeguarding["planned"], safeguarding["started"], safeguarding["delivered"]) == (1, 1, 1)
+    assessment = programmes["assessment_2026_q3"]["delivery"]["audits"]
+    assert [(a["id"], a["state"], a["delivered"]) for a in assessment] == [("assessment_analysis", "cancelled", False)]
+    get_safe = programmes["get_safe_2026_q3"]["delivery"]["audits"]
+    assert [(a["title"], a["month"], a["from"], a["started_on"]) for a in get_safe] == [
+        ("missing episodes and child criminal exploitation", "2026-11", "programme", "2026-11-02"),
+        ("Return home interviews offered within 72 hours", "2026-12", "indicator: red for 2 consecutive months", "2026-12-01")]
+    md = render(report, "markdown")
+    table = md.split("## Programme delivery - planned vs delivered")[1].split("\n## ")[0]
+    assert "Targeted audits: **8 planned for the period, 8 started, 1 with findings reported.**" in table
+    assert "| Assessment | analysis and the child's lived experience in assessments | Thematic | programme | 2026-10 | 2026-10-01 | Cancelled | no |" in table
+    assert "| Safeguarding | neglect | Thematic | programme | 2026-11 | 2026-11-02 | Actions in progress | yes |" in table
+    assert ("| Get Safe | Return home interviews offered within 72 hours | Thematic | indicator: red for 2 consecutive months | 2026-12 "
+            "| 2026-12-01 | Planned | no |") in table
+    text = render(report, "text")
+    assert "Planned vs delivered: targeted audits" in text and "Planned vs delivered: surveys" in text
+    assert "Planned vs delivered: targeted audits" in render(report, "html")
+    # the monthly briefing leaves it out of the text summary
+    october = compute_report(eng.store, definitions, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 31))
+    assert "Planned vs delivered" not in render(october, "text")
