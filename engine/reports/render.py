@@ -17,6 +17,7 @@ from .blocks import (
     Para,
     Table,
     comparison_table,
+    delivery_blocks,
     document_blocks,
     flatten,
     fmt_number,
@@ -24,7 +25,6 @@ from .blocks import (
     get_path,
     group_table,
     heading_line,
-    delivery_blocks,
     kpi_blocks,
     scalar_metrics,
 )
