@@ -6,8 +6,11 @@ every targeted audit planned for the month in every programme whose quarter hold
 proposed thematic audit the service manager accepted before the month (engine.kpis.watch) to that month of its
 service's programme. Each planned item is started under a request id of its own (``programme:PROGRAMME:ITEM``),
 so running the month twice, or from two hosts at once, starts it once; a proposal joins once because joining
-moves it on. Surveys are sent at their point in the child's journey (a case closing, a conference) by whoever
-holds the case: the month starts none of them, and the report counts what was sent against the plan.
+moves it on. In a programme's first month it also starts the quarterly QA report of the programme
+(qa_report_cycle.yaml: due on its ``reporting.report_due``, to the Senior Leadership Team, then the forums of its
+``report_to``), and every month the monthly managers' briefing (managers_briefing.yaml). Surveys are sent at
+their point in the child's journey (a case closing, a conference) by whoever holds the case: the month starts
+none of them, and the report counts what was sent against the plan.
 
     from engine.programmes import start_programme_month
     result = start_programme_month(engine, "2026-11", at="2026-11-02T08:00")
@@ -24,10 +27,13 @@ from typing import Any
 from .clock import as_time
 from .definitions import Definitions
 from .errors import ConcurrencyConflict, Refused, RequestIdReused, UsageError
+from .problems import Problem
 
-__all__ = ["PlannedItem", "ProgrammeMonth", "planned_data", "programmes_in", "start_programme_month"]
+__all__ = ["PlannedItem", "ProgrammeMonth", "check_programme_reporting", "join_proposals", "planned_data", "programmes_in",
+           "start_programme_month"]
 
 PROPOSAL_WORKFLOW = "thematic_audit"
+SLT = "senior_leadership_team"
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,23 @@ class ProgrammeMonth:
         return {"month": self.month, "programmes": list(self.programmes), "items": [i.to_dict() for i in self.items]}
 
 
+def check_programme_reporting(definitions: Definitions) -> list[Problem]:
+    """A programme's quarterly report goes to the Senior Leadership Team first: a ``report_to`` without it (straight to the
+    Improvement Board, say) is an error at its line and column."""
+    from .kpis.catalogue import programme_documents
+
+    problems = []
+    for doc, data in programme_documents(definitions.root):
+        reporting = data.get("reporting")
+        forums = reporting.get("report_to") if isinstance(reporting, Mapping) else None
+        if isinstance(forums, list) and SLT not in forums:
+            problems.append(Problem(doc.location(("reporting", "report_to")), "error", "report-skips-slt",
+                                    f"the quarterly report goes to the Senior Leadership Team before {', '.join(map(str, forums)) or 'any forum'}: "
+                                    "add senior_leadership_team to report_to (framework document: quarterly overview reports are fed into the "
+                                    "Senior Leadership Team)"))
+    return problems
+
+
 def _month(text: Any) -> dt.date:
     try:
         first = dt.date.fromisoformat(f"{text}-01") if isinstance(text, str) and len(text) == 7 else None
@@ -126,13 +149,40 @@ def planned_data(programme: Any, entry: Mapping[str, Any]) -> dict[str, Any] | N
     return {k: v for k, v in data.items() if v is not None}
 
 
+def _quarter(prog: Any) -> str:
+    """FY2026/27-Q3 for a programme of Oct-Dec 2026 (quarters counted from April)."""
+    start = dt.date.fromisoformat(prog.start)
+    year = start.year if start.month >= 4 else start.year - 1
+    return f"FY{year}/{(year + 1) % 100:02d}-Q{(start.month - 4) % 12 // 3 + 1}"
+
+
+def _start(engine: Any, result: ProgrammeMonth, programme: str, item: str, workflow: str, title: str, data: dict[str, Any], when: Any,
+           request_id: str | None = None) -> None:
+    """Start one piece of planned work as the engine under its own request id, once, and say what happened."""
+    from .runtime.engine import start_as_engine
+
+    request_id = request_id or f"programme:{programme}:{item}"
+    earlier = engine.store.request(request_id)
+    if earlier is not None:
+        result.items.append(PlannedItem(programme, item, workflow, title, "already_started", earlier.instance_id))
+        return
+    try:
+        view = start_as_engine(engine, workflow, data, at=when, request_id=request_id)
+    except RequestIdReused:  # started before, and the entry was edited since
+        earlier = engine.store.request(request_id)
+        result.items.append(PlannedItem(programme, item, workflow, title, "already_started", earlier.instance_id if earlier else ""))
+        return
+    except Refused as exc:
+        result.items.append(PlannedItem(programme, item, workflow, title, "failed", error=exc.message))
+        return
+    result.items.append(PlannedItem(programme, item, workflow, title, "started", view.id))
+
+
 def start_programme_month(engine: Any, month: str, *, at: Any = None, report: Any = None) -> ProgrammeMonth:
     """Start the month's planned work of every programme whose quarter holds ``month`` (YYYY-MM), as the engine:
     its targeted audits planned for that month, and the proposed thematic audits of its service accepted before
     the month begins. At ``at`` (default: the engine's clock). Exactly once: a second run reports what the
     first started (``already_started``) and starts nothing more."""
-    from .runtime.engine import fire_as_engine, start_as_engine
-
     first = _month(month)
     when = as_time(at) if at is not None else engine.clock.now()
     result = ProgrammeMonth(month)
@@ -147,21 +197,35 @@ def start_programme_month(engine: Any, month: str, *, at: Any = None, report: An
             if data is None:
                 result.items.append(PlannedItem(prog.id, item, workflow, title, "failed", error=f"qaflow does not start '{workflow}' from a programme"))
                 continue
-            request_id = f"programme:{prog.id}:{item}"
-            earlier = engine.store.request(request_id)
-            if earlier is not None:
-                result.items.append(PlannedItem(prog.id, item, workflow, title, "already_started", earlier.instance_id))
-                continue
-            try:
-                view = start_as_engine(engine, workflow, data, at=when, request_id=request_id)
-            except RequestIdReused:  # started before, and the entry was edited since
-                earlier = engine.store.request(request_id)
-                result.items.append(PlannedItem(prog.id, item, workflow, title, "already_started", earlier.instance_id if earlier else ""))
-                continue
-            except Refused as exc:
-                result.items.append(PlannedItem(prog.id, item, workflow, title, "failed", error=exc.message))
-                continue
-            result.items.append(PlannedItem(prog.id, item, workflow, title, "started", view.id))
+            _start(engine, result, prog.id, item, workflow, title, data, when)
+    for prog in progs:
+        if prog.start[:7] == month and prog.reporting.get("report_due"):
+            forums = [f for f in prog.reporting.get("report_to") or () if f != SLT]
+            data = {"programme": prog.id, "service": prog.service, "service_manager": prog.service_manager or "service_manager",
+                    "quarter": _quarter(prog), "due_on": str(prog.reporting["report_due"]), "report_to": forums}
+            _start(engine, result, prog.id, "qa_report", "qa_report_cycle", f"quarterly QA report due {data['due_on']}", data, when)
+    if progs:  # one briefing a month for the department, whichever programmes run
+        _start(engine, result, "", f"briefing:{month}", "managers_briefing", f"managers' briefing for {month}", {"month": first.isoformat()}, when,
+               request_id=f"briefing:{month}")
+    _join(engine, result, progs, first, when)
+    return result
+
+
+def join_proposals(engine: Any, month: str, *, at: Any = None, report: Any = None) -> ProgrammeMonth:
+    """Only the second half of ``start_programme_month``: join the proposed thematic audits accepted before ``month`` to it
+    (for a host, or the simulator, that starts the programmes' planned audits some other way)."""
+    first = _month(month)
+    when = as_time(at) if at is not None else engine.clock.now()
+    result = ProgrammeMonth(month)
+    progs = programmes_in(engine.definitions, month, report=report)
+    result.programmes = [p.id for p in progs]
+    _join(engine, result, progs, first, when)
+    return result
+
+
+def _join(engine: Any, result: ProgrammeMonth, progs: list[Any], first: dt.date, when: Any) -> None:
+    from .runtime.engine import fire_as_engine
+
     by_service = {p.service: p for p in progs}
     for view in engine.instances(PROPOSAL_WORKFLOW, "accepted"):
         decided = str((view.data.get("decision") or {}).get("on") or "")
@@ -180,4 +244,3 @@ def start_programme_month(engine: Any, month: str, *, at: Any = None, report: An
             result.items.append(PlannedItem(prog.id, view.id, PROPOSAL_WORKFLOW, title, "failed", view.id, exc.message))
             continue
         result.items.append(PlannedItem(prog.id, view.id, PROPOSAL_WORKFLOW, title, "joined", view.id))
-    return result

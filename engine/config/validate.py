@@ -125,6 +125,9 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
             from ..kpis.catalogue import check_programme_kpis
 
             problems += _guarded(display_path(root / folder), partial(check_programme_kpis, definitions))
+            from ..programmes import check_programme_reporting
+
+            problems += _guarded(display_path(root / folder), partial(check_programme_reporting, definitions))
     return problems
 
 

@@ -161,6 +161,7 @@ class Programme:
     service_manager: str = ""
     targeted_audits: tuple[Mapping[str, Any], ...] = ()
     surveys: tuple[Mapping[str, Any], ...] = ()
+    reporting: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -525,7 +526,7 @@ class _Compiler:
                 out.append(Programme(str(data["programme"]), str(data.get("title", data["programme"])), str(data["service"]),
                                      str(period["from"]), str(period["to"]), tuple(data.get("kpis") or ()),
                                      str(data.get("service_manager") or ""), tuple(data.get("targeted_audits") or ()),
-                                     tuple(data.get("surveys") or ())))
+                                     tuple(data.get("surveys") or ()), dict(data.get("reporting") or {})))
             except (KeyError, TypeError):
                 continue
         return tuple(sorted(out, key=lambda p: p.id))

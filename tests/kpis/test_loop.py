@@ -74,7 +74,8 @@ def test_red_for_two_months_proposes_once_then_joins_the_next_programme_month(de
     assert (joined.state, joined.data["month"], joined.data["sample_size"]) == ("planned", "2026-12-01", 8)
     assert joined.deadline("fieldwork_complete").due.isoformat() == "2026-12-31"
     assert [(i.programme, i.item, i.outcome) for i in december.started] == [
-        ("children_in_care_2026_q3", "cic_placement_stability", "started"), ("mash_2026_q3", "mash_domestic_abuse_notifications", "started")]
+        ("children_in_care_2026_q3", "cic_placement_stability", "started"), ("mash_2026_q3", "mash_domestic_abuse_notifications", "started"),
+        ("", "briefing:2026-12", "started")]
     # run twice: nothing starts or joins again
     count = len(eng.instances())
     again = start_programme_month(eng, "2026-12", at="2026-12-01T09:00")
@@ -136,7 +137,7 @@ def test_command_line_import_check_accept_and_programme_start(tmp_path):
     assert run("fire", "thematic_audit-000001", "accept_proposal", "--actor", "SM-GS-01", "--at", "2026-11-10T10:00", "--db", db).exit_code == 0
     december = run("programme", "start", "--month", "2026-12", "--db", db, "--at", "2026-12-01T08:00")
     assert december.exit_code == 0, december.output
-    assert december.stdout.splitlines()[0] == "2026-12 (7 programme(s)): 2 planned item(s) started, 1 accepted proposal(s) joined"
+    assert december.stdout.splitlines()[0] == "2026-12 (7 programme(s)): 3 planned item(s) started, 1 accepted proposal(s) joined"
     assert ("  get_safe_2026_q3  thematic_audit-000001  Return home interviews offered within 72 hours: joined this month "
             "(thematic_audit-000001)") in december.stdout.splitlines()
     again = run("programme", "start", "--month", "2026-12", "--db", db, "--at", "2026-12-01T09:00", "--format", "json")
@@ -186,3 +187,37 @@ def test_the_quarterly_report_shows_planned_vs_delivered(definitions):
     # the monthly briefing leaves it out of the text summary
     october = compute_report(eng.store, definitions, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 31))
     assert "Planned vs delivered" not in render(october, "text")
+
+
+def test_the_first_month_of_a_quarter_starts_each_programmes_report_cycle_and_every_month_a_briefing(definitions):
+    eng = Engine(definitions, store=MemoryStore())
+    october = start_programme_month(eng, "2026-10", at="2026-10-01T08:00")
+    cycles = {i.programme: eng.get(i.instance_id) for i in october.started if i.workflow == "qa_report_cycle"}
+    assert len(cycles) == 7
+    cic = cycles["children_in_care_2026_q3"]
+    # the Senior Leadership Team first, then the forums of the programme's report_to
+    assert (cic.state, cic.data["due_on"], cic.data["report_to"], cic.data["quarter"]) == (
+        "in_preparation", "2027-01-29", ["improvement_board"], "FY2026/27-Q3")
+    assert cycles["assessment_2026_q3"].data["report_to"] == []
+    [briefing] = [i for i in october.started if i.workflow == "managers_briefing"]
+    assert eng.get(briefing.instance_id).deadline("produce_due").due.isoformat() == "2026-11-06"  # 5 working days after Sat 31 Oct
+    again = start_programme_month(eng, "2026-10", at="2026-10-01T09:00")
+    assert again.started == [] and len(eng.instances("qa_report_cycle")) == 7 and len(eng.instances("managers_briefing")) == 1
+    # later months of the quarter start no second report cycle
+    november = start_programme_month(eng, "2026-11", at="2026-11-02T08:00")
+    assert {i.workflow for i in november.started} == {"thematic_audit", "multi_agency_audit", "managers_briefing"}
+
+
+def test_a_programme_reporting_straight_to_the_improvement_board_is_refused(tmp_path):
+    import shutil
+
+    root = tmp_path / "config"
+    shutil.copytree(CONFIG, root)
+    path = root / "programmes" / "safeguarding.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "report_to: [senior_leadership_team, improvement_board]" in text
+    path.write_text(text.replace("report_to: [senior_leadership_team, improvement_board]", "report_to: [improvement_board]"), encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(root), "validate"], catch_exceptions=False)
+    assert result.exit_code == 1
+    line = next(x for x in (result.stdout + result.stderr).splitlines() if "report-skips-slt" in x)
+    assert line.startswith(f"{path}:") and "goes to the Senior Leadership Team before improvement_board" in line

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, MemoryStore, PayloadInvalid, UsageError, load_config
+from engine import DataInvalid, Engine, MemoryStore, PayloadInvalid, UsageError, load_config
 from engine.runtime.engine import start_as_engine
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "basic"
@@ -262,3 +262,17 @@ def test_a_thematic_audit_started_on_version_3_finishes_on_it_and_only_version_4
     eng.fire(old, "review_actions", {"all_completed": True}, actor="SM-01", at="2027-03-15T10:00")
     assert eng.get(old).state == "closed" and {h["version"] for h in eng.history(old)} == {3}
     assert eng.available_triggers(old, actor="SM-01") == []
+
+
+def test_an_action_raised_on_version_1_finishes_on_it_and_version_2_takes_actions_from_a_qa_report(tmp_path):
+    store = MemoryStore()
+    old_engine = Engine(load_config(bundled_with(tmp_path, "audit_action", "audit_action.v1.yaml")), store=store)
+    action = {"action": "Chronology workshop", "owner": "QAP-01", "due_by": "2027-01-29", "source": "managers_meeting"}
+    old = old_engine.start("audit_action", action, at="2026-12-15T10:00", **QA).id
+    with pytest.raises(DataInvalid, match="qa_report"):
+        old_engine.start("audit_action", {**action, "source": "qa_report"}, at="2026-12-15T10:00", **QA)
+    eng = Engine(load_config(BUNDLED), store=store)
+    new = eng.start("audit_action", {**action, "source": "qa_report"}, at="2026-12-15T10:00", **QA)
+    assert (eng.get(old).version, new.version) == (1, 2)
+    eng.fire(old, "complete", {"evidence": "Workshop held on 20 January"}, actor="QAP-01", at="2027-01-20T16:00")
+    assert eng.get(old).state == "done" and {h["version"] for h in eng.history(old)} == {1}
