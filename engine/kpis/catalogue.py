@@ -151,9 +151,40 @@ def programme_kpi_entries(data: Mapping[str, Any]) -> list[tuple[int, Mapping[st
     return [(i, e) for i, e in enumerate(kpis) if isinstance(e, Mapping) and isinstance(e.get("kpi"), str)]
 
 
+# What kpi_catalogue and known_levels found, by configuration, kept while none of the files they read changes
+# (an import of one month's figures, as a host or the simulator pushes them, need not read every programme again).
+_READ: dict[tuple[str, int], tuple[Definitions, tuple[Any, ...], Any]] = {}
+
+
+def _files_key(*folders: Path) -> tuple[Any, ...]:
+    out = []
+    for folder in folders:
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.y*ml")):
+                st = path.stat()
+                out.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def _cached(kind: str, definitions: Definitions, key: tuple[Any, ...], work: Any) -> Any:
+    hit = _READ.get((kind, id(definitions)))
+    if hit is not None and hit[0] is definitions and hit[1] == key:
+        return hit[2]
+    value = work()
+    if len(_READ) > 64:
+        _READ.clear()
+    _READ[(kind, id(definitions))] = (definitions, key, value)
+    return value
+
+
 def kpi_catalogue(definitions: Definitions) -> dict[str, KpiSpec]:
     """Every KPI the configuration defines, by id: those of config/rules, then those the programmes define
     (``defined_in: programme``; the first programme file, by name, that defines an id gives its definition)."""
+    found = _cached("catalogue", definitions, _files_key(Path(definitions.root) / "programmes"), lambda: _catalogue(definitions))
+    return dict(found)
+
+
+def _catalogue(definitions: Definitions) -> dict[str, KpiSpec]:
     out: dict[str, KpiSpec] = {}
     raw = definitions.extra.get("kpis") or {}
     if isinstance(raw, Mapping):
@@ -207,6 +238,11 @@ def check_programme_kpis(definitions: Definitions) -> list[Problem]:
 
 def known_levels(definitions: Definitions) -> tuple[str, ...]:
     """The levels figures are given at: department, and every level the report files declare (service, team, ...)."""
+    key = _files_key(Path(definitions.root) / "reports", bundled_config_dir() / "reports")
+    return _cached("levels", definitions, key, lambda: _levels(definitions))
+
+
+def _levels(definitions: Definitions) -> tuple[str, ...]:
     levels = ["department"]
     for root in (Path(definitions.root), bundled_config_dir()):
         folder = root / "reports"

@@ -230,7 +230,7 @@ class _Env(Mapping):
 class _Index:
     """Every instance of every store, by workflow, in a stable order."""
 
-    def __init__(self, stores: Any, definitions: Definitions) -> None:
+    def __init__(self, stores: Any, definitions: Definitions, *, instances: bool = True) -> None:
         self.definitions = definitions
         if hasattr(stores, "find"):
             stores = [stores]
@@ -238,7 +238,7 @@ class _Index:
         self.by_id: dict[tuple[int, str], _Item] = {}
         scope: dict[str, list[_Item]] = defaultdict(list)
         first: dt.datetime | None = None
-        for store_no, store in enumerate(self.stores):
+        for store_no, store in enumerate(self.stores if instances else ()):  # instances=False: the imported KPI figures only
             for inst in store.find():
                 item = _Item(store_no, inst, store, self)
                 self.by_id[(store_no, inst.id)] = item
@@ -1242,10 +1242,12 @@ def programme_kpi_months(
     with the last whole month before ``at``. Only programmes whose period holds that last month are read.
     """
     rdef = load_report(definitions, report)
-    index = _Index(stores, definitions)
+    wanted = set(kpis) if kpis is not None else None
+    history = any(spec.get("defined_in") == "rules" and str(spec.get("kpi")) in rdef.kpis and not rdef.kpis[str(spec.get("kpi"))].imported
+                  for prog in rdef.programmes for spec in prog.kpis if wanted is None or spec.get("kpi") in wanted)
+    index = _Index(stores, definitions, instances=history)  # figures imported only: no instance need be read
     m = next((x for x in rdef.metrics if x.kind == "kpis"), None) or MetricDef(name="kpis", kind="kpis")
     at = _as_date(at, "at")
-    wanted = set(kpis) if kpis is not None else None
     this_month = month_period(at.year, at.month)
     last_whole = months_before(this_month, 1)[0]
     service_expr = rdef.levels.get("service")
