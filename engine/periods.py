@@ -115,11 +115,11 @@ def _financial_quarter(year: int, q: int) -> Period:
 
 def _financial_year(year: int) -> Period:
     start, end = dt.date(year, 4, 1), dt.date(year + 1, 3, 31)
-    return Period(start, end, "year", f"{_fy(year)} (Apr {year}-Mar {year + 1})", "financial", f"FY{_fy(year)}")
+    return Period(start, end, "year", f"Financial year {_fy(year)} (Apr {year}-Mar {year + 1})", "financial", f"FY{_fy(year)}")
 
 
 def _calendar_year(year: int) -> Period:
-    return Period(dt.date(year, 1, 1), dt.date(year, 12, 31), "year", f"{year} (Jan-Dec {year})", "calendar", f"CY{year}")
+    return Period(dt.date(year, 1, 1), dt.date(year, 12, 31), "year", f"Calendar year {year} (Jan-Dec {year})", "calendar", f"CY{year}")
 
 
 def _check_fy(year: int, short: int) -> None:
@@ -201,9 +201,11 @@ def describe_period(text: str, period: Period) -> str:
 
 
 def period_between(start: dt.date, end: dt.date) -> Period:
-    """A Period for two dates, recognising a whole month or a whole calendar quarter."""
+    """A Period for two dates, recognising a whole month, a whole calendar quarter or a whole financial year."""
     if start.day == 1 and end == _month_end(start.year, start.month):
         return month_period(start.year, start.month)
+    if (start.month, start.day) == (4, 1) and end == dt.date(start.year + 1, 3, 31):
+        return _financial_year(start.year)
     if start.day == 1 and start.month in (1, 4, 7, 10) and end == _month_end(start.year, start.month + 2):
         q = (start.month - 1) // 3 + 1
         return Period(start, end, "quarter", f"{start.strftime('%b')}-{end.strftime('%b %Y')}", "calendar", f"CY{start.year}-Q{q}")

@@ -60,12 +60,15 @@ def report_command(settings: Settings, period: str, level: str, db: str | None, 
     domain, moderation, Inadequate-audit follow-up, complaints, escalations, surveys, workload and
     the KPIs with RAG status) is defined in config/reports/qa_report.yaml; see docs/reports.md.
     A one-month period gives the monthly managers' briefing, a longer one the quarterly QA report.
+    Annual reports (--report iro_annual_report, --report complaints_annual) take a financial year,
+    written 2026/27 (1 April 2026 to 31 March 2027).
 
     \b
     Examples:
       qaflow report --period 2026-10 --format markdown
       qaflow report --period FY2026/27-Q3 --level team --format html --out q3.html
       qaflow report --period 2026-10-01..2026-12-31 --format csv --db sim.db
+      qaflow report --period 2026/27 --report complaints_annual --format markdown
     """
     from ..periods import describe_period, parse_period
     from ..reports.definition import load_report

@@ -43,6 +43,9 @@ def _progress(settings: Settings, quiet: bool, total: int) -> tuple[Any, Callabl
 @click.option("--compare", "compare", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="OTHER_CONFIG",
               help="Also simulate another configuration folder on the same seed and population; show both side by side.")
 @click.option("--level", default="department", show_default=True, help="Split figures by department, service, team or practitioner.")
+@click.option("--db", default=None, metavar="TARGET",
+              help="Also write the simulated history into this store (a new SQLite file or an empty postgresql://... "
+                   "database), for 'qaflow report', 'qaflow show' or 'qaflow impact' to read. One authority only.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default=None, expose_value=False,
               callback=_store("color"), help="Colour output (default: auto; NO_COLOR turns auto off).")
@@ -50,7 +53,7 @@ def _progress(settings: Settings, quiet: bool, total: int) -> tuple[Any, Callabl
 @pass_settings
 def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str | None, end: str | None, seed: int,
                      scenario: Path | None, fmt: str | None, out: Path | None, workers: int, compare: Path | None, level: str,
-                     quiet: bool) -> None:
+                     db: str | None, quiet: bool) -> None:
     """Simulate a quarter of the QA programme on the real engine and print its report.
 
     People's behaviour (who does what, how fast, how often they disagree, how many complaints
@@ -114,11 +117,46 @@ def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    if db is not None:
+        _write_store(settings, result, definitions, db)
     text = render_simulation(report, fmt, title=title, comparison=comparison)
     if out is not None:
         settings.write(out, text)
     else:
         click.echo(text, nl=False, color=settings.use_color())
+
+
+def _write_store(settings: Settings, result: Any, definitions: Any, db: str) -> None:
+    """Write the simulated history into the store ``db`` names: new or empty, one authority's history.
+
+    The recorded starts and fired triggers are replayed into it on the same configuration (engine.impact.replay),
+    so that it holds exactly what the simulation's engine committed, written as the engine writes any store.
+    """
+    from ..impact.replay import read_history, replay
+    from ..store.open import open_store
+
+    stores = result.stores
+    if len(stores) != 1:
+        raise UsageError(f"--db holds one authority's history, and the behaviour model has {len(stores)}: "
+                         "simulate one (a --scenario with one authority)")
+    if db.startswith(("postgresql://", "postgres://")) or db == ":memory:":
+        target: Any = open_store(db)
+    else:
+        from ..store.sqlite import SQLiteStore
+
+        # a file made for trying things out: no fsync on every commit (NORMAL under WAL cannot corrupt it)
+        target = SQLiteStore(db, synchronous="NORMAL")
+    try:
+        if next(iter(target.find()), None) is not None:
+            raise UsageError(f"--db '{db}' already holds instances: write a simulation into a new store")
+        replayed = replay(read_history(stores[0]), definitions, store=target)
+    finally:
+        close = getattr(target, "close", None)
+        if close is not None:
+            close()
+    refused = sum(1 for o in replayed.outcomes if not o.ok)
+    settings.note(f"wrote {len(replayed.outcomes)} recorded event(s) of the simulation into {db}"
+                  + (f" ({refused} refused: the store does not reproduce the simulation)" if refused else ""))
 
 
 # --------------------------------------------------------------------------- qaflow allocate

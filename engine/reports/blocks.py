@@ -183,10 +183,12 @@ def get_path(data: Any, path: str) -> Any:
 
 
 def layout_for(report: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The monthly briefing for a one-month period, else the quarterly report."""
+    """The monthly briefing for a one-month period, the annual report for a financial year, else the quarterly report."""
     presentation = report.get("presentation") or {}
     kind = (report.get("period") or {}).get("kind")
-    layout = presentation.get("monthly" if kind == "month" else "quarterly") or presentation.get("quarterly") or presentation.get("monthly")
+    wanted = {"month": "monthly", "year": "annual"}.get(str(kind), "quarterly")
+    layout = (presentation.get(wanted) or presentation.get("quarterly") or presentation.get("annual")
+              or presentation.get("monthly"))
     if layout:
         return layout
     return {"title": report.get("title", "Report"), "sections": [{"title": "Figures", "metrics": sorted(report.get("about") or {})}]}

@@ -318,7 +318,7 @@ class _Compiler:
                 pool = found.children
             return True
 
-        for layout in ("monthly", "quarterly"):
+        for layout in ("monthly", "quarterly", "annual"):
             for i, section in enumerate((presentation.get(layout) or {}).get("sections", [])):
                 for j, name in enumerate(section.get("metrics") or []):
                     if not known(name):

@@ -11,6 +11,7 @@ from report_world import CONFIG, build_world
 from engine import UsageError
 from engine.cli import main
 from engine.cli.report import parse_capacity
+from engine.reports.blocks import layout_for
 from engine.reports.period import parse_period
 from engine.store.open import open_store
 
@@ -120,6 +121,21 @@ def test_parse_period():
     assert parse_period("2026-10-05..2026-11-04").kind == "range"
     with pytest.raises(UsageError):
         parse_period("2026-02-30..2026-03-01")
+
+
+def test_a_financial_year_runs_from_april_to_march_and_picks_the_annual_layout():
+    year = parse_period("2026/27")
+    assert (year.start.isoformat(), year.end.isoformat(), year.kind) == ("2026-04-01", "2027-03-31", "year")
+    assert year.label == "Financial year 2026/27 (Apr 2026-Mar 2027)"
+    assert parse_period("FY2026/27") == year
+    assert parse_period("2026-04-01..2027-03-31") == year  # the same days written as a range
+    with pytest.raises(UsageError, match="should be 2026/27"):
+        parse_period("2026/28")
+    presentation = {"quarterly": {"title": "Q", "sections": []}, "annual": {"title": "A", "sections": []}}
+    assert layout_for({"presentation": presentation, "period": year.to_dict()})["title"] == "A"
+    assert layout_for({"presentation": presentation, "period": parse_period("2026/27Q3").to_dict()})["title"] == "Q"
+    # a report with no annual layout shows a financial year with its quarterly one
+    assert layout_for({"presentation": {"quarterly": presentation["quarterly"]}, "period": year.to_dict()})["title"] == "Q"
 
 
 def test_parse_capacity():

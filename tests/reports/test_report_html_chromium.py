@@ -79,10 +79,10 @@ def test_html_report_renders_in_chromium_without_console_errors(page, tmp_path):
     dom = result.stdout
     assert console_problems(result.stderr) == []
     svgs = re.findall(r"<svg\b[^>]*>.*?</svg>", dom, flags=re.DOTALL)
-    assert len(svgs) == 9  # seven charts, and the KPI trends of the QA KPIs and of the assessment programme
+    assert len(svgs) == 11  # nine charts, and the KPI trends of the QA KPIs and of the assessment programme
     for svg in svgs:
         assert re.search(r"<title id=\"[^\"]+\">[^<]+</title><desc id=\"[^\"]+\">[^<]+</desc>", svg), svg[:300]
-    assert dom.count("<figure") == 9 and dom.count('class="table-wrap"') > 10
+    assert dom.count("<figure") == 11 and dom.count('class="table-wrap"') > 10
     assert "Final grades overall and by domain" in dom and "Capacity (black line)" in dom
     assert '<span class="rag rag-red">Red</span>' in dom
 

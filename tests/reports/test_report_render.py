@@ -123,11 +123,12 @@ def test_html_structure(month):
     page = render(month, "html")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "<script" not in page and "http://" not in page and "https://" not in page and "@import" not in page
-    assert page.count("<svg") == 9  # the seven charts, and the KPIs' trends (the QA KPIs and the assessment programme's)
-    assert page.count('role="img"') == 9
+    assert page.count("<svg") == 11  # the nine charts, and the KPIs' trends (the QA KPIs and the assessment programme's)
+    assert page.count('role="img"') == 11
     for cid in ("kpi-trend-qa-key-performance-indicators", "kpi-trend-assessment-2026-q3"):
         assert f'id="chart-{cid}"' in page and f'id="chart-{cid}-data"' in page
-    for cid in ("grades_by_domain", "on_time_trend", "moderation_trend", "workload", "breaches_by_team", "audit_themes", "actions_outstanding"):
+    for cid in ("grades_by_domain", "on_time_trend", "moderation_trend", "workload", "breaches_by_team", "audit_themes", "actions_outstanding",
+                "partner_escalation_themes", "rapid_review_themes"):
         assert f'id="chart-{cid}"' in page and f'id="chart-{cid}-data"' in page  # each chart has its data table
         assert f'aria-labelledby="chart-{cid}-t chart-{cid}-d"' in page
     assert '<span class="rag rag-amber">Amber</span>' in page

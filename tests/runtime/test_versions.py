@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import DataInvalid, Engine, MemoryStore, PayloadInvalid, UsageError, load_config
+from engine import DataInvalid, Engine, MemoryStore, PayloadInvalid, Refused, UnknownTrigger, UsageError, load_config
 from engine.runtime.engine import start_as_engine
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "basic"
@@ -131,7 +131,7 @@ def test_a_complaint_started_on_version_3_keeps_its_stage_1_clock_from_the_start
     eng = Engine(load_config(BUNDLED), store=store)
     new = eng.start("complaint", {"received_on": "2026-12-18"}, at="2026-12-18T09:00", **QA)
     eng.fire(new.id, "begin_stage1", {}, at="2026-12-29T10:00", **QA)
-    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 6)
+    assert (eng.get(old.id).version, eng.get(new.id).version) == (3, 7)
     # version 4 and later count from receipt (reg 14): Fri 18 Dec 2026 + 10 working days = Wed 6 Jan 2027
     assert eng.get(new.id).deadline("stage1_response").due.isoformat() == "2027-01-06"
 
@@ -142,6 +142,34 @@ def test_a_complaint_started_on_version_3_keeps_its_stage_1_clock_from_the_start
     eng.fire(old.id, "withdraw", {"reason": "Resolved by a meeting"}, at="2027-01-15T10:00", **QA)
     assert eng.get(old.id).state == "withdrawn"
     assert {h["version"] for h in eng.history(old.id)} == {3}
+
+
+def test_a_child_complaint_started_on_version_6_finishes_without_an_advocacy_clock(tmp_path):
+    store = MemoryStore()
+    child = {"received_on": "2026-11-02", "complainant_type": "child", "case_id": "C-1"}
+    old_engine = Engine(load_config(bundled_with(tmp_path, "complaint", "complaint.v6.yaml")), store=store)
+    old = old_engine.start("complaint", child, at="2026-11-02T09:00", **QA)
+
+    eng = Engine(load_config(BUNDLED), store=store)
+    new = eng.start("complaint", child, at="2026-11-02T09:00", **QA)
+    assert (eng.get(old.id).version, eng.get(new.id).version) == (6, 7)
+    # version 7 offers a child an advocate within 5 working days of receipt (Mon 9 Nov 2026) and asks
+    # for the missing subject category, service and team; version 6 did neither
+    assert eng.get(new.id).deadline("advocacy_offer").due.isoformat() == "2026-11-09"
+    assert "advocacy_offer" not in [d.name for d in eng.get(old.id).deadlines]
+    def alerts(instance_id: str) -> list[str]:
+        return [a["name"] for a in eng.outbox() if a["instance_id"] == instance_id]
+
+    assert "complaint_intake_incomplete" in alerts(new.id)
+    assert "complaint_intake_incomplete" not in alerts(old.id)
+    # the old complaint runs to its end on version 6: advocacy cannot be recorded on it, and no breach comes
+    with pytest.raises(UnknownTrigger):
+        eng.fire(old.id, "record_advocacy", {"offered_on": "2026-11-03", "accepted": False}, at="2026-11-03T10:00", **QA)
+    eng.advance("2026-11-10T09:00")
+    assert "advocacy_offer_overdue" in alerts(new.id) and "advocacy_offer_overdue" not in alerts(old.id)
+    eng.fire(old.id, "record_early_resolution", {"resolved": True}, actor="TM-01", roles=["team_manager"], at="2026-11-10T10:00")
+    assert eng.get(old.id).state == "resolved_early"
+    assert {h["version"] for h in eng.history(old.id)} == {6}
 
 
 def test_an_inadequate_review_started_on_version_2_finishes_with_an_ungraded_re_audit(tmp_path):
@@ -264,15 +292,39 @@ def test_a_thematic_audit_started_on_version_3_finishes_on_it_and_only_version_4
     assert eng.available_triggers(old, actor="SM-01") == []
 
 
-def test_an_action_raised_on_version_1_finishes_on_it_and_version_2_takes_actions_from_a_qa_report(tmp_path):
+def test_an_action_raised_on_version_2_finishes_on_it_and_version_3_takes_actions_from_a_qa_report(tmp_path):
     store = MemoryStore()
-    old_engine = Engine(load_config(bundled_with(tmp_path, "audit_action", "audit_action.v1.yaml")), store=store)
+    old_engine = Engine(load_config(bundled_with(tmp_path, "audit_action", "audit_action.v2.yaml")), store=store)
     action = {"action": "Chronology workshop", "owner": "QAP-01", "due_by": "2027-01-29", "source": "managers_meeting"}
     old = old_engine.start("audit_action", action, at="2026-12-15T10:00", **QA).id
     with pytest.raises(DataInvalid, match="qa_report"):
         old_engine.start("audit_action", {**action, "source": "qa_report"}, at="2026-12-15T10:00", **QA)
     eng = Engine(load_config(BUNDLED), store=store)
     new = eng.start("audit_action", {**action, "source": "qa_report"}, at="2026-12-15T10:00", **QA)
-    assert (eng.get(old).version, new.version) == (1, 2)
+    assert (eng.get(old).version, new.version) == (2, 3)
     eng.fire(old, "complete", {"evidence": "Workshop held on 20 January"}, actor="QAP-01", at="2027-01-20T16:00")
-    assert eng.get(old).state == "done" and {h["version"] for h in eng.history(old)} == {1}
+    assert eng.get(old).state == "done" and {h["version"] for h in eng.history(old)} == {2}
+
+
+def test_a_multi_agency_audit_started_on_version_3_is_selected_without_a_proposal(tmp_path):
+    store = MemoryStore()
+    qe = {"actor": "QE-01", "roles": ["q_and_e_subgroup"]}
+    old_engine = Engine(load_config(bundled_with(tmp_path, "multi_agency_audit", "multi_agency_audit.v3.yaml")), store=store)
+    old = old_engine.start("multi_agency_audit", {"topic": "Neglect", "selected_on": "2026-11-04"}, at="2026-11-04T14:00", **qe).id
+
+    eng = Engine(load_config(BUNDLED), store=store)
+    new = eng.start("multi_agency_audit", {"topic": "Neglect"}, at="2026-11-04T14:00", **qe).id
+    assert (eng.get(old).version, eng.get(new).version) == (3, 4)
+    # version 4 waits for the Q&E sub-group's decision: nothing to nominate yet
+    assert eng.get(new).state == "proposed"
+    with pytest.raises(Refused):
+        eng.fire(new, "nominate_leads", {"lead_officers": ["LO-01"]}, at="2026-11-10T10:00", **qe)
+    # version 3 began selected: the old audit runs to its end without a decision
+    assert eng.get(old).state == "selected" and eng.get(old).data.get("decision") is None
+    eng.fire(old, "nominate_leads", {"lead_officers": ["LO-01"]}, at="2026-11-10T10:00", **qe)
+    eng.fire(old, "start_audit", {"agencies": ["health", "police"], "cases": ["C-1"]}, actor="LO-01", at="2026-11-17T10:00")
+    eng.fire(old, "submit_findings", {"summary": "Health not invited", "learning": ["Invite health"]}, actor="LO-01",
+             at="2027-01-07T10:00")
+    eng.fire(old, "agree_actions", {"actions": []}, at="2027-01-20T10:00", **qe)
+    assert eng.get(old).state == "closed"
+    assert {h["version"] for h in eng.history(old)} == {3}

@@ -41,7 +41,8 @@ def test_the_bundled_model_has_no_problems(definitions):
     assert problems == []
     assert {r.workflow for r in model.rules} >= {"case_audit", "moderation", "inadequate_review", "complaint",
                                                  "corporate_complaint", "iro_escalation", "cp_chair_escalation",
-                                                 "feedback_survey", "thematic_audit", "multi_agency_audit"}
+                                                 "feedback_survey", "thematic_audit", "multi_agency_audit",
+                                                 "serious_incident", "partner_escalation"}
 
 
 def test_same_seed_same_output_other_seed_differs(definitions, model, programmes, run):
