@@ -39,9 +39,12 @@ def test_monthly_figures_are_imported_as_modelled_and_read_by_the_indicator_rule
     assert kpis[("get_safe", "return_home_interviews_offered_in_72_hours")] == 1 and set(kpis.values()) == {1}
     first = min(proposals, key=lambda i: i.id)
     assert first.created_at.date() == dt.date(2026, 11, 6) and first.data["proposal"]["months"] == ["2026-09", "2026-10"]
-    # the service managers decide: most accept, some decline, a few let it go overdue; accepted ones join December
-    states = Counter(i.state for i in proposals)
-    assert states["declined"] > 0 and sum(states.values()) == len(proposals)
+    # the service managers decide (the proposal_decision behaviour): each decision is recorded with who made it and
+    # when; a declined one keeps its reason; an accepted one joins December, the next programme month
+    decided = [i for i in proposals if i.data.get("decision")]
+    assert decided and all(i.data["decision"]["by"] == i.data["lead"] for i in decided)
+    assert all(i.data["decision"]["reason"] for i in decided if i.state == "declined")
+    assert all(i.state == "proposed" for i in proposals if not i.data.get("decision"))
     joined = [i for i in proposals if i.data.get("joined")]
     assert joined and all(i.data["joined"]["month"] == "2026-12-01" for i in joined)
     assert all(i.state not in ("proposed", "accepted") or not i.data.get("joined") for i in proposals)
