@@ -9,6 +9,8 @@
     ├── EvaluationFailed             the configuration could not decide a call (a condition failed to evaluate); nothing changed (exit 1)
     ├── StoreError                   the store could not carry out a read or write: damaged, locked,
     │                                read-only, connection lost; nothing was changed (exit 2)
+    ├── ImportRefused                KPI values (a file, or a host's list) were refused whole; carries every
+    │                                problem by row and column; nothing was stored (exit 1)
     └── Refused                      a start/fire was refused; nothing changed (exit 1)
         ├── UnknownInstance
         ├── UnknownTrigger           no such trigger, or not available in this state
@@ -170,3 +172,24 @@ class StoreError(QaflowError):
     def __init__(self, message: str, *, retry: bool = False, **details: Any) -> None:
         super().__init__(message, retry=retry, **details)
         self.retry = retry
+
+
+class ImportRefused(QaflowError):
+    """KPI values were refused whole (``qaflow kpi import``, ``engine.kpis``): nothing was stored.
+
+    ``problems`` lists every reason, each with its row (or item) and column (engine.kpis.ImportProblem).
+    """
+
+    exit_code = 1
+    MAX_SHOWN = 50
+
+    def __init__(self, origin: str, problems: list[Any]) -> None:
+        self.origin = origin
+        self.problems = list(problems)
+        shown = "\n".join(f"  {p}" for p in self.problems[: self.MAX_SHOWN])
+        more = f"\n  ... and {len(self.problems) - self.MAX_SHOWN} more" if len(self.problems) > self.MAX_SHOWN else ""
+        super().__init__(f"{origin}: refused, nothing was stored ({len(self.problems)} problem(s)):\n{shown}{more}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": "ImportRefused", "origin": self.origin, "message": f"{self.origin}: refused, nothing was stored",
+                "problems": [p.to_dict() for p in self.problems]}

@@ -17,7 +17,7 @@ from .config.yamlsource import Document
 from .definitions import Definitions, TransitionDef, WorkflowDef
 from .errors import QaflowError, Refused
 from .problems import Location, Problem
-from .runtime.engine import Engine, start_as_engine
+from .runtime.engine import Engine, fire_as_engine, start_as_engine
 from .runtime.inputs import SYSTEM_ACTOR
 
 __all__ = [
@@ -418,14 +418,17 @@ class _Run:
             self.now = as_time(step["at"])
         expected_name = step.get("refused")
         try:
-            after = self.engine.fire(
-                target,
-                trigger,
-                step.get("payload"),
-                actor=str(step.get("actor") or self.actor),
-                roles=list(step.get("roles") or ()),
-                at=self.now,
-            )
+            if step.get("actor") == SYSTEM_ACTOR:  # fired as the engine fires it (a trigger whose roles include system)
+                after = fire_as_engine(self.engine, target, trigger, step.get("payload"), at=self.now)
+            else:
+                after = self.engine.fire(
+                    target,
+                    trigger,
+                    step.get("payload"),
+                    actor=str(step.get("actor") or self.actor),
+                    roles=list(step.get("roles") or ()),
+                    at=self.now,
+                )
         except (Refused, errors.EvaluationFailed) as exc:
             if expected_name is None:
                 self.fail(number, self.sc.location(*base, "fire"), f"'{trigger}' to be accepted", _describe_error(exc), exc.message)

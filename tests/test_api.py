@@ -41,7 +41,7 @@ def _type_checking_imports(package: str) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize("package", ["engine", "engine.simulation", "engine.server", "engine.impact"])
+@pytest.mark.parametrize("package", ["engine", "engine.simulation", "engine.server", "engine.kpis", "engine.impact"])
 def test_lazy_exports_all_and_type_checking_imports_agree(package):
     module = importlib.import_module(package)
     assert sorted(module.__all__) == sorted(module._EXPORTS)

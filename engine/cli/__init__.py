@@ -6,7 +6,7 @@ back, so the arrows run one way: cli -> reports/simulation -> runtime -> store -
 
 from __future__ import annotations
 
-from . import config_commands, impact, instances, report, serve, simulate  # noqa: F401  (importing registers the commands)
+from . import config_commands, impact, instances, kpi, programme, report, serve, simulate  # noqa: F401  (importing registers the commands)
 from .app import main
 
 __all__ = ["main"]

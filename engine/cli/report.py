@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
-from ..reports.period import PERIOD_HELP
+from ..periods import PERIOD_HELP
 from ..reports.render import FORMATS
 from .app import Settings, _config_only, _store, main, pass_settings
 
@@ -31,8 +31,9 @@ def parse_capacity(values: tuple[str, ...]) -> dict[str, float]:
 
 @main.command("report")
 @click.option("--period", required=True, metavar="PERIOD",
-              help=f"The period: {PERIOD_HELP}. Quarters written 2026Q3 are CALENDAR quarters (Jul-Sep 2026); "
-                   "the framework's financial-year quarters are written 2026/27Q3 (Oct-Dec 2026).")
+              help=f"The period: {PERIOD_HELP}. FY2026/27-Q3 is the FINANCIAL quarter Oct-Dec 2026, CY2026-Q3 the CALENDAR "
+                   "quarter Jul-Sep 2026; a bare 2026Q3 is read as the financial quarter when the configuration has "
+                   "programmes (config/programmes/), else as the calendar quarter. The reading used is printed on stderr.")
 @click.option("--level", default="department", show_default=True, metavar="LEVEL",
               help="Split every figure by department (all together), service, team or practitioner (the levels of the report definition).")
 @click.option("--db", default=None, metavar="TARGET",
@@ -65,21 +66,25 @@ def report_command(settings: Settings, period: str, level: str, db: str | None, 
     \b
     Examples:
       qaflow report --period 2026-10 --format markdown
-      qaflow report --period 2026/27Q3 --level team --format html --out q3.html
+      qaflow report --period FY2026/27-Q3 --level team --format html --out q3.html
       qaflow report --period 2026-10-01..2026-12-31 --format csv --db sim.db
       qaflow report --period 2026/27 --report complaints_annual --format markdown
     """
+    from ..periods import describe_period, parse_period
     from ..reports.definition import load_report
     from ..reports.metrics import compute_report
-    from ..reports.period import parse_period
     from ..reports.render import render
     from ..store.open import open_store
 
-    chosen = parse_period(period)
+    parse_period(period)  # a period that cannot be read at all stops here, before the configuration is read
     capacities = parse_capacity(capacity)
     fmt = fmt or (settings.format if settings.format in FORMATS else "text")
     definitions = settings.definitions()
     report_def = load_report(definitions, report_name)
+    # the programmes count quarters from April: where there are some, a bare 2026Q3 is their quarter
+    chosen = parse_period(period, bare_quarter="financial" if report_def.programmes else "calendar")
+    if chosen.kind in ("quarter", "year"):  # say whose quarters (or years) these are
+        settings.note(describe_period(period, chosen))
     if level != "department" and level not in report_def.levels:
         raise UsageError(f"unknown level '{level}' (known: {', '.join(['department', *sorted(report_def.levels)])})")
     store: Any = open_store(db, readonly=True)

@@ -14,6 +14,8 @@ from ..problems import Problem
 from .yamlsource import Document
 
 BUILTIN_CALENDAR = "england"
+#: the fields of a KPI that say how it is worked out from workflow history (docs/kpis.md)
+HISTORY_ONLY = ("period_by", "population", "numerator", "counts_per_instance")
 
 
 class RulesCompiler:
@@ -83,7 +85,10 @@ class RulesCompiler:
         for name, roles in (data.get("alert_groups") or {}).items():
             if self._unique(doc, "alert_groups", name):
                 self.alert_groups[name] = tuple(roles)
-        for section in ("kpis", "selection", "grading"):
+        for name, spec in (data.get("kpis") or {}).items():
+            if self._unique(doc, "kpis", name):
+                self._kpi(doc, name, spec or {})
+        for section in ("kpis", "indicator_rules", "selection", "grading"):
             if section in data:
                 if section in self.extra and isinstance(self.extra[section], dict):
                     merged = dict(self.extra[section])
@@ -91,6 +96,21 @@ class RulesCompiler:
                     self.extra[section] = merged
                 else:
                     self.extra[section] = data[section]
+
+    def _kpi(self, doc: Document, name: str, spec: dict[str, Any]) -> None:
+        """A KPI is computed from workflow history (it names a workflow) or imported (qaflow kpi import), never both."""
+        values = spec.get("values", "history" if "workflow" in spec else "imported")
+        where = ("kpis", name)
+        if values == "imported":
+            for key in ("workflow", *HISTORY_ONLY):
+                if key in spec:
+                    self._error(doc, (*where, key), "imported-kpi-computes",
+                                f"KPI '{name}' is imported (values: imported): '{key}' is only for KPIs computed from workflow history",
+                                key=True)
+        elif "workflow" not in spec:
+            self._error(doc, (*where, "values"), "kpi-without-workflow",
+                        f"KPI '{name}' is computed from workflow history (values: history) but names no workflow; "
+                        "give 'workflow', or write 'values: imported' for figures brought in with qaflow kpi import", key=True)
 
     def _timescale(self, doc: Document, name: str, spec: dict[str, Any]) -> None:
         try:

@@ -23,7 +23,7 @@ __all__ = ["validate_paths", "detect_kind"]
 
 #: Folders of kinds qaflow reads itself elsewhere, besides those in ``loader.KINDS``.
 _EXTRA_FOLDERS = {"programmes": "programme"}
-_RULE_KEYS = ("calendars", "timescales", "scales", "tables", "alert_groups", "kpis", "selection", "grading")
+_RULE_KEYS = ("calendars", "timescales", "scales", "tables", "alert_groups", "kpis", "indicator_rules", "selection", "grading")
 
 
 def _folder_kinds() -> dict[str, str]:
@@ -122,6 +122,13 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
                 problems += _guarded(display_path(path), report)
             else:
                 problems += _guarded(display_path(path), partial(_schema_check_file, path, kind, vocabularies))
+        if kind == "programme" and definitions is not None and files:
+            from ..kpis.catalogue import check_programme_kpis
+
+            problems += _guarded(display_path(root / folder), partial(check_programme_kpis, definitions))
+            from ..programmes import check_programme_reporting
+
+            problems += _guarded(display_path(root / folder), partial(check_programme_reporting, definitions))
     return problems
 
 

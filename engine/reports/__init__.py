@@ -19,8 +19,10 @@ _EXPORTS = {
     "ReportDef": "engine.reports.definition",
     "compare_reports": "engine.reports.metrics",
     "compute_report": "engine.reports.metrics",
+    "kpi_trend": "engine.reports.metrics",
     "load_report": "engine.reports.definition",
     "monthly_trend": "engine.reports.metrics",
+    "programme_kpi_months": "engine.reports.metrics",
     "parse_period": "engine.reports.period",
 }
 
@@ -30,15 +32,17 @@ __all__ = [
     "ReportDef",
     "compare_reports",
     "compute_report",
+    "kpi_trend",
     "load_report",
     "monthly_trend",
+    "programme_kpi_months",
     "parse_period",
     "render",
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .definition import ReportDef, load_report
-    from .metrics import compare_reports, compute_report, monthly_trend
+    from .metrics import compare_reports, compute_report, kpi_trend, monthly_trend, programme_kpi_months
     from .period import Period, parse_period
 
 __getattr__, __dir__ = lazy_exports("engine.reports", _EXPORTS, globals())

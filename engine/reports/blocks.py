@@ -14,6 +14,8 @@ __all__ = [
     "STATUS_TEXT",
     "Block",
     "Heading",
+    "KpiTrend",
+    "TrendRow",
     "Labels",
     "Para",
     "Table",
@@ -26,7 +28,9 @@ __all__ = [
     "section_blocks",
 ]
 
-STATUS_TEXT = {"green": "Green", "amber": "Amber", "red": "Red", "no_data": "No data", "no_target": "No target", "not_computed": "Not computed"}
+STATUS_TEXT = {"green": "Green", "amber": "Amber", "red": "Red", "no_data": "No data", "no_target": "No target", "not_computed": "Not computed",
+               "not_imported": "Not imported"}
+BENCHMARK_TITLES = {"england": "England", "statistical_neighbours": "Stat. neighbours", "region": "Region"}
 MAX_ROWS = 40
 
 
@@ -54,7 +58,35 @@ class Table:
     status_column: int | None = None  # a column holding a RAG status key (green/amber/red...)
 
 
-Block = Heading | Para | Table
+@dataclass(frozen=True)
+class TrendRow:
+    """One KPI's figures month by month, with the status of each month against the KPI's target."""
+
+    title: str
+    values: tuple[float | None, ...]
+    statuses: tuple[str, ...]
+    target: float | None
+    direction: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class KpiTrend:
+    """The KPIs of one table month by month: a table everywhere, and a chart in HTML."""
+
+    caption: str
+    months: tuple[str, ...]
+    rows: tuple[TrendRow, ...]
+    anchor: str = ""
+
+    def table(self) -> Table:
+        headers = ("Indicator", *self.months, "Target")
+        rows = tuple((r.title, *(_unit_value(v, r.unit) for v in r.values), target_text(r.target, r.direction, r.unit)) for r in self.rows)
+        return Table(self.caption, headers, rows, (False, *([True] * (len(headers) - 1))),
+                     note="the figure for each month; '-' where there is none")
+
+
+Block = Heading | Para | Table | KpiTrend
 
 
 def fmt_number(value: Any) -> str:
@@ -71,6 +103,19 @@ def fmt_number(value: Any) -> str:
 
 def fmt_pct(value: Any) -> str:
     return "no data" if value is None else f"{value:.1f}%"
+
+
+def _unit_value(value: Any, unit: str | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}%" if unit == "percent" else fmt_number(value)
+
+
+def target_text(target: Any, direction: str | None, unit: str | None) -> str:
+    """The target as people read it: "≥ 90%", "≤ 18"."""
+    if target is None:
+        return "-"
+    return ("≤ " if direction == "lower_is_better" else "≥ ") + (f"{fmt_number(target)}%" if unit == "percent" else fmt_number(target))
 
 
 def humanise(key: str) -> str:
@@ -378,28 +423,93 @@ def _workload_blocks(title: str, value: Any) -> list[Block]:
                   (False, True, True, True, True), note=note)]
 
 
-def kpi_blocks(title: str, value: Any) -> list[Block]:
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Iterable[float | None]) -> str:
+    """The values as a row of bars, lowest to highest (· where there is no figure): a trend for a terminal line."""
+    values = list(values)
+    known = [v for v in values if v is not None]
+    if not known:
+        return "·" * len(values)
+    lo, hi = min(known), max(known)
+    top = len(SPARKS) - 1
+    return "".join("·" if v is None else SPARKS[round((v - lo) / (hi - lo) * top) if hi > lo else top // 2] for v in values)
+
+
+def _kpi_table(caption: str, kpis: Mapping[str, Any], order: Iterable[str], note: str = "", *, spark: bool = False) -> Table:
+    benchmarks = [b for b in BENCHMARK_TITLES if any(b in (k.get("benchmarks") or {}) for k in kpis.values())]
+
+    def row(name: str, k: Mapping[str, Any]) -> tuple[Any, ...]:
+        unit = k.get("unit")
+        status = k.get("status")
+        if status == "not_computed":
+            shown = "not computed"
+        elif status == "not_imported":
+            shown = "not imported"
+        else:
+            shown = _unit_value(k["value"], unit) if k["value"] is not None else "no data"
+        bench = []
+        for b in benchmarks:
+            known = (k.get("benchmarks") or {}).get(b) or {}
+            bench.append(_unit_value(known.get("value"), unit))
+        basis = f"{fmt_number(k['numerator'])} of {fmt_number(k['denominator'])}" if k.get("denominator") else ""
+        imported = k.get("imported") or {}
+        if imported:
+            where = "" if imported.get("level") != "department" or not k.get("defined_in") else "; whole department"
+            basis = "; ".join(x for x in (basis, _basis_text(imported) + where) if x)
+        raw = k.get("trend")
+        trend: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        line = (sparkline((trend[m] or {}).get("value") for m in sorted(trend)),) if spark else ()
+        return (k.get("title") or humanise(name), shown, target_text(k.get("target"), k.get("direction"), unit), status, *bench, *line, basis)
+
+    months = sorted({m for k in kpis.values() if isinstance(k.get("trend"), Mapping) for m in k["trend"]})
+    spark = spark and bool(months)
+    trend_header = (f"{months[0]} to {months[-1]}",) if spark else ()
+    headers = ("Indicator", "Figure", "Target", "Status", *(BENCHMARK_TITLES[b] for b in benchmarks), *trend_header, "Counted")
+    numeric = (False, True, True, False, *([True] * len(benchmarks)), *([False] * len(trend_header)), False)
+    return Table(caption, headers, tuple(row(n, kpis[n]) for n in order), numeric, status_column=3, note=note)
+
+
+def _basis_text(imported: Mapping[str, Any]) -> str:
+    basis = imported.get("basis")
+    if basis == "months":
+        months = imported.get("months") or []
+        return f"imported, {len(months)} month{'s' if len(months) != 1 else ''} added up"
+    if basis == "latest_month":
+        return f"imported, latest month {imported.get('period')}"
+    return f"imported for {imported.get('period')}"
+
+
+def _trend_block(caption: str, kpis: Mapping[str, Any], order: Iterable[str], anchor: str) -> KpiTrend | None:
+    names = [n for n in order if isinstance(kpis[n].get("trend"), Mapping) and kpis[n]["trend"]]
+    if not names:
+        return None
+    months = tuple(sorted({m for n in names for m in kpis[n]["trend"]}))
+    rows = []
+    for n in names:
+        k, trend = kpis[n], kpis[n]["trend"]
+        rows.append(TrendRow(str(k.get("title") or humanise(n)), tuple((trend.get(m) or {}).get("value") for m in months),
+                             tuple((trend.get(m) or {}).get("status") or "no_data" for m in months), k.get("target"),
+                             str(k.get("direction") or "higher_is_better"), str(k.get("unit") or "")))
+    return KpiTrend(caption, months, tuple(rows), anchor=anchor)
+
+
+def kpi_blocks(title: str, value: Any, *, compact: bool = False) -> list[Block]:
+    """The KPI tables (figure, target, RAG status, benchmarks, what was counted), each followed by its KPIs' trend
+    month by month; ``compact`` (a terminal) puts the trend in the table as a sparkline instead."""
     if not isinstance(value, Mapping):
         return []
     out: list[Block] = []
     indicators = value.get("indicators") or {}
-
-    def row(name: str, k: Mapping[str, Any]) -> tuple[Any, ...]:
-        unit = k.get("unit")
-        shown = fmt_pct(k["value"]) if unit == "percent" else fmt_number(k["value"]) if k["value"] is not None else "no data"
-        if k.get("status") == "not_computed":
-            shown = "not computed"
-        target = k.get("target")
-        tgt = "-" if target is None else (("≤ " if k.get("direction") == "lower_is_better" else "≥ ")
-                                          + (f"{fmt_number(target)}%" if unit == "percent" else fmt_number(target)))
-        basis = f"{k['numerator']} of {k['denominator']}" if k.get("denominator") else ""
-        return (k.get("title") or humanise(name), shown, tgt, basis, k.get("status"))
-
-    headers = ("Indicator", "Figure", "Target", "Counted", "Status")
-    numeric = (False, True, True, True, False)
     if indicators:
-        out.append(Table(title, headers, tuple(row(n, indicators[n]) for n in sorted(indicators)), numeric, status_column=4,
-                         note=f"Amber: within the tolerance of the target ({fmt_number(next(iter(indicators.values())).get('tolerance'))} points by default)."))
+        order = sorted(indicators)
+        tolerance = next(iter(indicators.values())).get("tolerance")
+        out.append(_kpi_table(title, indicators, order, spark=compact,
+                              note=f"Amber: within the tolerance of the target ({fmt_number(tolerance)} points unless the KPI sets its own)."))
+        trend = _trend_block(f"{title}: the last months", indicators, order, "kpi-trend-" + _anchor(title))
+        if trend is not None and not compact:
+            out.append(trend)
     quiet = []
     for pid in sorted(value.get("programmes") or {}):
         prog = value["programmes"][pid]
@@ -407,10 +517,50 @@ def kpi_blocks(title: str, value: Any) -> list[Block]:
         if not any(k.get("value") is not None for k in kp.values()):
             quiet.append(str(prog.get("title") or pid))
             continue
-        out.append(Table(f"{prog.get('title') or pid}", headers, tuple(row(n, kp[n]) for n in kp), numeric, status_column=4))
+        caption = str(prog.get("title") or pid)
+        out.append(_kpi_table(caption, kp, list(kp), spark=compact))
+        trend = _trend_block(f"{caption}: the last months", kp, list(kp), "kpi-trend-" + _anchor(pid))
+        if trend is not None and not compact and any(v is not None for r in trend.rows for v in r.values):
+            out.append(trend)
     if quiet:
-        out.append(Para("Programmes with no figures in the period (their KPIs are computed outside qaflow, or nothing was counted):",
-                        "note", items=tuple(quiet)))
+        out.append(Para("Programmes with no figures in the period (nothing counted from workflow history, and nothing imported with "
+                        "qaflow kpi import for the period):", "note", items=tuple(quiet)))
+    return out
+
+
+def delivery_blocks(value: Any) -> list[Block]:
+    """Planned vs delivered: each programme's targeted audits of the period (planned, or proposed by an indicator and
+    joined) with whether they started and reported, and its surveys sent and answered against the target."""
+    if not isinstance(value, Mapping):
+        return []
+    audits, surveys = [], []
+    planned = started = delivered = 0
+    for pid in sorted(value.get("programmes") or {}):
+        prog = value["programmes"][pid]
+        delivery = prog.get("delivery") or {}
+        name = str(prog.get("title") or pid).split(" - ")[0]
+        planned += int(delivery.get("planned") or 0)
+        started += int(delivery.get("started") or 0)
+        delivered += int(delivery.get("delivered") or 0)
+        for a in delivery.get("audits") or ():
+            kind = "Multi-agency" if a.get("workflow") == "multi_agency_audit" else "Thematic"
+            audits.append((name, str(a.get("title") or a.get("id")), kind, str(a.get("from") or ""), str(a.get("month") or ""),
+                           a.get("started_on") or "not started", humanise(str(a["state"])) if a.get("state") else "-",
+                           "yes" if a.get("delivered") else "no"))
+        for sv in delivery.get("surveys") or ():
+            surveys.append((name, humanise(str(sv.get("point") or sv.get("id"))), fmt_number(sv.get("sent")), fmt_number(sv.get("responded")),
+                            fmt_pct(sv.get("response_rate")) if sv.get("response_rate") is not None else "-",
+                            target_text(sv.get("target"), "higher_is_better", "percent") if sv.get("target") is not None else "-",
+                            sv.get("status") or "no_data"))
+    out: list[Block] = []
+    if audits:
+        out.append(Para(f"Targeted audits: {planned} planned for the period, {started} started, {delivered} with findings reported.", "figure"))
+        out.append(Table("Planned vs delivered: targeted audits",
+                         ("Programme", "Audit", "Kind", "From", "Month", "Started", "State", "Findings reported"), tuple(audits),
+                         note="From: the programme's plan, or an indicator rule whose proposal was accepted and joined the month."))
+    if surveys:
+        out.append(Table("Planned vs delivered: surveys", ("Programme", "Survey point", "Sent", "Answered", "Response rate", "Target", "Status"),
+                         tuple(surveys), (False, False, True, True, True, True, False), status_column=6))
     return out
 
 
@@ -513,6 +663,8 @@ def section_blocks(report: Mapping[str, Any], section: Mapping[str, Any], labels
         return _trend_blocks(report, section)
     if show in ("strengths", "development"):
         return _ranked_blocks(report, section, labels, best_first=show == "strengths")
+    if show == "delivery":
+        return delivery_blocks(get_path(report.get("metrics"), section.get("metric") or "kpis"))
     if show == "kpis":
         return kpi_blocks(labels.title(section.get("metric") or "kpis"), get_path(report.get("metrics"), section.get("metric") or "kpis"))
     out: list[Block] = []

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .blocks import Labels, Table, fmt_number, fmt_pct, get_path, humanise
+from .blocks import STATUS_TEXT, KpiTrend, Labels, Table, fmt_number, fmt_pct, get_path, humanise, target_text
 
-__all__ = ["Chart", "build_chart"]
+__all__ = ["Chart", "build_chart", "kpi_trend_chart"]
 
 WIDTH = 640
 LABEL_W = 215
@@ -85,6 +85,20 @@ def _legend(items: Sequence[tuple[str, str]], y: float) -> tuple[list[str], floa
 
 def _truncate(text: str, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _wrap(text: str, width: int, lines: int) -> list[str]:
+    """``text`` in at most ``lines`` lines of about ``width`` characters, the last one cut short with an ellipsis."""
+    out: list[str] = []
+    words = text.split()
+    while words and len(out) < lines:
+        line = words.pop(0)
+        while words and len(line) + 1 + len(words[0]) <= width:
+            line += " " + words.pop(0)
+        out.append(line)
+    if words:
+        out[-1] = _truncate(out[-1] + " " + " ".join(words), width)
+    return [_truncate(line, width + 4) for line in out]
 
 
 # --------------------------------------------------------------------------- stacked bars
@@ -382,3 +396,115 @@ def build_chart(spec: Mapping[str, Any], report: Mapping[str, Any], labels: Labe
             return _distribution_chart(spec, report, labels)
         return _grouped_counts_chart(spec, report, labels)
     return None
+
+
+# --------------------------------------------------------------------------- KPI trends
+
+
+# Okabe-Ito colours with a shape each, so that the status reads without colour: on target, within tolerance, off target
+STATUS_MARKS = {"green": ("#009E73", "circle", "On target"), "amber": ("#E69F00", "triangle", "Within tolerance"),
+                "red": ("#D55E00", "square", "Off target")}
+TREND_ROW_H = 44
+
+
+def _mark(status: str, x: float, y: float, tip: str) -> str:
+    colour, shape, _ = STATUS_MARKS.get(status, ("#ffffff", "hollow", ""))
+    title = f"<title>{_e(tip)}</title>"
+    if shape == "triangle":
+        points = f"M{x:.1f},{y - 5.5:.1f} L{x + 5.5:.1f},{y + 4.5:.1f} L{x - 5.5:.1f},{y + 4.5:.1f} Z"
+        return f'<path d="{points}" fill="{colour}" stroke="{INK}" stroke-width="0.6">{title}</path>'
+    if shape == "square":
+        return f'<rect x="{x - 4.5:.1f}" y="{y - 4.5:.1f}" width="9" height="9" fill="{colour}" stroke="{INK}" stroke-width="0.6">{title}</rect>'
+    if shape == "circle":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}" stroke="{INK}" stroke-width="0.6">{title}</circle>'
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#ffffff" stroke="{MUTED}" stroke-width="1.5">{title}</circle>'
+
+
+def _legend_marks() -> tuple[list[str], float]:
+    parts, x = [], 0.0
+    for status, (_, _, label) in STATUS_MARKS.items():
+        parts.append(_mark(status, x + 7, 9, label))
+        parts.append(f'<text x="{x + 18:.0f}" y="13" font-size="13" fill="{INK}">{_e(label)}</text>')
+        x += 28 + 7.5 * len(label)
+    parts.append(f'<line x1="{x:.0f}" y1="9" x2="{x + 22:.0f}" y2="9" stroke="{MUTED}" stroke-width="1.5" stroke-dasharray="5 3"/>'
+                 f'<text x="{x + 28:.0f}" y="13" font-size="13" fill="{INK}">Target</text>')
+    return parts, 26
+
+
+def kpi_trend_chart(block: KpiTrend, cid: str) -> Chart:
+    """Each KPI of a table month by month: a small line against its target, each month marked by its status."""
+    title = block.caption
+    months = list(block.months)
+    legend, lh = _legend_marks()
+    left, right = LABEL_W + 14, WIDTH - 104
+    step = (right - left) / max(1, len(months) - 1)
+    head = lh + 14
+    body = list(legend)
+
+    def x_of(i: int) -> float:
+        return left + i * step if len(months) > 1 else (left + right) / 2
+
+    for i, m in enumerate(months):
+        body.append(f'<text x="{x_of(i):.1f}" y="{head}" text-anchor="middle" font-size="11" fill="{INK}">{_e(m)}</text>')
+    top = head + 8
+    for r, row in enumerate(block.rows):
+        y0 = top + r * TREND_ROW_H
+        percent = row.unit == "percent"
+        shown = [v for v in row.values if v is not None]
+        span = [*shown, *([row.target] if row.target is not None else [])]
+        lo, hi = (min(span), max(span)) if span else (0.0, 1.0)
+        pad = max((hi - lo) * 0.15, 2.0 if percent else max(abs(hi) * 0.05, 0.5))
+        lo, hi = lo - pad, hi + pad
+        if percent:
+            lo, hi = max(lo, 0.0), min(hi, 100.0)
+        y_top, y_bottom = y0 + 8, y0 + TREND_ROW_H - 8
+
+        def y_of(v: float, lo: float = lo, hi: float = hi, y_top: float = y_top, y_bottom: float = y_bottom) -> float:
+            return y_bottom - (v - lo) / (hi - lo) * (y_bottom - y_top) if hi > lo else (y_top + y_bottom) / 2
+
+        if r:
+            body.append(f'<line x1="0" y1="{y0:.1f}" x2="{WIDTH}" y2="{y0:.1f}" stroke="{GRID}" stroke-width="1"/>')
+        lines = _wrap(row.title, 30, 2)
+        first = y0 + TREND_ROW_H / 2 + 4 - 7 * (len(lines) - 1)
+        body.append(f'<text x="{LABEL_W - 8}" y="{first:.1f}" text-anchor="end" font-size="12" fill="{INK}"><title>{_e(row.title)}</title>'
+                    + "".join(f'<tspan x="{LABEL_W - 8}" dy="{0 if n == 0 else 14}">{_e(line)}</tspan>' for n, line in enumerate(lines))
+                    + "</text>")
+        if row.target is not None and shown:
+            yt = y_of(row.target)
+            body.append(f'<line x1="{left - 8}" y1="{yt:.1f}" x2="{right + 8}" y2="{yt:.1f}" stroke="{MUTED}" stroke-width="1.5" stroke-dasharray="5 3">'
+                        f'<title>Target {_e(target_text(row.target, row.direction, row.unit))}</title></line>')
+        path: list[str] = []
+        for i, v in enumerate([*row.values, None]):
+            if v is None:
+                if len(path) > 1:
+                    body.append(f'<polyline points="{" ".join(path)}" fill="none" stroke="#0072B2" stroke-width="2"/>')
+                path = []
+                continue
+            path.append(f"{x_of(i):.1f},{y_of(v):.1f}")
+        for i, (v, status) in enumerate(zip(row.values, row.statuses, strict=True)):
+            if v is None:
+                continue
+            text = fmt_pct(v) if percent else fmt_number(v)
+            body.append(_mark(status, x_of(i), y_of(v), f"{row.title}, {months[i]}: {text} ({STATUS_TEXT.get(status, status)})"))
+        last = next(((m, v, s) for m, v, s in zip(reversed(months), reversed(row.values), reversed(row.statuses), strict=True)
+                     if v is not None), None)
+        if last is not None:  # the latest month's figure (the table above has the period's)
+            text = fmt_pct(last[1]) if percent else fmt_number(last[1])
+            body.append(f'<text x="{right + 16}" y="{y0 + TREND_ROW_H / 2 - 1:.1f}" font-size="12" font-weight="600" fill="{INK}">{_e(text)}</text>'
+                        f'<text x="{right + 16}" y="{y0 + TREND_ROW_H / 2 + 12:.1f}" font-size="11" fill="{MUTED}">'
+                        f'{_e(last[0])}</text>')
+        else:
+            body.append(f'<text x="{(left + right) / 2:.1f}" y="{y0 + TREND_ROW_H / 2 + 4:.1f}" text-anchor="middle" font-size="12" fill="{MUTED}">'
+                        'No figures in these months</text>')
+    height = top + len(block.rows) * TREND_ROW_H + 6
+
+    def described(row: Any) -> str:
+        parts = [f"{m} {'no figure' if v is None else (fmt_pct(v) if row.unit == 'percent' else fmt_number(v))}"
+                 + (f" ({STATUS_TEXT.get(s, s).lower()})" if v is not None else "") for m, v, s in zip(months, row.values, row.statuses, strict=True)]
+        return f"{row.title}: " + ", ".join(parts) + f"; target {target_text(row.target, row.direction, row.unit)}"
+
+    desc = "; ".join(described(row) for row in block.rows)
+    svg = _svg(cid, title, desc, height, body)
+    return Chart(cid, title, svg, "Each row is one indicator month by month against its target (dashed): a circle is on target, "
+                                  "a triangle within the tolerance, a square off target; on the right, the latest month's figure.",
+                 block.table())

@@ -14,6 +14,7 @@ from ..config.yamlsource import Document, load_yaml_file
 from ..definitions import Definitions
 from ..errors import ConfigError, ExpressionError, UsageError
 from ..expressions import Expression, compile_expression
+from ..kpis.catalogue import Benchmark, KpiSpec, benchmarks_of, combine_of, kpi_catalogue
 from ..problems import Location, Problem
 
 __all__ = ["ITEM", "NAMES", "KpiDef", "MetricDef", "PersonDef", "Programme", "ReportDef", "load_report"]
@@ -41,6 +42,7 @@ DEFAULT_LIST_LIMIT = 50
 DEFAULT_REPORT = "qa_report"
 DEFAULT_TOLERANCE = 5.0
 DEFAULT_MONTHS_BEFORE = 5
+DEFAULT_KPI_TREND_MONTHS = 6
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class MetricDef:
     programmes: bool = True
     tolerance: float = DEFAULT_TOLERANCE
     tolerances: Mapping[str, float] = field(default_factory=dict)
+    trend_months: int = DEFAULT_KPI_TREND_MONTHS
     # list
     columns: tuple[tuple[str, Expression], ...] = ()
     for_each: Expression | None = None
@@ -121,7 +124,7 @@ class MetricDef:
 
 @dataclass(frozen=True)
 class KpiDef:
-    """A KPI of config/rules/kpis.yaml, compiled."""
+    """A KPI of config/rules/kpis.yaml, compiled: computed from workflow history (``values: history``) or imported."""
 
     name: str
     title: str
@@ -135,6 +138,14 @@ class KpiDef:
     numerator: Expression | None
     per_deadline: tuple[str, ...] = ()
     description: str = ""
+    values: str = "history"  # history | imported
+    tolerance: float | None = None  # the KPI's own amber band, over the report's default
+    benchmarks: tuple[Benchmark, ...] = ()
+    combine: str = "add_up"  # how an imported KPI's months make a longer period's figure (add_up | latest)
+
+    @property
+    def imported(self) -> bool:
+        return self.values == "imported"
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,10 @@ class Programme:
     start: str
     end: str
     kpis: tuple[Mapping[str, Any], ...]
+    service_manager: str = ""
+    targeted_audits: tuple[Mapping[str, Any], ...] = ()
+    surveys: tuple[Mapping[str, Any], ...] = ()
+    reporting: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,6 +178,7 @@ class ReportDef:
     kpis: Mapping[str, KpiDef]
     programmes: tuple[Programme, ...]
     labels: Mapping[str, Any]  # scale and key labels for renderers
+    catalogue: Mapping[str, KpiSpec] = field(default_factory=dict)  # every KPI defined, the programmes' too
 
     def metric(self, name: str) -> MetricDef | None:
         for m in self.metrics:
@@ -288,6 +304,7 @@ class _Compiler:
             kpis=kpis,
             programmes=self.programmes(),
             labels=labels,
+            catalogue=kpi_catalogue(self.defs),
         )
 
     def check_presentation(self, presentation: Mapping[str, Any], metrics: tuple[MetricDef, ...], series: set[str]) -> None:
@@ -354,6 +371,7 @@ class _Compiler:
                 programmes=bool(spec.get("programmes", True)),
                 tolerance=float(spec.get("tolerance", DEFAULT_TOLERANCE)),
                 tolerances={k: float(v) for k, v in (spec.get("tolerances") or {}).items()},
+                trend_months=int(spec.get("trend_months", DEFAULT_KPI_TREND_MONTHS)),
                 **common,
             )
         wfs = self.workflows(path, spec)
@@ -462,6 +480,7 @@ class _Compiler:
             wf = spec.get("workflow")
             workflows = (wf,) if isinstance(wf, str) else tuple(wf or ())
             per = spec.get("counts_per_instance") or ()
+            tolerance = spec.get("tolerance")
             out[name] = KpiDef(
                 name=name,
                 title=str(spec.get("title", name)),
@@ -475,6 +494,10 @@ class _Compiler:
                 numerator=self.kpi_expr(name, "numerator", spec.get("numerator")),
                 per_deadline=tuple(per) if isinstance(per, (list, tuple)) else (),
                 description=str(spec.get("description", "")),
+                values=str(spec.get("values") or ("history" if workflows else "imported")),
+                tolerance=float(tolerance) if isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) else None,
+                benchmarks=benchmarks_of(spec.get("benchmarks")),
+                combine=combine_of(spec, str(spec.get("unit", "percent"))),
             )
         return out
 
@@ -501,7 +524,9 @@ class _Compiler:
             period = data.get("period") or {}
             try:
                 out.append(Programme(str(data["programme"]), str(data.get("title", data["programme"])), str(data["service"]),
-                                     str(period["from"]), str(period["to"]), tuple(data.get("kpis") or ())))
+                                     str(period["from"]), str(period["to"]), tuple(data.get("kpis") or ()),
+                                     str(data.get("service_manager") or ""), tuple(data.get("targeted_audits") or ()),
+                                     tuple(data.get("surveys") or ()), dict(data.get("reporting") or {})))
             except (KeyError, TypeError):
                 continue
         return tuple(sorted(out, key=lambda p: p.id))

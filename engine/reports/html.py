@@ -10,6 +10,7 @@ from .blocks import (
     STATUS_TEXT,
     Block,
     Heading,
+    KpiTrend,
     Labels,
     Para,
     Table,
@@ -19,7 +20,7 @@ from .blocks import (
     heading_line,
     scalar_metrics,
 )
-from .charts import build_chart
+from .charts import Chart, build_chart, kpi_trend_chart
 
 __all__ = ["render_html"]
 
@@ -60,7 +61,8 @@ p.note { color: #404040; font-style: italic; }
 .rag-green { background: #d9f0d3; color: #00441b; }
 .rag-amber { background: #fdd49e; color: #662506; }
 .rag-red { background: #b2182b; color: #fff; }
-.rag-no_data, .rag-no_target, .rag-not_computed { background: #e8e8e8; color: #333; }
+.rag-no_data, .rag-no_target, .rag-not_computed, .rag-not_imported { background: #e8e8e8; color: #333; }
+section figure.chart { margin: 6px 0 16px; max-width: 760px; }
 footer { margin-top: 2em; font-size: 0.8rem; color: #404040; border-top: 1px solid #ccc; padding-top: 6px; }
 @media (max-width: 560px) { body { font-size: 14px; } main { padding: 8px; } h1 { font-size: 1.3rem; } }
 @media print {
@@ -118,6 +120,8 @@ def _blocks(blocks: list[Block]) -> str:
             parts.append(f"<h{level}>{_e(block.text)}</h{level}>")
         elif isinstance(block, Table):
             parts.append(_table(block))
+        elif isinstance(block, KpiTrend):
+            parts.append(_figure(kpi_trend_chart(block, f"chart-{block.anchor or 'kpi-trend'}")))
         elif isinstance(block, Para):
             text = _e(block.text)
             if block.kind == "figure" and ":" in block.text:
@@ -127,6 +131,13 @@ def _blocks(blocks: list[Block]) -> str:
             if block.items:
                 parts.append("<ul>" + "".join(f"<li>{_e(i)}</li>" for i in block.items) + "</ul>")
     return "\n".join(parts)
+
+
+def _figure(chart: Chart) -> str:
+    return (f'<figure class="chart" id="{_e(chart.id)}" aria-labelledby="{_e(chart.id)}-h">'
+            f'<h3 id="{_e(chart.id)}-h">{_e(chart.title)}</h3>{chart.svg}'
+            f'<figcaption class="alt">{_e(chart.desc)}</figcaption>'
+            f'{_table(chart.table, tid=chart.id + "-data")}</figure>')
 
 
 def _tiles(report: Mapping[str, Any]) -> str:
@@ -147,12 +158,7 @@ def render_html(report: Mapping[str, Any], *, title: str | None = None, comparis
         chart = build_chart(spec, report, labels)
         if chart is None:
             continue
-        charts.append(
-            f'<figure class="chart" id="{_e(chart.id)}" aria-labelledby="{_e(chart.id)}-h">'
-            f'<h3 id="{_e(chart.id)}-h">{_e(chart.title)}</h3>{chart.svg}'
-            f'<figcaption class="alt">{_e(chart.desc)}</figcaption>'
-            f'{_table(chart.table, tid=chart.id + "-data")}</figure>'
-        )
+        charts.append(_figure(chart))
     toc = ['<li><a href="#key-figures">Key figures</a></li>']
     if charts:
         toc.append('<li><a href="#charts">Charts</a></li>')

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,13 @@ from ..calendar import london_date
 from ..definitions import Definitions
 from ..errors import EvaluationError, UsageError
 from ..expressions import Expression
+from ..kpis.catalogue import BENCHMARKS, Benchmark, benchmarks_of, programme_kpi
+from ..periods import Period, month_period, months_before, period_between
 from ..runtime.instance import OPEN_STATUSES, DeadlineState, Instance
+from ..store.base import KpiValue
 from .definition import ITEM, NAMES, KpiDef, MetricDef, ReportDef, load_report
-from .period import Period, months_before, period_between
 
-__all__ = ["DEADLINE_COUNTS", "UNASSIGNED", "compare_reports", "compute_report", "monthly_trend"]
+__all__ = ["DEADLINE_COUNTS", "UNASSIGNED", "compare_reports", "compute_report", "kpi_trend", "monthly_trend", "programme_kpi_months"]
 
 UNASSIGNED = "unassigned"
 MAX_WARNINGS = 20
@@ -227,7 +230,7 @@ class _Env(Mapping):
 class _Index:
     """Every instance of every store, by workflow, in a stable order."""
 
-    def __init__(self, stores: Any, definitions: Definitions) -> None:
+    def __init__(self, stores: Any, definitions: Definitions, *, instances: bool = True) -> None:
         self.definitions = definitions
         if hasattr(stores, "find"):
             stores = [stores]
@@ -235,7 +238,7 @@ class _Index:
         self.by_id: dict[tuple[int, str], _Item] = {}
         scope: dict[str, list[_Item]] = defaultdict(list)
         first: dt.datetime | None = None
-        for store_no, store in enumerate(self.stores):
+        for store_no, store in enumerate(self.stores if instances else ()):  # instances=False: the imported KPI figures only
             for inst in store.find():
                 item = _Item(store_no, inst, store, self)
                 self.by_id[(store_no, inst.id)] = item
@@ -247,6 +250,12 @@ class _Index:
         for items in scope.values():
             items.sort(key=lambda i: i.sort_key)
         self.scope: dict[str, list[_Item]] = dict(scope)
+        # imported KPI figures by (kpi, level, level id), oldest period first; for a key in several stores, the first store's
+        kpi_values: dict[tuple[str, str, str], dict[tuple[dt.date, dt.date], KpiValue]] = defaultdict(dict)
+        for store in self.stores:
+            for v in (store.kpi_values() if hasattr(store, "kpi_values") else ()):
+                kpi_values[(v.kpi, v.level, v.level_id)].setdefault((v.period_from, v.period_to), v)
+        self.kpi_values: dict[tuple[str, str, str], list[KpiValue]] = {k: [found[d] for d in sorted(found)] for k, found in kpi_values.items()}
 
     @property
     def size(self) -> int:
@@ -258,7 +267,9 @@ class _Run:
 
     def __init__(self, period: Period, *, scales: Mapping[str, Any], capacity: Mapping[str, float] | None = None,
                  warnings: list[dict[str, Any]] | None = None, touched: set[tuple[int, str]] | None = None,
-                 department: bool = True, vocabularies: Mapping[str, Any] | None = None) -> None:
+                 department: bool = True, level: str = "department", group: str = "", trend: bool = True,
+                 vocabularies: Mapping[str, Any] | None = None,
+                 kpi_values: Mapping[tuple[str, str, str], list[KpiValue]] | None = None) -> None:
         self.period = period
         self.scales = scales
         self.vocabularies = vocabularies or {}
@@ -266,6 +277,10 @@ class _Run:
         self.warnings = warnings if warnings is not None else []
         self.touched = touched
         self.department = department
+        self.level = level  # the level and group worked out (department: everything)
+        self.group = group
+        self.trend = trend  # KPIs with their months before (the report's trend: the command line's --no-trend turns both off)
+        self.kpi_values = kpi_values or {}
 
     def touch(self, item: _Item) -> None:
         if self.touched is not None:
@@ -698,31 +713,237 @@ def _kpi_figures(k: KpiDef, scope: Scope, run: _Run) -> tuple[int, int]:
     return num, den
 
 
-def _kpi_result(k: KpiDef, scope: Scope, run: _Run, *, target: Any, direction: str, tolerance: float, unit: str) -> dict[str, Any]:
-    num, den = _kpi_figures(k, scope, run)
-    value: float | None = float(num) if unit == "count" else pct(num, den)
-    target = float(target) if isinstance(target, (int, float)) and not isinstance(target, bool) else None
-    return {
-        "title": k.title,
-        "unit": unit,
-        "direction": direction,
-        "target": target,
-        "tolerance": tolerance,
-        "numerator": num,
-        "denominator": den,
-        "value": value,
-        "status": rag(value, target, direction, tolerance),
-    }
+@dataclass(frozen=True)
+class _Kpi:
+    """A KPI as one table of the report shows it: its definition with the target, tolerance and benchmarks that apply there."""
+
+    id: str
+    title: str
+    unit: str
+    direction: str
+    target: float | None
+    tolerance: float
+    values: str  # history | imported
+    source: str = ""
+    kdef: KpiDef | None = None  # for a KPI computed from history
+    benchmarks: tuple[Benchmark, ...] = ()
+    combine: str = "add_up"  # add_up | latest: how an imported KPI's months make a longer period's figure
+
+
+def _tolerance(m: MetricDef, kid: str, *own: Any) -> float:
+    """The report's tolerance for this KPI, else the first of ``own`` given (a programme's, the KPI's), else the report's default."""
+    if kid in m.tolerances:
+        return m.tolerances[kid]
+    return next((float(t) for t in own if isinstance(t, (int, float)) and not isinstance(t, bool)), m.tolerance)
+
+
+def _target(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _is_month(v: KpiValue) -> bool:
+    return v.period_from.day == 1 and v.period_to == month_period(v.period_from.year, v.period_from.month).end
+
+
+def _imported_figure(values: list[KpiValue], period: Period, unit: str, combine: str = "add_up") -> dict[str, Any] | None:
+    """The figure for the period from stored values: the value stored for exactly these days; else, from the months
+    inside it, their counts added up (``combine: add_up``, a percentage or rate with every month's numerator and
+    denominator) or the latest month's figure. None when nothing was imported for the period."""
+    exact = [v for v in values if v.period_from == period.start and v.period_to == period.end]
+    if exact:
+        v = exact[-1]
+        return {"value": v.value, "numerator": v.numerator, "denominator": v.denominator, "basis": "period", "months": [], "row": v}
+    months = [v for v in values if _is_month(v) and period.start <= v.period_from and v.period_to <= period.end]
+    if not months:
+        return None
+    counted = all(v.numerator is not None and v.denominator is not None for v in months)
+    if combine == "add_up" and unit in ("percent", "rate_per_10000") and counted:
+        num = sum(v.numerator or 0 for v in months)
+        den = sum(v.denominator or 0 for v in months)
+        value = pct(num, den) if unit == "percent" else (_round1(num * 10_000 / den) if den else None)
+        return {"value": value, "numerator": num, "denominator": den, "basis": "months", "months": [v.period for v in months], "row": months[-1]}
+    v = months[-1]
+    return {"value": v.value, "numerator": v.numerator, "denominator": v.denominator, "basis": "latest_month", "months": [v.period], "row": v}
+
+
+def _benchmarks(k: _Kpi, values: list[KpiValue], row: KpiValue | None, period: Period) -> dict[str, Any]:
+    """Each benchmark known for the figure: from the imported value used, else the latest imported before the period's
+    end that has it, else the KPI's definition. A benchmark the KPI names but nobody gave is null."""
+    out: dict[str, Any] = {}
+    earlier = [v for v in values if v.period_to <= period.end]
+    declared = {b.name: b for b in k.benchmarks}
+    for name in BENCHMARKS:
+        found = None
+        for v in ([row] if row is not None else []) + earlier[::-1]:
+            if getattr(v, name) is not None:
+                found = {"value": getattr(v, name), "period": v.benchmark_period or v.period, "source": v.source}
+                break
+        if found is None and name in declared and declared[name].value is not None:
+            b = declared[name]
+            found = {"value": b.value, "period": b.period, "source": b.source}
+        if found is not None or name in declared:
+            out[name] = found or {"value": None, "period": "", "source": ""}
+    return out
+
+
+def _months_to(period: Period, count: int) -> list[Period]:
+    """The ``count`` calendar months ending with the period's last month."""
+    last = month_period(period.end.year, period.end.month)
+    return months_before(last, count - 1) if count > 0 else []
+
+
+def _computed_value(k: _Kpi, scope: Scope, run: _Run) -> tuple[int, int, float | None]:
+    assert k.kdef is not None
+    num, den = _kpi_figures(k.kdef, scope, run)
+    return num, den, (float(num) if k.unit == "count" else pct(num, den))
+
+
+def _kpi_entry(k: _Kpi, scope: Scope, run: _Run, *, series: list[KpiValue], where: tuple[str, str], trend_months: int) -> dict[str, Any]:
+    """One KPI's line of the report: figure, target, RAG status, benchmarks, and its trend month by month."""
+    entry: dict[str, Any] = {"title": k.title, "unit": k.unit, "direction": k.direction, "target": k.target, "tolerance": k.tolerance,
+                             "values": k.values, "source": k.source}
+    row = None
+    if k.values == "imported":
+        figure = _imported_figure(series, run.period, k.unit, k.combine)
+        if figure is None:
+            entry.update(numerator=None, denominator=None, value=None, status="not_imported")
+        else:
+            row = figure["row"]
+            entry.update(numerator=figure["numerator"], denominator=figure["denominator"], value=figure["value"],
+                         status=rag(figure["value"], k.target, k.direction, k.tolerance))
+            # basis: period (a figure imported for exactly these days), months (the months' counts added up) or
+            # latest_month (the latest month's figure); period: the days the figure describes
+            days = f"{figure['months'][0]}..{figure['months'][-1]}" if figure["basis"] == "months" else row.period
+            entry["imported"] = {"basis": figure["basis"], "months": figure["months"], "period": days, "level": where[0], "level_id": where[1],
+                                 "source": row.source, "note": row.note, "from": row.imported_from, "at": row.imported_at}
+    elif k.kdef is not None:
+        num, den, value = _computed_value(k, scope, run)
+        entry.update(numerator=num, denominator=den, value=value, status=rag(value, k.target, k.direction, k.tolerance))
+    else:  # a programme names a rules KPI that is not defined (qaflow validate reports it)
+        entry.update(numerator=None, denominator=None, value=None, status="not_computed")
+    entry["benchmarks"] = _benchmarks(k, series, row, run.period)
+    if run.trend and trend_months > 0 and (k.kdef is not None or k.values == "imported"):
+        entry["trend"] = _kpi_trend(k, scope, run, series, trend_months)
+    return entry
+
+
+def _kpi_trend(k: _Kpi, scope: Scope, run: _Run, series: list[KpiValue], count: int) -> dict[str, Any]:
+    """Month -> {value, status} for the ``count`` months ending with the period's last month."""
+    out = {}
+    monthly = {v.period: v for v in series if _is_month(v)}
+    for month in _months_to(run.period, count):
+        if k.values == "imported":
+            v = monthly.get(month.code)
+            value = v.value if v is not None else None
+        else:
+            value = _computed_value(k, scope, _Run(month, scales=run.scales, vocabularies=run.vocabularies, trend=False))[2]
+        out[month.code] = {"value": value, "status": rag(value, k.target, k.direction, k.tolerance)}
+    return out
+
+
+def _rules_kpi(m: MetricDef, kdef: KpiDef) -> _Kpi:
+    return _Kpi(kdef.name, kdef.title, kdef.unit, kdef.direction, kdef.target, _tolerance(m, kdef.name, kdef.tolerance), kdef.values,
+                kdef.source, kdef if not kdef.imported else None, kdef.benchmarks, kdef.combine)
+
+
+def _programme_kpi(m: MetricDef, prog_id: str, spec: Mapping[str, Any], report: ReportDef) -> _Kpi:
+    """A KPI of a programme's list, with the programme's target (and tolerance and benchmarks, where it gives them)."""
+    kid = str(spec.get("kpi"))
+    kdef = report.kpis.get(kid) if spec.get("defined_in") == "rules" else None
+    if kdef is not None:
+        benchmarks = benchmarks_of(spec["benchmarks"]) if "benchmarks" in spec else kdef.benchmarks
+        return _Kpi(kid, kdef.title, str(spec.get("unit", kdef.unit)), str(spec.get("direction", kdef.direction)), _target(spec.get("target")),
+                    _tolerance(m, kid, spec.get("tolerance"), kdef.tolerance), kdef.values, str(spec.get("source") or kdef.source),
+                    kdef if not kdef.imported else None, benchmarks, kdef.combine)
+    own = programme_kpi(prog_id, spec)
+    values = "imported" if spec.get("defined_in") == "programme" else "history"
+    return _Kpi(kid, own.title, own.unit, own.direction, own.target, _tolerance(m, kid, own.tolerance), values, own.source, None, own.benchmarks,
+                own.combine)
+
+
+def _series(run: _Run, kid: str, *wheres: tuple[str, str]) -> tuple[list[KpiValue], tuple[str, str]]:
+    """The imported values of a KPI at the first of ``wheres`` (level, level id) that has any."""
+    for where in wheres:
+        found = run.kpi_values.get((kid, *where))
+        if found:
+            return found, where
+    return [], wheres[0]
+
+
+#: a targeted audit is delivered when its findings are reported
+_DELIVERED = {"thematic_audit": "report", "multi_agency_audit": "findings"}
+
+
+def _audit_row(item: _Item | None, wf: str) -> dict[str, Any]:
+    if item is None:
+        return {"instance": None, "state": None, "started_on": None, "delivered": False}
+    data = item.inst.data
+    joined = data.get("joined") or {}
+    started = joined.get("on") or str(london_date(item.inst.created_at))
+    return {"instance": item.inst.id, "state": item.inst.state, "started_on": started,
+            "delivered": data.get(_DELIVERED.get(wf, "report")) is not None}
+
+
+def _delivery(m: MetricDef, prog: Any, scope: Scope, run: _Run) -> dict[str, Any]:
+    """Planned vs delivered: the programme's targeted audits planned for a month in the period, and the proposed audits
+    that joined it, each with the instance that carries it out (if any) and whether its findings are reported; and its
+    surveys, sent and answered in the period, against the target response rate."""
+    first, last = run.period.start.isoformat()[:7], run.period.end.isoformat()[:7]
+    audits: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for entry in prog.targeted_audits:
+        month = str(entry.get("month") or "")
+        if not first <= month <= last:
+            continue
+        wf = str(entry.get("workflow") or "")
+        theme = entry.get("theme")
+        found = None
+        for item in scope.get(wf, ()):
+            data = item.inst.data
+            if wf == "thematic_audit":
+                ours = data.get("programme") == prog.id and data.get("theme") == theme and data.get("proposal") is None
+            else:
+                ours = data.get("topic") == theme
+            if ours and item.inst.id not in used:
+                found = item
+                break
+        if found is not None:
+            used.add(found.inst.id)
+        audits.append({"id": entry.get("id"), "title": theme, "workflow": wf, "month": month, "from": "programme", **_audit_row(found, wf)})
+    for item in scope.get("thematic_audit", ()):
+        joined = item.inst.data.get("joined") or {}
+        if joined.get("programme") == prog.id and first <= str(joined.get("month") or "")[:7] <= last:
+            proposal = item.inst.data.get("proposal") or {}
+            audits.append({"id": item.inst.id, "title": item.inst.data.get("theme"), "workflow": "thematic_audit",
+                           "month": str(joined["month"])[:7], "from": f"indicator: {proposal.get('rule_title') or proposal.get('rule')}",
+                           **_audit_row(item, "thematic_audit")})
+    surveys = []
+    for entry in prog.surveys:
+        sent = answered = 0
+        for item in scope.get(str(entry.get("workflow") or "feedback_survey"), ()):
+            data = item.inst.data
+            day = str(data.get("sent_on") or london_date(item.inst.created_at))
+            if data.get("service") == prog.service and data.get("point") == entry.get("point") and \
+                    run.period.start.isoformat() <= day <= run.period.end.isoformat():
+                sent += 1
+                answered += data.get("response") is not None
+        target = _target(entry.get("target_response_rate"))
+        rate = pct(answered, sent)
+        surveys.append({"id": entry.get("id"), "point": entry.get("point"), "sent": sent, "responded": answered, "response_rate": rate,
+                        "target": target, "status": rag(rate, target, "higher_is_better", m.tolerance)})
+    return {"planned": len(audits), "started": sum(1 for a in audits if a["instance"]), "delivered": sum(1 for a in audits if a["delivered"]),
+            "audits": audits, "surveys": surveys}
 
 
 def _kpis(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[str, Any]:
     indicators = {}
-    for name, k in report.kpis.items():
+    where = ("department", "") if run.department else (run.level, run.group)
+    for name, kdef in report.kpis.items():
         if m.only and name not in m.only:
             continue
-        tol = m.tolerances.get(name, m.tolerance)
-        indicators[name] = _kpi_result(k, scope, run, target=k.target, direction=k.direction, tolerance=tol, unit=k.unit)
-        indicators[name]["source"] = k.source
+        series, found = _series(run, name, where) if kdef.imported else ([], where)
+        indicators[name] = _kpi_entry(_rules_kpi(m, kdef), scope, run, series=series, where=found,
+                                      trend_months=m.trend_months if run.department else 0)
     out: dict[str, Any] = {"indicators": indicators}
     if not (m.programmes and run.department):
         return out
@@ -740,28 +961,14 @@ def _kpis(m: MetricDef, scope: Scope, run: _Run, report: ReportDef) -> dict[str,
                 sub[wf] = [i for i in items if _group_of(i, "service", service_expr, run) == prog.service]
         entries = {}
         for spec in prog.kpis:
-            kid = str(spec.get("kpi"))
-            tol = m.tolerances.get(kid, m.tolerance)
-            direction = str(spec.get("direction", "higher_is_better"))
-            unit = str(spec.get("unit", "percent"))
-            if spec.get("defined_in") == "rules" and kid in report.kpis:
-                entry = _kpi_result(report.kpis[kid], sub, run, target=spec.get("target"), direction=direction, tolerance=tol, unit=unit)
-            else:
-                target = spec.get("target")
-                entry = {
-                    "title": str(spec.get("title", kid)),
-                    "unit": unit,
-                    "direction": direction,
-                    "target": float(target) if isinstance(target, (int, float)) else None,
-                    "tolerance": tol,
-                    "numerator": None,
-                    "denominator": None,
-                    "value": None,
-                    "status": "not_computed",
-                }
+            k = _programme_kpi(m, prog.id, spec, report)
+            # a service's figure, else the department's (a service-wide indicator is often extracted for the whole council)
+            series, found = _series(run, k.id, ("service", prog.service), ("department", "")) if k.values == "imported" else ([], ("service", prog.service))
+            entry = _kpi_entry(k, sub, run, series=series, where=found, trend_months=m.trend_months)
             entry["defined_in"] = str(spec.get("defined_in", "rules"))
-            entries[kid] = entry
-        programmes[prog.id] = {"title": prog.title, "service": prog.service, "from": prog.start, "to": prog.end, "kpis": entries}
+            entries[k.id] = entry
+        programmes[prog.id] = {"title": prog.title, "service": prog.service, "from": prog.start, "to": prog.end, "kpis": entries,
+                               "delivery": _delivery(m, prog, scope, run)}
     out["programmes"] = programmes
     return out
 
@@ -813,7 +1020,8 @@ def _partition(index: _Index, keys: set[tuple[int, str]], level: str, expr: Expr
 
 
 def _new_run(index: _Index, period: Period, capacity: Mapping[str, float] | None, **kw: Any) -> _Run:
-    return _Run(period, scales=index.definitions.scales, capacity=capacity, vocabularies=index.definitions.vocabularies, **kw)
+    return _Run(period, scales=index.definitions.scales, capacity=capacity, kpi_values=index.kpi_values,
+                vocabularies=index.definitions.vocabularies, **kw)
 
 
 def _as_date(value: Any, what: str) -> dt.date:
@@ -871,7 +1079,7 @@ def compute_report(
 def _report(index: _Index, rdef: ReportDef, period: Period, level: str, capacity: Mapping[str, float] | None, trend: bool) -> dict[str, Any]:
     warnings: list[dict[str, Any]] = []
     touched: set[tuple[int, str]] = set()
-    run = _new_run(index, period, capacity, warnings=warnings, touched=touched)
+    run = _new_run(index, period, capacity, warnings=warnings, touched=touched, trend=trend)
     metrics = {m.name: _compute(m, index.scope, run, rdef) for m in rdef.metrics}
     out: dict[str, Any] = {
         "report": rdef.id,
@@ -890,7 +1098,7 @@ def _report(index: _Index, rdef: ReportDef, period: Period, level: str, capacity
         parts = _partition(index, touched, level, expr, run)
         by_group = {}
         for group, scope in parts.items():
-            grun = _new_run(index, period, capacity, warnings=warnings, department=False)
+            grun = _new_run(index, period, capacity, warnings=warnings, department=False, level=level, group=group, trend=False)
             by_group[group] = {m.name: _compute(m, scope, grun, rdef) for m in rdef.metrics}
         out["groups"] = sorted(parts)
         out["by_group"] = by_group
@@ -928,7 +1136,7 @@ def _trend(index: _Index, rdef: ReportDef, period: Period, count: int, capacity:
         series[name] = {"title": title, "metric": path, "values": [],
                         "target": k.target if k else None, "direction": k.direction if k else None}
     for month in months:
-        run = _new_run(index, month, capacity)
+        run = _new_run(index, month, capacity, trend=False)
         computed = {m.name: _compute(m, index.scope, run, rdef) for m in needed}
         for name, path, _, _ in rdef.trend_series:
             series[name]["values"].append(_leaf(computed, path.split(".")))
@@ -962,6 +1170,126 @@ def monthly_trend(
     index = _Index(stores, definitions)
     count = rdef.trend_months_before if months_before is None else months_before
     return _sorted(_trend(index, rdef, period_between(start, end), count, capacity))
+
+
+def kpi_trend(
+    stores: Any,
+    definitions: Definitions,
+    kpi: str,
+    *,
+    end: dt.date,
+    months: int = 6,
+    level: str = "department",
+    level_id: str = "",
+    programme: str | None = None,
+    report: str | Path | ReportDef | None = None,
+) -> list[dict[str, Any]]:
+    """A KPI's figure and RAG status for each of the ``months`` calendar months ending with the month of ``end``,
+    oldest first: ``[{"month": "2026-10", "value": 85.5, "status": "amber"}, ...]`` (status ``no_data`` for a month
+    with no figure).
+
+    For whatever acts on a run of statuses; "red for the last 2 months" is
+    ``all(m["status"] == "red" for m in kpi_trend(...)[-2:])``. ``programme``: with that programme's target and
+    tolerance, and for a KPI computed from history only its service's cases (imported figures: its service's, else
+    the department's). Without it, the KPI's own target; imported figures at ``level`` / ``level_id``.
+    """
+    rdef = load_report(definitions, report)
+    index = _Index(stores, definitions)
+    m = next((x for x in rdef.metrics if x.kind == "kpis"), None) or MetricDef(name="kpis", kind="kpis")
+    end = _as_date(end, "end")
+    run = _new_run(index, month_period(end.year, end.month), None)
+    scope: Scope = index.scope
+    wheres: tuple[tuple[str, str], ...] = ((level, level_id),)
+    if programme is not None:
+        prog = next((p for p in rdef.programmes if p.id == programme), None)
+        if prog is None:
+            raise UsageError(f"no programme '{programme}' (known: {', '.join(p.id for p in rdef.programmes) or 'none'})")
+        spec = next((e for e in prog.kpis if e.get("kpi") == kpi), None)
+        if spec is None:
+            raise UsageError(f"programme '{programme}' lists no KPI '{kpi}'")
+        k = _programme_kpi(m, prog.id, spec, rdef)
+        service_expr = rdef.levels.get("service")
+        if service_expr is not None:
+            scope = {wf: [i for i in items if _group_of(i, "service", service_expr, run) == prog.service] for wf, items in index.scope.items()}
+        wheres = (("service", prog.service), ("department", ""))
+    elif kpi in rdef.kpis:
+        k = _rules_kpi(m, rdef.kpis[kpi])
+    elif kpi in rdef.catalogue:
+        own = rdef.catalogue[kpi]
+        k = _Kpi(kpi, own.title, own.unit, own.direction, own.target, _tolerance(m, kpi, own.tolerance), own.values, own.source, None,
+                 own.benchmarks, own.combine)
+    else:
+        raise UsageError(f"no KPI '{kpi}' in config/rules or the programmes")
+    series = _series(run, kpi, *wheres)[0] if k.values == "imported" else []
+    return [{"month": month, **figure} for month, figure in _kpi_trend(k, scope, run, series, months).items()]
+
+
+def programme_kpi_months(
+    stores: Any,
+    definitions: Definitions,
+    *,
+    at: dt.date,
+    months: int = 12,
+    kpis: Iterable[str] | None = None,
+    report: str | Path | ReportDef | None = None,
+) -> list[dict[str, Any]]:
+    """Each programme KPI's figures month by month, as an indicator rule reads them (engine.kpis.watch).
+
+    For every KPI a programme lists (only those in ``kpis``, if given): the ``months`` calendar months ending
+    with the last month that has a figure, each ``{month, value, status, benchmarks: {name: value}}`` against
+    the programme's target and tolerance. An imported KPI's last month is the latest with a monthly figure at or
+    before the month of ``at`` (the service's figures, else the department's); a KPI computed from history ends
+    with the last whole month before ``at``. Only programmes whose period holds that last month are read.
+    """
+    rdef = load_report(definitions, report)
+    wanted = set(kpis) if kpis is not None else None
+    history = any(spec.get("defined_in") == "rules" and str(spec.get("kpi")) in rdef.kpis and not rdef.kpis[str(spec.get("kpi"))].imported
+                  for prog in rdef.programmes for spec in prog.kpis if wanted is None or spec.get("kpi") in wanted)
+    index = _Index(stores, definitions, instances=history)  # figures imported only: no instance need be read
+    m = next((x for x in rdef.metrics if x.kind == "kpis"), None) or MetricDef(name="kpis", kind="kpis")
+    at = _as_date(at, "at")
+    this_month = month_period(at.year, at.month)
+    last_whole = months_before(this_month, 1)[0]
+    service_expr = rdef.levels.get("service")
+    out: list[dict[str, Any]] = []
+    for prog in rdef.programmes:
+        start, end = dt.date.fromisoformat(prog.start), dt.date.fromisoformat(prog.end)
+        run = _new_run(index, this_month, None, trend=False)
+        scope: Scope | None = None
+        for spec in prog.kpis:
+            kid = str(spec.get("kpi"))
+            if wanted is not None and kid not in wanted:
+                continue
+            k = _programme_kpi(m, prog.id, spec, rdef)
+            if k.values == "imported":
+                series, where = _series(run, kid, ("service", prog.service), ("department", ""))
+                monthly = [v for v in series if _is_month(v) and v.period_from <= this_month.end]
+                if not monthly:
+                    continue
+                last = monthly[-1]
+                through = month_period(last.period_from.year, last.period_from.month)
+            elif k.kdef is not None:
+                through, where, monthly = last_whole, ("service", prog.service), []
+            else:
+                continue
+            if not start <= through.start <= end:
+                continue  # the figures end outside this programme's quarter
+            if k.values != "imported" and scope is None:
+                scope = index.scope if service_expr is None else {
+                    wf: [i for i in items if _group_of(i, "service", service_expr, run) == prog.service] for wf, items in index.scope.items()}
+            by_month = {v.period: v for v in monthly}
+            declared = {b.name: b.value for b in k.benchmarks if b.value is not None}
+            rows = []
+            for month, figure in _kpi_trend(k, scope or {}, _new_run(index, through, None, trend=False), monthly, months).items():
+                row = by_month.get(month)
+                marks = {name: (getattr(row, name, None) if row is not None else None) for name in BENCHMARKS}
+                rows.append({"month": month, **figure,
+                             "benchmarks": {n: (v if v is not None else declared.get(n)) for n, v in marks.items()
+                                            if v is not None or declared.get(n) is not None}})
+            out.append({"programme": prog.id, "service": prog.service, "service_manager": prog.service_manager, "kpi": kid,
+                        "title": k.title, "unit": k.unit, "direction": k.direction, "target": k.target, "tolerance": k.tolerance,
+                        "values": k.values, "level": where[0], "level_id": where[1], "months": rows})
+    return out
 
 
 # --------------------------------------------------------------------------- comparing

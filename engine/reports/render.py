@@ -12,10 +12,12 @@ from .blocks import (
     STATUS_TEXT,
     Block,
     Heading,
+    KpiTrend,
     Labels,
     Para,
     Table,
     comparison_table,
+    delivery_blocks,
     document_blocks,
     flatten,
     fmt_number,
@@ -142,6 +144,8 @@ def _md_blocks(blocks: list[Block]) -> list[str]:
             lines += ["#" * block.level + " " + block.text, ""]
         elif isinstance(block, Table):
             lines += _md_table(block)
+        elif isinstance(block, KpiTrend):
+            lines += _md_table(block.table())
         elif isinstance(block, Para):
             text = block.text
             if block.kind == "note":
@@ -200,10 +204,16 @@ def _text(report: Mapping[str, Any], title: str | None, comparison: Mapping[str,
     labels = Labels(report)
     for name, about in (report.get("about") or {}).items():
         if about.get("kind") == "kpis":
-            value = get_path(report.get("metrics"), name) or {}
-            for block in kpi_blocks(labels.title(name), {"indicators": value.get("indicators") or {}}):
-                if isinstance(block, Table):
-                    lines += [line.rstrip() for line in _text_table(block, indent="")] + [""]
+            for block in kpi_blocks(labels.title(name), get_path(report.get("metrics"), name) or {}, compact=True):
+                if isinstance(block, (Table, KpiTrend)):
+                    kpi_table = block.table() if isinstance(block, KpiTrend) else block
+                    lines += [line.rstrip() for line in _text_table(kpi_table, indent="")] + [""]
+                elif isinstance(block, Para):
+                    lines += [block.text, *(f"  {item}" for item in block.items), ""]
+            if (report.get("period") or {}).get("kind") != "month":
+                for block in delivery_blocks(get_path(report.get("metrics"), name) or {}):
+                    if isinstance(block, Table):
+                        lines += [line.rstrip() for line in _text_table(block, indent="")] + [""]
     trend = report.get("trend") or {}
     if trend.get("months"):
         lines.append(f"Trend {trend['months'][0]} to {trend['months'][-1]}")

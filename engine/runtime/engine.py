@@ -929,10 +929,56 @@ class Engine:
             raise UnknownAlert(f"no alert '{alert_id}'", alert=alert_id)
 
 
-def start_as_engine(engine: Engine, workflow: str, data: dict[str, Any], *, at: Any) -> InstanceView:
+def start_as_engine(engine: Engine, workflow: str, data: dict[str, Any], *, at: Any, request_id: str | None = None) -> InstanceView:
     """Start ``workflow`` the way the engine starts a child or a scheduled start: no start roles, and the
-    data may give fields the workflow owns. For scenario tests of workflows only the engine starts;
-    never expose it to the people a host serves.
+    data may give fields the workflow owns. For planned work the engine starts itself (a programme's month,
+    an indicator's proposed audit) and scenario tests of workflows only the engine starts; never expose it
+    to the people a host serves.
+
+    ``request_id`` names the start as ``Engine.start``'s does: a second call with it returns the instance
+    the first started, without starting another (``RequestIdReused`` if the data differ).
     """
     data = engine._input(data, "data", DataInvalid)
-    return engine._start(engine.definitions.workflow(workflow), data, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, at=engine._time(at))
+    wf = engine.definitions.workflow(workflow)
+    when = engine._time(at)
+    if request_id is None:
+        return engine._start(wf, data, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, at=when)
+    this = requests.call("start", workflow, None, data, SYSTEM_ACTOR)
+    run = lambda: engine._start(wf, data, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, at=when, request_id=request_id, call=this)  # noqa: E731
+    return requests.once(engine, check_key(request_id, "request_id"), this, run)
+
+
+def fire_as_engine(engine: Engine, instance_id: str, trigger: str, payload: dict[str, Any] | None = None, *, at: Any) -> InstanceView:
+    """Fire ``trigger`` as the engine (actor and role ``system``), as a deadline or a child's signal does: for a
+    trigger whose roles include ``system``, such as a proposed audit joining its programme month. Refused
+    (``RoleRefused``) for a trigger the engine may not fire; otherwise checked and recorded as ``Engine.fire``."""
+    check_key(instance_id, "the instance id")
+    check_id(trigger, "the trigger")
+    body = engine._input(payload, "payload", PayloadInvalid, instance=instance_id, trigger=trigger)
+    when = engine._time(at)
+    uow = UnitOfWork(engine.store)
+    inst = uow.get(instance_id)
+    engine._backdating(inst, when, None)  # the engine records nothing earlier than what is already there
+    wf = engine._wf(inst)
+    trig = wf.triggers.get(trigger)
+    if trig is None or not wf.by_event.get((trigger, inst.state)):
+        raise UnknownTrigger(f"'{trigger}' cannot be fired on {instance_id} while it is in state '{inst.state}'",
+                             instance=instance_id, trigger=trigger, state=inst.state)
+    if SYSTEM_ACTOR not in trig.roles:
+        raise RoleRefused(f"the engine may not fire '{trigger}' on {instance_id}: its roles do not include system",
+                          instance=instance_id, trigger=trigger)
+    if trig.validator is not None and not _payload_ok(trig, body):
+        errors = sorted(trig.validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        msgs = [f"{'/'.join(map(str, e.absolute_path)) or 'payload'}: {e.message}" for e in errors[:10]]
+        raise PayloadInvalid(f"invalid payload for '{trigger}': " + "; ".join(msgs), instance=instance_id, trigger=trigger, problems=msgs)
+    from_state = inst.state
+    ctx = Context(engine, uow, inst, wf, at=when, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, payload=body)
+    if not fire_event(wf.machine, inst, trigger, ctx):
+        raise GuardFailed(f"'{trigger}' was refused on {instance_id} in state '{from_state}': no condition held",
+                          instance=instance_id, trigger=trigger, conditions=ctx.conditions)
+    inst.updated_at = max(inst.updated_at, when)
+    uow.record(engine._entry(inst, wf, ctx, trigger=trigger, from_state=from_state, payload=body))
+    engine._settle(uow, inst, wf, when)
+    engine._drain(uow)
+    engine._commit(uow)
+    return InstanceView(engine, inst)

@@ -49,6 +49,23 @@ def advance(request: Request, who: Annotated[Identity, Depends(require("advance"
     return JSON({"to": now.isoformat(), "fired": [o.to_dict() for o in fired]})
 
 
+@router.post("/programme/start", response_model=None,
+             responses={200: {"description": "What the month started, joined or found started before: {month, programmes, items}"},
+                        **error_responses(400)})
+def programme_start(
+    request: Request,
+    who: Annotated[Identity, Depends(require("programme"))],
+    month: Annotated[str, Query(description="The programme month, YYYY-MM")],
+) -> JSON:
+    """Start the month's planned work of every programme whose quarter holds it, at the server's time, each item once:
+    its targeted audits, the quarterly QA report in a programme's first month, the managers' briefing, and the
+    proposed audits accepted before the month (as `qaflow programme start --month`)."""
+    from ..programmes import start_programme_month
+
+    engine = context(request).engine
+    return JSON(start_programme_month(engine, month, at=server_now(engine)).to_dict())
+
+
 @router.get("/reports/{period}", response_model=None,
             responses={200: {"description": "The report in the format asked for",
                              "content": {m.split(";")[0]: {} for m in MEDIA.values()}},

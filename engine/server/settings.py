@@ -33,7 +33,7 @@ ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "E
 #: Roles no token or key can carry: the engine's own (it refuses them anyway).
 RESERVED = frozenset({"system"})
 #: Operations the server itself guards (start, fire and worklists are guarded by the workflows' own roles).
-OPERATIONS = ("read", "report", "validate", "advance", "outbox")
+OPERATIONS = ("read", "report", "validate", "advance", "programme", "outbox")
 #: Operations nobody may do until [access] names who may. Whoever claims or acknowledges an alert decides
 #: whether and when it is delivered, and the outbox holds every alert's message: a delivering service's.
 CLOSED_UNLESS_NAMED = frozenset({"outbox"})

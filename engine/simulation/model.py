@@ -2,8 +2,9 @@
 
 A model has a ``population`` (authorities, teams, caseloads, staff by role with weekly capacity),
 ``behaviours`` (who fires which trigger in which state, after how long, with what payload),
-``arrivals`` (complaints, escalations, surveys: Poisson streams per month) and ``planned`` starts
-(targeted audits in a programme month). docs/simulation.md describes the language.
+``arrivals`` (complaints, escalations, surveys: Poisson streams per month), ``planned`` starts
+(targeted audits in a programme month) and ``kpi_series`` (modelled monthly KPI figures, imported as an
+extract would be). docs/simulation.md describes the language.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from . import generators as g
 from .distributions import Delay, Dist, DistError, Late, parse_dist
 
 __all__ = [
-    "ActorSpec", "ActionSpec", "Rule", "Stream", "StaffSpec", "PopulationSpec", "Settings", "BehaviourModel",
+    "ActorSpec", "ActionSpec", "Rule", "Stream", "StaffSpec", "PopulationSpec", "Settings", "BehaviourModel", "KpiSeriesSpec",
     "model_files", "load_model", "check_model", "RULE_NAMES", "STREAM_NAMES",
 ]
 
@@ -139,6 +140,20 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class KpiSeriesSpec:
+    """Modelled monthly figures of the programmes' imported percentage KPIs (not real data)."""
+
+    arrive_working_day: int
+    time: dt.time
+    denominator: Dist
+    start: Dist
+    step: Dist
+    slump_chance: float
+    slump_months: Dist
+    slump_points: Dist
+
+
+@dataclass(frozen=True)
 class BehaviourModel:
     id: str
     title: str
@@ -149,6 +164,7 @@ class BehaviourModel:
     planned: tuple[Stream, ...]
     files: tuple[str, ...]
     index: Mapping[tuple[str, str], tuple[Rule, ...]] = field(default_factory=dict, repr=False)
+    kpi_series: KpiSeriesSpec | None = None
 
     def roles(self) -> list[str]:
         """Every population role, in order of first mention."""
@@ -211,6 +227,8 @@ class _Raw:
     population_at: _Item | None = None
     lists: dict[str, list[_Item]] = field(default_factory=lambda: {"behaviours": [], "arrivals": [], "planned": []})
     files: list[str] = field(default_factory=list)
+    kpi_series: dict[str, Any] = field(default_factory=dict)
+    kpi_series_at: _Item | None = None
 
 
 def _merge_dict(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,6 +248,9 @@ def _add(raw: _Raw, doc: Document, *, replace_by_id: bool) -> None:
     for k, v in (data.get("settings") or {}).items():
         raw.settings[k] = v
         raw.settings_at[k] = _Item(doc, ("settings", k), v)
+    if isinstance(data.get("kpi_series"), Mapping):
+        raw.kpi_series = _merge_dict(raw.kpi_series, data["kpi_series"]) if replace_by_id else dict(data["kpi_series"])
+        raw.kpi_series_at = _Item(doc, ("kpi_series",), data["kpi_series"])
     if "population" in data:
         raw.population = _merge_dict(raw.population, data["population"]) if replace_by_id else data["population"]
         raw.population_at = _Item(doc, ("population",), data["population"])
@@ -521,7 +542,24 @@ class _Compiler:
         return BehaviourModel(
             id=raw.id, title=raw.title or raw.id, settings=settings, population=population, rules=tuple(rules),
             arrivals=tuple(arrivals), planned=tuple(planned), files=tuple(raw.files),
-            index={k: tuple(v) for k, v in index.items()},
+            index={k: tuple(v) for k, v in index.items()}, kpi_series=self.kpi_series(raw),
+        )
+
+    def kpi_series(self, raw: _Raw) -> KpiSeriesSpec | None:
+        spec, item = raw.kpi_series, raw.kpi_series_at
+        if not spec or item is None:
+            return None
+        doc, path = item.doc, item.path
+        slump = spec.get("slump") or {}
+        hh, mm = (str(spec.get("time", "09:00")).split(":") + ["0"])[:2]
+        return KpiSeriesSpec(
+            arrive_working_day=int(spec.get("arrive_working_day", 5)), time=dt.time(int(hh), int(mm)),
+            denominator=self.dist(doc, path + ("denominator",), spec.get("denominator", {"uniform": [30, 120]})),
+            start=self.dist(doc, path + ("start",), spec.get("start", 0)),
+            step=self.dist(doc, path + ("step",), spec.get("step", 0)),
+            slump_chance=float(slump.get("chance", 0)),
+            slump_months=self.dist(doc, path + ("slump", "months"), slump.get("months", 2)),
+            slump_points=self.dist(doc, path + ("slump", "points"), slump.get("points", 0)),
         )
 
     def settings(self, raw: _Raw) -> Settings:

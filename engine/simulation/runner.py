@@ -32,7 +32,10 @@ from .population import Population, build_population, people_with
 
 __all__ = ["RecordingStore", "AuthorityResult", "SimulationResult", "AuthorityRun", "simulate", "simulation_window"]
 
-_MONTH, _ALLOCATE, _ARRIVAL, _ACTION = 0, 1, 2, 3
+_MONTH, _ALLOCATE, _ARRIVAL, _ACTION, _KPIS = 0, 1, 2, 3, 4
+#: what a modelled KPI figure says it is, in the store and the report
+KPI_ORIGIN = "simulation"
+KPI_SOURCE = "modelled by the simulation (not real figures)"
 
 
 class RecordingStore(MemoryStore):
@@ -242,6 +245,9 @@ class AuthorityRun:
         self._days_reported = 0
         self.index = model.index
         self.auth_env = {"id": authority, "name": name}
+        self.kpi_rng = random.Random(f"{seed}:{authority}:kpis")
+        self.kpi_state: dict[tuple[str, str], list[float]] = {}  # (service, kpi) -> [where it started, now, slump months left, slump points]
+        self.kpi_report: Any = None  # the report definition the indicator rules read (compiled once)
 
     # ------------------------------------------------------------------ the loop
     def push(self, at: dt.datetime, kind: int, *args: Any) -> None:
@@ -255,6 +261,13 @@ class AuthorityRun:
             if t >= self.end:
                 break
             self.push(t, _MONTH, d)
+            series = self.model.kpi_series
+            if series is not None:  # the month's figures arrive a few working days into the next month
+                nxt = _month_add(d.replace(day=1), 1)
+                day = self.clock.calendar.add_working_days(nxt - dt.timedelta(days=1), series.arrive_working_day)
+                when = dt.datetime(day.year, day.month, day.day, series.time.hour, series.time.minute, tzinfo=LONDON)
+                if when < self.end:
+                    self.push(when, _KPIS, d.strftime("%Y-%m"))
             d = _month_add(d.replace(day=1), 1)
         store, heap, end = self.store, self.heap, self.end
         while True:
@@ -275,6 +288,8 @@ class AuthorityRun:
                 self._arrival(at, *args)
             elif kind == _ALLOCATE:
                 self._allocate(at, *args)
+            elif kind == _KPIS:
+                self._kpis(at, *args)
             else:
                 self._month(at, *args)
         self._advance(end)
@@ -476,6 +491,10 @@ class AuthorityRun:
     def _month(self, at: dt.datetime, day: dt.date) -> None:
         if day > self.sim_start:
             self.pop.turnover(self.pop_rng, day, self.model.population)
+        if self.model.kpi_series is not None and self.engine.instances("thematic_audit", "accepted"):
+            from ..programmes import join_proposals
+
+            join_proposals(self.engine, day.strftime("%Y-%m"), at=at)  # proposals accepted last month join this one
         month = day.strftime("%Y-%m")
         if self.selection is not None:
             sel = self.selection
@@ -502,6 +521,56 @@ class AuthorityRun:
                 t = dt.datetime(day.year, day.month, min(stream.day, 28), stream.time.hour, stream.time.minute, tzinfo=LONDON)
                 if t < self.end:
                     self.push(t, _ARRIVAL, stream, env)
+
+    def _kpis(self, at: dt.datetime, month: str) -> None:
+        """Import the month's modelled figures of every programme's imported percentage KPIs at its service, as an extract
+        would be, then apply the indicator rules to them (engine.kpis.watch): the loop from a red indicator to a proposal."""
+        from ..kpis.importer import import_kpi_values
+        from ..kpis.watch import check_indicators
+
+        series = self.model.kpi_series
+        assert series is not None
+        rng, rows = self.kpi_rng, []
+        for prog in self._kpi_programmes():
+            for spec in prog.kpis:
+                if spec.get("defined_in") != "programme" or spec.get("unit", "percent") != "percent" or spec.get("target") is None:
+                    continue
+                target, better = float(spec["target"]), (1.0 if spec.get("direction", "higher_is_better") == "higher_is_better" else -1.0)
+                key = (prog.service, str(spec["kpi"]))
+                state = self.kpi_state.get(key)
+                if state is None:
+                    base = target + better * series.start.sample(rng)
+                    state = self.kpi_state[key] = [base, base, 0.0, 0.0]
+                base, now, left, points = state
+                now += 0.3 * (base - now) + series.step.sample(rng)  # drifts, and back towards where it started
+                if left <= 0 and rng.random() < series.slump_chance:
+                    left, points = max(1.0, round(series.slump_months.sample(rng))), series.slump_points.sample(rng)
+                shown = now - better * points if left > 0 else now
+                state[1:] = [now, left - 1, points]
+                value = min(100.0, max(0.0, shown))
+                den = max(1, round(series.denominator.sample(rng)))
+                rows.append({"kpi": key[1], "period": month, "level": "service", "level_id": prog.service,
+                             "numerator": round(value * den / 100), "denominator": den, "source": KPI_SOURCE})
+        if not rows:
+            return
+        try:
+            import_kpi_values(self.store, self.defs, rows, origin=KPI_ORIGIN, at=at)
+            check_indicators(self.engine, at=at, kpis={r["kpi"] for r in rows}, report=self._kpi_report())
+        except Refused as exc:  # a model whose figures the configuration refuses: said once, counted
+            key = ("kpi_series", type(exc).__name__)
+            entry = self.problems.setdefault(key, {"rule": "kpi_series", "workflow": "", "state": "", "trigger": None, "error": key[1],
+                                                   "message": exc.message, "count": 0, "where": "kpi_series"})
+            entry["count"] += 1
+
+    def _kpi_report(self) -> Any:
+        if self.kpi_report is None:
+            from ..reports.definition import load_report
+
+            self.kpi_report = load_report(self.defs)
+        return self.kpi_report
+
+    def _kpi_programmes(self) -> Sequence[Any]:
+        return self._kpi_report().programmes
 
     def _stream_envs(self, stream: Stream, day: dt.date, month: str) -> Iterator[tuple[dict[str, Any], float]]:
         progs: list[Programme | None] = list(self.pop.programmes) if stream.per == "programme" else [None]

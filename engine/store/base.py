@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -92,6 +92,83 @@ def lease_dict(worker: str, at: str | None, until: float | dt.datetime, claims: 
     if not isinstance(until, dt.datetime):
         until = dt.datetime.fromtimestamp(until, dt.UTC)
     return {"worker": worker, "at": at, "until": until.astimezone(LONDON).isoformat(), "claims": claims}
+
+
+@dataclass(frozen=True, slots=True)
+class KpiValue:
+    """One KPI figure for one period at one level, as imported (``qaflow kpi import``) and kept by a store.
+
+    The key is (kpi, level, level_id, period_from, period_to): a value for the same KPI, level and days
+    replaces the one stored. ``period`` is the period's code as engine.periods writes it (``2026-10``,
+    ``FY2026/27-Q3``, ``CY2026-Q3``, ``FY2026/27``, ``2026-10-01..2026-10-15``). ``level_id`` is "" at
+    department level. Benchmarks (``england``, ``statistical_neighbours``, ``region``) are in the
+    KPI's unit; ``benchmark_period`` says which period they describe when it is not the value's own.
+    """
+
+    kpi: str
+    period: str
+    period_from: dt.date
+    period_to: dt.date
+    level: str = "department"
+    level_id: str = ""
+    value: float | None = None
+    numerator: float | None = None
+    denominator: float | None = None
+    england: float | None = None
+    statistical_neighbours: float | None = None
+    region: float | None = None
+    benchmark_period: str = ""
+    source: str = ""
+    note: str = ""
+    imported_at: str = ""  # ISO 8601, Europe/London
+    imported_from: str = ""  # the file, or what the host named
+
+    #: the columns a store keeps, in this order (the key first)
+    FIELDS = ("kpi", "level", "level_id", "period_from", "period_to", "period", "value", "numerator", "denominator", "england",
+              "statistical_neighbours", "region", "benchmark_period", "source", "note", "imported_at", "imported_from")
+
+    @property
+    def key(self) -> tuple[str, str, str, dt.date, dt.date]:
+        return (self.kpi, self.level, self.level_id, self.period_from, self.period_to)
+
+    def row(self) -> tuple[Any, ...]:
+        """The value as a store's row, in FIELDS order (dates as ISO text)."""
+        return tuple(v.isoformat() if isinstance(v, dt.date) else v for v in (getattr(self, f) for f in self.FIELDS))
+
+    @classmethod
+    def from_row(cls, row: Iterable[Any]) -> KpiValue:
+        """A row in FIELDS order back as a KpiValue (whole numbers of counts as int)."""
+        data = dict(zip(cls.FIELDS, row, strict=True))
+        for name in ("period_from", "period_to"):
+            if not isinstance(data[name], dt.date):
+                data[name] = dt.date.fromisoformat(data[name])
+        for name in ("numerator", "denominator"):
+            number = data[name]
+            if isinstance(number, float) and number.is_integer():
+                data[name] = int(number)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field, dates as ISO text."""
+        return dict(zip(self.FIELDS, self.row(), strict=True))
+
+
+def kpi_value_matches(v: KpiValue, kpi: str | None, level: str | None, level_id: str | None,
+                      start: dt.date | None, end: dt.date | None) -> bool:
+    """The filter of ``kpi_values``: every filter given holds; a period overlapping start..end."""
+    return ((kpi is None or v.kpi == kpi) and (level is None or v.level == level) and (level_id is None or v.level_id == level_id)
+            and (start is None or v.period_to >= start) and (end is None or v.period_from <= end))
+
+
+class KpiStore(Protocol):
+    """What a store offers for imported KPI values (every bundled store does; ``engine.kpis`` uses it)."""
+
+    def put_kpi_values(self, values: Sequence[KpiValue]) -> list[KpiValue]:
+        """Store every value in one transaction, replacing any stored with the same key; return those replaced."""
+
+    def kpi_values(self, kpi: str | None = None, *, level: str | None = None, level_id: str | None = None,
+                   start: dt.date | None = None, end: dt.date | None = None) -> list[KpiValue]:
+        """Stored values matching every filter given (a period overlapping start..end), in key order."""
 
 
 @dataclass(slots=True)

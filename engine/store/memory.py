@@ -8,12 +8,12 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ConcurrencyConflict
 from ..runtime.instance import Instance
-from .base import AWAITED_STATUSES, Changes, DueItem, InstanceQuery, Reach, RequestRecord, lease_dict
+from .base import AWAITED_STATUSES, Changes, DueItem, InstanceQuery, KpiValue, Reach, RequestRecord, kpi_value_matches, lease_dict
 
 
 def same_json(stored: Any, wanted: Any) -> bool:
@@ -88,6 +88,7 @@ class MemoryStore:
         self._pending: dict[str, None] = {}  # unacknowledged alert ids, oldest first
         self._leases: dict[str, tuple[str, float, str | None, int]] = {}  # alert id -> (worker, until, at, claims)
         self._ids: list[str] = []  # instance ids in order, rebuilt by query when instances were added
+        self._kpis: dict[tuple[str, str, str, dt.date, dt.date], KpiValue] = {}  # imported KPI values by key
 
     def __getstate__(self) -> dict[str, Any]:  # simulation workers pickle their stores; a lock does not pickle
         state = dict(self.__dict__)
@@ -96,6 +97,7 @@ class MemoryStore:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_kpis", {})
         self._lock = threading.Lock()
 
     # -- reads ---------------------------------------------------------------------------
@@ -275,3 +277,15 @@ class MemoryStore:
                 self._pending.pop(alert_id, None)
             return True
 
+    # -- imported KPI values -------------------------------------------------------------------
+    def put_kpi_values(self, values: Sequence[KpiValue]) -> list[KpiValue]:
+        with self._lock:
+            replaced = [old for v in values if (old := self._kpis.get(v.key)) is not None]
+            for v in values:
+                self._kpis[v.key] = v
+            return replaced
+
+    def kpi_values(self, kpi: str | None = None, *, level: str | None = None, level_id: str | None = None,
+                   start: dt.date | None = None, end: dt.date | None = None) -> list[KpiValue]:
+        stored = list(self._kpis.values())  # one C-level copy: safe while another thread imports
+        return sorted((v for v in stored if kpi_value_matches(v, kpi, level, level_id, start, end)), key=lambda v: v.key)

@@ -10,18 +10,20 @@ import socket
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..errors import ConcurrencyConflict, DataInvalid, StoreError, UsageError
 from ..runtime.instance import Instance
-from .base import Changes, DueItem, InstanceQuery, RequestCall, RequestRecord, lease_dict
+from .base import Changes, DueItem, InstanceQuery, KpiValue, RequestCall, RequestRecord, lease_dict
 from .sqlite import (
     DUE_BY,
+    KPI_COLUMNS,
     NOT_HELD,
     conflict_rev,
     from_time_key,
     held_item,
+    kpi_filters,
     schedule_from_json,
     schedule_to_json,
     snapshot_of,
@@ -121,6 +123,29 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE outbox ADD COLUMN claimed_at TEXT",
         "ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE outbox ADD COLUMN acknowledged_by TEXT",
+    ],
+    # 5: KPI values imported from outside (see the SQLite store's step 5)
+    [
+        """CREATE TABLE kpi_values (
+            kpi TEXT COLLATE "C" NOT NULL,
+            level TEXT COLLATE "C" NOT NULL,
+            level_id TEXT COLLATE "C" NOT NULL,
+            period_from DATE NOT NULL,
+            period_to DATE NOT NULL,
+            period TEXT NOT NULL,
+            value DOUBLE PRECISION,
+            numerator DOUBLE PRECISION,
+            denominator DOUBLE PRECISION,
+            england DOUBLE PRECISION,
+            statistical_neighbours DOUBLE PRECISION,
+            region DOUBLE PRECISION,
+            benchmark_period TEXT NOT NULL,
+            source TEXT NOT NULL,
+            note TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            imported_from TEXT NOT NULL,
+            PRIMARY KEY (kpi, level, level_id, period_from, period_to)
+        )""",
     ],
 ]
 
@@ -731,3 +756,32 @@ class PostgresStore:
             (at.isoformat(), worker, alert_id),
         )
         return cur.rowcount > 0
+
+    # -- imported KPI values -------------------------------------------------------------------
+    @_guarded
+    def put_kpi_values(self, values: Sequence[KpiValue]) -> list[KpiValue]:
+        self._writable()
+        conn = self._c()
+        key = "kpi = %s AND level = %s AND level_id = %s AND period_from = %s AND period_to = %s"
+        updates = ", ".join(f"{f} = EXCLUDED.{f}" for f in KpiValue.FIELDS[5:])
+        with conn.transaction():
+            replaced = []
+            for v in values:  # locked until the transaction ends, so what is said to be replaced is what was
+                row = conn.execute(f"SELECT {KPI_COLUMNS} FROM kpi_values WHERE {key} FOR UPDATE", v.row()[:5]).fetchone()
+                if row is not None:
+                    replaced.append(KpiValue.from_row(row))
+            self._many(conn, f"INSERT INTO kpi_values ({KPI_COLUMNS}) VALUES ({', '.join(['%s'] * len(KpiValue.FIELDS))})"
+                             f" ON CONFLICT (kpi, level, level_id, period_from, period_to) DO UPDATE SET {updates}",
+                       [v.row() for v in values])
+        return replaced
+
+    @_guarded
+    def kpi_values(self, kpi: str | None = None, *, level: str | None = None, level_id: str | None = None,
+                   start: dt.date | None = None, end: dt.date | None = None) -> list[KpiValue]:
+        if self.schema_version < 5:  # an older database read without migrating: nothing was imported into it
+            return []
+        if not _no_nul(kpi, level, level_id):
+            return []
+        where, args = kpi_filters(kpi, level, level_id, start, end, "%s")
+        sql = f"SELECT {KPI_COLUMNS} FROM kpi_values{where} ORDER BY kpi, level, level_id, period_from, period_to"
+        return [KpiValue.from_row(row) for row in self._c().execute(sql, args).fetchall()]

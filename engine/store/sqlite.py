@@ -12,14 +12,14 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ..calendar import LONDON
 from ..errors import ConcurrencyConflict, StoreError, UsageError
 from ..runtime.instance import REMINDER, Instance
-from .base import AWAITED_STATUSES, Changes, DueItem, InstanceQuery, RequestCall, RequestRecord, lease_dict
+from .base import AWAITED_STATUSES, Changes, DueItem, InstanceQuery, KpiValue, RequestCall, RequestRecord, lease_dict
 from .values import dumps, refusal
 
 # -- shared with the PostgreSQL store --------------------------------------------------------
@@ -171,7 +171,50 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE outbox ADD COLUMN acknowledged_by TEXT",
     ],
+    # 5: KPI values imported from outside (qaflow kpi import): one row per KPI, level and period; a value
+    #    for the same key replaces the row. Dates are ISO text; numbers as given (NULL: not given)
+    [
+        """CREATE TABLE kpi_values (
+            kpi TEXT NOT NULL,
+            level TEXT NOT NULL,             -- department | service | team | ... (a report level)
+            level_id TEXT NOT NULL,          -- '' at department level
+            period_from TEXT NOT NULL,
+            period_to TEXT NOT NULL,
+            period TEXT NOT NULL,            -- the period's code: 2026-10, FY2026/27-Q3, ...
+            value REAL,
+            numerator REAL,
+            denominator REAL,
+            england REAL,
+            statistical_neighbours REAL,
+            region REAL,
+            benchmark_period TEXT NOT NULL,
+            source TEXT NOT NULL,
+            note TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            imported_from TEXT NOT NULL,
+            PRIMARY KEY (kpi, level, level_id, period_from, period_to)
+        ) WITHOUT ROWID""",
+    ],
 ]
+
+#: The SQL of the kpi_values filters, shared with PostgreSQL (its placeholders are %s: format with "?" or "%s")
+KPI_COLUMNS = ", ".join(KpiValue.FIELDS)
+
+
+def kpi_filters(kpi: str | None, level: str | None, level_id: str | None, start: Any, end: Any, mark: str) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and its arguments for ``kpi_values``: a period overlapping start..end."""
+    where, args = [], []
+    for column, value in (("kpi", kpi), ("level", level), ("level_id", level_id)):
+        if value is not None:
+            where.append(f"{column} = {mark}")
+            args.append(value)
+    if start is not None:
+        where.append(f"period_to >= {mark}")
+        args.append(start)
+    if end is not None:
+        where.append(f"period_from <= {mark}")
+        args.append(end)
+    return (" WHERE " + " AND ".join(where)) if where else "", args
 
 #: The deadline filter of instance queries: a deadline still awaited that falls due by then (shared with PostgreSQL)
 DUE_BY = (
@@ -925,3 +968,34 @@ class SQLiteStore:
             (at.isoformat(), worker, alert_id),
         )
         return cur.rowcount > 0
+
+    # -- imported KPI values -------------------------------------------------------------------
+    @_guarded
+    def put_kpi_values(self, values: Sequence[KpiValue]) -> list[KpiValue]:
+        self._writable()
+        db = self._c().db
+        key = "kpi = ? AND level = ? AND level_id = ? AND period_from = ? AND period_to = ?"
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            replaced = []
+            for v in values:
+                row = db.execute(f"SELECT {KPI_COLUMNS} FROM kpi_values WHERE {key}", v.row()[:5]).fetchone()
+                if row is not None:
+                    replaced.append(KpiValue.from_row(row))
+            db.executemany(f"INSERT OR REPLACE INTO kpi_values ({KPI_COLUMNS}) VALUES ({', '.join('?' * len(KpiValue.FIELDS))})",
+                           [v.row() for v in values])
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return replaced
+
+    @_guarded
+    def kpi_values(self, kpi: str | None = None, *, level: str | None = None, level_id: str | None = None,
+                   start: dt.date | None = None, end: dt.date | None = None) -> list[KpiValue]:
+        if self.schema_version < 5:  # an older file read without migrating: nothing was imported into it
+            return []
+        where, args = kpi_filters(kpi, level, level_id, start and start.isoformat(), end and end.isoformat(), "?")
+        sql = f"SELECT {KPI_COLUMNS} FROM kpi_values{where} ORDER BY kpi, level, level_id, period_from, period_to"
+        return [KpiValue.from_row(row) for row in self._c().db.execute(sql, args).fetchall()]

@@ -86,12 +86,14 @@ def test_reading_does_not_migrate_an_older_sqlite_file(definitions, tmp_path):
         for column in ("operation", "target", "trigger", "actor", "digest", "snapshot"):
             raw.execute(f"ALTER TABLE requests DROP COLUMN {column}")
         raw.execute("DROP TABLE held")
+        raw.execute("DROP TABLE kpi_values")
         for column in ("claimed_by", "claimed_until", "claimed_at", "claims", "acknowledged_by"):
             raw.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
         raw.execute("PRAGMA user_version = 1")
     reader = open_store(path, readonly=True)
     assert Engine(definitions, reader).get(iid).state == "escalated"
     assert Engine(definitions, reader).held() == []
+    assert reader.kpi_values() == []  # nothing can have been imported into it
     assert [a["acknowledged_by"] for a in Engine(definitions, reader).outbox(include_acknowledged=True)] == [None]
     assert reader.schema_version == 1  # read as it is
     assert open_store(path).schema_version == len(MIGRATIONS)  # a writer migrates it

@@ -32,6 +32,7 @@ def run(*args: str):
 def test_report_json(db):
     result = run("report", "--period", "2026-10", "--db", db, "--format", "json", "--capacity", "P-1=2")
     assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # a month needs no word on how it was read
     report = json.loads(result.output)
     assert report["metrics"]["audits_allocated"] == 4
     assert report["metrics"]["audits_on_time_pct"] == 62.5
@@ -47,9 +48,38 @@ def test_global_format_option_and_text(db):
 
 def test_financial_quarter_names_the_report(db):
     result = run("report", "--period", "2026/27Q3", "--db", db, "--format", "json", "--level", "team")
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["period"] == {"from": "2026-10-01", "to": "2026-12-31", "kind": "quarter", "label": "Q3 2026/27 (Oct-Dec 2026)"}
     assert report["groups"] == ["assessment_1", "assessment_2", "unassigned"]
+    assert result.stderr == "period FY2026/27-Q3: the financial quarter 2026-10-01 to 2026-12-31\n"
+
+
+@pytest.mark.parametrize(("period", "span"), [("FY2026/27-Q3", ("2026-10-01", "2026-12-31")), ("CY2026-Q3", ("2026-07-01", "2026-09-30")),
+                                              ("2026Q3", ("2026-10-01", "2026-12-31")), ("FY2026/27", ("2026-04-01", "2027-03-31"))])
+def test_quarters_with_programmes_are_financial_unless_written_otherwise(db, period, span):
+    result = run("report", "--period", period, "--db", db, "--format", "json", "--no-trend")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["period"]["from"], report["period"]["to"]) == span
+    assert result.stderr.startswith("period ")
+
+
+def test_a_bare_quarter_says_how_it_was_read(db):
+    result = run("report", "--period", "2026Q3", "--db", db, "--no-trend")
+    assert result.stderr == ("period FY2026/27-Q3: the financial quarter 2026-10-01 to 2026-12-31 (2026Q3 read as a financial quarter, "
+                             "from April, as the programmes count them; write CY2026-Q3 for the calendar quarter 2026-07-01 to 2026-09-30)\n")
+    assert result.stdout.startswith("Quality assurance report: Q3 2026/27 (Oct-Dec 2026)")
+
+
+def test_a_bare_quarter_without_programmes_is_a_calendar_quarter(db, tmp_path):
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config, ignore=shutil.ignore_patterns("programmes"))
+    result = CliRunner().invoke(main, ["--config", str(config), "report", "--period", "2026Q3", "--db", db, "--no-trend"])
+    assert result.exit_code == 0, result.output
+    assert "read as a calendar quarter" in result.stderr and "write FY2026/27-Q3 for the financial quarter 2026-10-01" in result.stderr
+    assert result.stdout.startswith("Quality assurance report: Q3 2026 (Jul-Sep 2026)")
 
 
 def test_html_to_a_file(db, tmp_path):
@@ -57,8 +87,8 @@ def test_html_to_a_file(db, tmp_path):
     result = run("report", "--period", "2026-10-01..2026-12-31", "--db", db, "--format", "html", "--out", str(out))
     assert result.exit_code == 0
     assert out.read_text().startswith("<!DOCTYPE html>")
-    md = run("report", "--period", "2026Q4", "--db", db, "--format", "markdown")
-    assert md.output.startswith("# Quarterly QA report: Q4 2026 (Oct-Dec 2026)")
+    md = run("report", "--period", "CY2026-Q4", "--db", db, "--format", "markdown")
+    assert md.stdout.startswith("# Quarterly QA report: Q4 2026 (Oct-Dec 2026)")
 
 
 @pytest.mark.parametrize("period", ["2026-13", "2026Q5", "2026/28Q1", "2026-12-01..2026-10-01", "October", ""])
@@ -75,9 +105,10 @@ def test_usage_errors_exit_2(db, tmp_path):
     assert run("report", "--period", "2026-10", "--db", db, "--report", "nope").exit_code == 2
 
 
-def test_help_says_quarters_are_calendar_quarters():
+def test_help_says_which_quarters_are_which():
     result = run("report", "--help")
-    assert "CALENDAR quarters (Jul-Sep 2026)" in " ".join(result.output.split())
+    text = " ".join(result.output.split())
+    assert "FY2026/27-Q3 is the FINANCIAL quarter Oct-Dec 2026, CY2026-Q3 the CALENDAR quarter Jul-Sep 2026" in text
     assert "2026/27Q3" in result.output
 
 

@@ -177,5 +177,5 @@ def test_the_rest_of_the_metric_language(world, definitions, tmp_path):
     assert m["some_kpis"]["indicators"]["moderation_rate"]["status"] == "red"  # 33.3 against 30 with a tolerance of 1
     assert "programmes" not in m["some_kpis"]
     page = render(r, "html")
-    assert page.count("<svg") == 2 and "Audits per team" in page
+    assert page.count("<svg") == 3 and "Audits per team" in page and 'id="chart-kpi-trend-some-kpis"' in page
     json.dumps(r)

@@ -164,7 +164,7 @@ def test_kpis_with_rag_status(october):
     assessment = programmes["assessment_2026_q3"]
     assert assessment["service"] == "assessment"
     assert assessment["kpis"]["moderation_rate"]["status"] == "amber"
-    assert assessment["kpis"]["assessments_within_45_working_days"]["status"] == "not_computed"
+    assert assessment["kpis"]["assessments_within_45_working_days"]["status"] == "not_imported"  # nothing imported into this store
     # care leavers had no audits: its rules KPI has no data
     assert programmes["care_leavers_2026_q3"]["kpis"]["survey_response_rate"]["status"] == "no_data"
 

@@ -45,7 +45,7 @@ def test_text_summary(month):
     assert text.startswith("October figures: October 2026 (2026-10-01 to 2026-10-31)")
     assert re.search(r"Case file audits allocated\s+4\n", text)
     assert re.search(r"Audit submissions on time \(%\)\s+62.5%", text)
-    assert re.search(r"Audits needing moderation\s+33.3%\s+≤ 30%\s+1 of 3\s+Amber", text)
+    assert re.search(r"Audits needing moderation\s+33.3%\s+≤ 30%\s+Amber\s+·····▄\s+1 of 3\n", text)  # its trend, 2026-05 to 2026-10
     assert len(text.splitlines()) < 60
 
 
@@ -88,7 +88,10 @@ def test_markdown_monthly_briefing(month):
     assert "- Assessments: 66.7% graded favourably (3 graded)" in good
     development = md.split("## Areas for development")[1].split("##")[0]
     assert "- Voice of the Child: 33.3% graded favourably (3 graded); 2 Inadequate" in development
-    assert "| Audits needing moderation | 33.3% | ≤ 30% | 1 of 3 | **Amber** |" in md
+    assert "| Audits needing moderation | 33.3% | ≤ 30% | **Amber** | 1 of 3 |" in md
+    trend = md.split("**QA key performance indicators: the last months**")[1]
+    assert "| Indicator | 2026-05 | 2026-06 | 2026-07 | 2026-08 | 2026-09 | 2026-10 | Target |" in trend
+    assert "| Audits needing moderation | - | - | - | - | - | 33.3% | ≤ 30% |" in trend
     trajectory = md.split("## Trajectory against earlier months")[1]
     assert "| Audits allocated | 4 | - |" in trajectory  # the history starts in October: no empty months before it
     assert "2026-09" not in trajectory
@@ -120,8 +123,10 @@ def test_html_structure(month):
     page = render(month, "html")
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "<script" not in page and "http://" not in page and "https://" not in page and "@import" not in page
-    assert page.count("<svg") == 9
-    assert page.count('role="img"') == 9
+    assert page.count("<svg") == 11  # the nine charts, and the KPIs' trends (the QA KPIs and the assessment programme's)
+    assert page.count('role="img"') == 11
+    for cid in ("kpi-trend-qa-key-performance-indicators", "kpi-trend-assessment-2026-q3"):
+        assert f'id="chart-{cid}"' in page and f'id="chart-{cid}-data"' in page
     for cid in ("grades_by_domain", "on_time_trend", "moderation_trend", "workload", "breaches_by_team", "audit_themes", "actions_outstanding",
                 "partner_escalation_themes", "rapid_review_themes"):
         assert f'id="chart-{cid}"' in page and f'id="chart-{cid}-data"' in page  # each chart has its data table

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, MemoryStore, PayloadInvalid, Refused, UnknownTrigger, UsageError, load_config
+from engine import DataInvalid, Engine, MemoryStore, PayloadInvalid, Refused, UnknownTrigger, UsageError, load_config
 from engine.runtime.engine import start_as_engine
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "basic"
@@ -286,6 +286,45 @@ def test_a_case_audit_started_on_version_4_runs_on_while_new_audits_take_the_ser
              at="2026-11-23T10:00", **QA)
     assert eng.get(old).state == "recorded"
     assert {h["version"] for h in eng.history(old)} == {4}
+
+
+def _thematic(eng: Engine, lead: str) -> str:
+    """A November 2026 thematic audit, planned on Tue 20 Oct and in fieldwork from Mon 2 Nov."""
+    audit = eng.start("thematic_audit", {"theme": "neglect", "service": "safeguarding", "lead": lead, "month": "2026-11-01"},
+                      actor=lead, roles=["service_manager"], at="2026-10-20T09:00").id
+    eng.fire(audit, "start_fieldwork", {"cases": ["C-1"], "auditors": [lead]}, actor=lead, at="2026-11-02T09:00")
+    return audit
+
+
+def test_a_thematic_audit_started_on_version_3_finishes_on_it_and_only_version_4_takes_proposals(tmp_path):
+    store = MemoryStore()
+    old = _thematic(Engine(load_config(bundled_with(tmp_path, "thematic_audit", "thematic_audit.v3.yaml")), store=store), "SM-01")
+    eng = Engine(load_config(BUNDLED), store=store)
+    proposal = {"rule": "red_two_months", "kpi": "k", "months": ["2026-11", "2026-12"], "figures": [70.0, 71.0]}
+    new = start_as_engine(eng, "thematic_audit", {"theme": "neglect", "service": "safeguarding", "lead": "SM-02", "month": "2027-02-01",
+                                                  "proposal": proposal}, at="2027-01-05T09:00")
+    assert (eng.get(old).version, new.version, new.state) == (3, 4, "proposed")
+    # the old audit goes on to its report and review on version 3
+    eng.fire(old, "complete_fieldwork", {"cases_audited": 1}, actor="SM-01", at="2026-11-27T10:00")
+    eng.fire(old, "submit_report", {"findings": "Chronologies weak throughout", "recommendations": ["Workshop"], "actions": []},
+             actor="SM-01", at="2026-12-18T10:00")
+    eng.fire(old, "review_actions", {"all_completed": True}, actor="SM-01", at="2027-03-15T10:00")
+    assert eng.get(old).state == "closed" and {h["version"] for h in eng.history(old)} == {3}
+    assert eng.available_triggers(old, actor="SM-01") == []
+
+
+def test_an_action_raised_on_version_2_finishes_on_it_and_version_3_takes_actions_from_a_qa_report(tmp_path):
+    store = MemoryStore()
+    old_engine = Engine(load_config(bundled_with(tmp_path, "audit_action", "audit_action.v2.yaml")), store=store)
+    action = {"action": "Chronology workshop", "owner": "QAP-01", "due_by": "2027-01-29", "source": "managers_meeting"}
+    old = old_engine.start("audit_action", action, at="2026-12-15T10:00", **QA).id
+    with pytest.raises(DataInvalid, match="qa_report"):
+        old_engine.start("audit_action", {**action, "source": "qa_report"}, at="2026-12-15T10:00", **QA)
+    eng = Engine(load_config(BUNDLED), store=store)
+    new = eng.start("audit_action", {**action, "source": "qa_report"}, at="2026-12-15T10:00", **QA)
+    assert (eng.get(old).version, new.version) == (2, 3)
+    eng.fire(old, "complete", {"evidence": "Workshop held on 20 January"}, actor="QAP-01", at="2027-01-20T16:00")
+    assert eng.get(old).state == "done" and {h["version"] for h in eng.history(old)} == {2}
 
 
 def test_a_multi_agency_audit_started_on_version_3_is_selected_without_a_proposal(tmp_path):

@@ -342,7 +342,7 @@ def test_the_openapi_document_lists_every_route_and_both_credentials(api):
     assert expected == listed
     assert {"/instances", "/instances/{instance_id}/triggers/{trigger}", "/instances/{instance_id}", "/instances/{instance_id}/history",
             "/instances/{instance_id}/explain", "/instances/{instance_id}/triggers", "/worklist", "/outbox", "/outbox/claim",
-            "/outbox/{alert_id}/ack", "/advance", "/reports/{period}", "/validate", "/me", "/health"} == set(document["paths"])
+            "/outbox/{alert_id}/ack", "/advance", "/programme/start", "/reports/{period}", "/validate", "/me", "/health"} == set(document["paths"])
     for path, item in document["paths"].items():
         for method, operation in item.items():
             assert operation.get("description") and operation.get("responses"), (method, path)  # each route says what it does
@@ -379,3 +379,18 @@ def test_the_server_refuses_an_engine_without_a_clock():
 
     with pytest.raises(UsageError, match="needs a clock"):
         create_app(Engine(load_config(FIXTURE)), ServerSettings(dev=DevIdentity("dev", frozenset())))
+
+
+def test_programme_start_starts_the_months_planned_work_once(bundled):
+    bundled.clock.set("2026-11-02T08:00")
+    with bundled.as_("QA-01", ["QA.Team"]) as http:
+        first = http.post("/programme/start", params={"month": "2026-11"})
+        assert first.status_code == 200, first.text
+        started = [(i["programme"], i["item"]) for i in first.json()["items"] if i["outcome"] == "started"]
+        assert ("safeguarding_2026_q3", "safeguarding_neglect") in started and ("", "briefing:2026-11") in started
+        again = http.post("/programme/start", params={"month": "2026-11"}).json()
+        assert {i["outcome"] for i in again["items"]} == {"already_started"}
+        assert http.post("/programme/start", params={"month": "Nov"}).status_code == 400
+        assert http.post("/programme/start", params={"month": "2026-11", "at": "2026-11-01T00:00"}).status_code == 400
+    neglect = [v for v in bundled.engine.instances("thematic_audit") if v.data["theme"] == "neglect"]
+    assert len(neglect) == 1 and neglect[0].created_at.isoformat() == "2026-11-02T08:00:00+00:00"
