@@ -25,7 +25,7 @@ import csv
 import datetime as dt
 import json
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,12 +177,35 @@ class Programme:
         return (self.period_to.year - self.period_from.year) * 12 + self.period_to.month - self.period_from.month + 1
 
 
+def iter_programme_problems(doc: Any) -> Iterator[Problem]:
+    """What a schema-valid programme (a Document) says twice where one value silently wins.
+
+    A team's ``monthly_audit_sample`` wins over the programme's ``sample_per_team``: when every team
+    sets its own and one differs, ``sample_per_team`` changes nothing, though it reads as if it did.
+    """
+    data = doc.data if isinstance(doc.data, Mapping) else {}
+    audits = data.get("monthly_case_audits") or {}
+    teams = [t for t in data.get("teams") or () if isinstance(t, Mapping)]
+    if "sample_per_team" not in audits or not teams or any("monthly_audit_sample" not in t for t in teams):
+        return
+    per_team = audits["sample_per_team"]
+    if all(t["monthly_audit_sample"] == per_team for t in teams):
+        return
+    where = doc.location(("monthly_case_audits", "sample_per_team"))
+    own = ", ".join(f"{t.get('id')} {t['monthly_audit_sample']} at line {doc.location(('teams', i, 'monthly_audit_sample')).line}"
+                    for i, t in enumerate(data["teams"]) if isinstance(t, Mapping))
+    yield Problem(where, "warning", "value-overridden",
+                  f"sample_per_team: {per_team} applies to no team: every team sets its own monthly_audit_sample, which wins "
+                  f"({own}); remove the team values that should follow sample_per_team, or this line")
+
+
 def load_programmes(root: str | Path, names: Sequence[str] | None = None) -> tuple[list[Programme], list[Problem]]:
     """Read ``ROOT/programmes/*.yaml`` (schema-checked, with positions); ``names`` keeps only those programmes.
 
     A name matches a programme id (``early_help_2026_q3``), its service (``early_help``) or its file stem.
     """
-    from .config.loader import YAML_SUFFIXES, bundled_config_dir
+    from .config.configschemas import config_schema
+    from .config.loader import YAML_SUFFIXES, vocabularies_of
     from .config.schemacheck import check_schema
     from .config.yamlsource import load_yaml_file
 
@@ -190,8 +213,8 @@ def load_programmes(root: str | Path, names: Sequence[str] | None = None) -> tup
     problems: list[Problem] = []
     if not folder.is_dir():
         return [], problems
-    schema_path = bundled_config_dir() / "schemas" / "programme.schema.json"
-    schema = json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.is_file() else None
+    # the service areas (and any other list the schema marks) are those of this configuration's rules
+    schema = config_schema("programme", vocabularies_of(root))
     found: list[tuple[str, Programme]] = []
     for path in sorted(p for p in folder.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file()):
         doc, errs = load_yaml_file(path)

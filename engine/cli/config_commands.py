@@ -1,8 +1,7 @@
-"""Commands for configuration editors: test, validate, schema, diagram, when, explain."""
+"""Commands for configuration editors: test, validate, init, schema, diagram, when, explain."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -152,21 +151,76 @@ def _against_store(settings: Settings, db: str) -> list[Any]:
             close()
 
 
-@main.command("schema")
-@click.argument("kind", required=False)
+@main.command("init")
+@click.argument("folder", required=False, type=click.Path(path_type=Path))
 @common_options
 @pass_settings
-def schema_command(settings: Settings, kind: str | None) -> None:
+def init_command(settings: Settings, folder: Path | None) -> None:
+    """Copy the bundled configuration into FOLDER (default: ./config), to make it your own.
+
+    FOLDER must be new or empty. It gets the workflows, rules, programmes, scenarios, reports,
+    simulation model and schemas, and a README that says how to add a service area. The copy is
+    validated before the command ends. Then edit it and run 'qaflow --config FOLDER validate'
+    (a folder ./config is found without --config).
+    """
+    from ..config.init import init_config
+    from ..config.loader import display_path
+    from ..config.validate import validate_paths
+
+    target = folder if folder is not None else Path("config")
+    written = init_config(target)
+    problems = validate_paths([target])
+    errors = [p for p in problems if p.severity == "error"]
+    if settings.json:
+        settings.emit_json({"folder": str(target), "files": len(written), "ok": not errors,
+                            "problems": [p.to_dict() for p in problems]})
+    else:
+        for problem in problems:
+            settings.echo(settings.style(str(problem), fg="red" if problem.severity == "error" else "yellow"))
+        shown = display_path(target)
+        settings.echo(f"copied the bundled configuration into {shown} ({len(written)} files, with README.md)")
+        settings.echo("it validates: no errors" if not errors else f"{len(errors)} error(s) in the copy")
+        hint = "" if target.resolve() == (Path.cwd() / "config").resolve() else f"--config {shown} "
+        settings.echo(f"next: edit it, then 'qaflow {hint}validate' and 'qaflow {hint}test'")
+    click.get_current_context().exit(EXIT_FINDINGS if errors else EXIT_OK)
+
+
+@main.command("schema")
+@click.argument("kind", required=False)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write every kind's schema, with the configuration's vocabularies, into this folder "
+                   "(usually the configuration's own schemas/ folder).")
+@common_options
+@pass_settings
+def schema_command(settings: Settings, kind: str | None, out: Path | None) -> None:
     """Print the JSON Schema (draft-07) of one kind of configuration file; list the kinds without KIND.
 
-    Point your editor at it (see README, "Editor setup") for completion and red squiggles.
+    The schemas are those of the configuration (--config): a list the rules define, such as the
+    service areas (vocabulary 'services'), is the configuration's. 'qaflow schema --out
+    config/schemas' writes them all, for editors; 'qaflow validate' warns when those files are out
+    of date. Point your editor at them (see README, "Editor setup") for completion and red squiggles.
     """
     import difflib
 
-    from ..config.loader import bundled_config_dir
+    from ..config.configschemas import config_schema, schema_kinds, write_schemas
+    from ..config.loader import display_path, vocabularies_of
 
-    folder = bundled_config_dir() / "schemas"
-    kinds = {p.name[: -len(".schema.json")]: p for p in sorted(folder.glob("*.schema.json"))}
+    kinds = schema_kinds()
+    vocabularies = vocabularies_of(settings.config_dir)
+    if out is not None:
+        if kind is not None:
+            raise UsageError("give a KIND to print one schema, or --out DIR to write them all, not both")
+        try:
+            written = write_schemas(out, vocabularies)
+        except OSError as exc:
+            raise UsageError(f"cannot write schemas into '{out}': {exc.strerror or exc}") from None
+        if settings.json:
+            settings.emit_json({"folder": str(out), "written": [str(p) for p in written]})
+            return
+        for path in written:
+            settings.echo(f"wrote {display_path(path)}")
+        settings.note(f"{len(written)} schema(s) written, {len(kinds) - len(written)} already up to date in {display_path(out)}")
+        return
     if kind is None:
         if settings.json:
             settings.emit_json({"kinds": sorted(kinds)})
@@ -178,7 +232,7 @@ def schema_command(settings: Settings, kind: str | None) -> None:
         close = difflib.get_close_matches(kind, list(kinds), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise UsageError(f"no schema for '{kind}'; {hint}known: {', '.join(sorted(kinds))}")
-    settings.emit_json(json.loads(kinds[kind].read_text(encoding="utf-8")))
+    settings.emit_json(config_schema(kind, vocabularies))
 
 
 @main.command("diagram")

@@ -22,6 +22,7 @@ from ..definitions import (
     DeadlineAction,
     DecisionTable,
     Evaluate,
+    Scale,
     SignalParent,
     StartChild,
     TableRow,
@@ -77,6 +78,10 @@ LINT_CODES: Mapping[str, str] = {
     "table-overlap": "error: rows of a 'unique' table (or an 'any' table, with different outputs) can match together",
     "table-gap": "error: some combination of the inputs' declared values matches no row and there is no default",
     "table-row-unreachable": "warning: in a 'first' table, earlier rows already match everything this row matches",
+    "unknown-term": "error/warning: a condition compares a name with a quoted value it can never hold (a state, a deadline status, an "
+                    "enum or vocabulary, a payload schema, a scale; a warning when inferred from what set: copied)",
+    "stale-schema": "warning: a schema in the configuration's schemas/ folder is not the one 'qaflow schema --out' writes for it",
+    "value-overridden": "warning: a programme's sample_per_team applies to no team: every team sets its own monthly_audit_sample",
     "unknown-kind": "error: qaflow validate cannot tell what kind of configuration file this is",
     "unknown-workflow": "error: a scenario starts (or acts 'on') a workflow the configuration does not have",
     "unknown-trigger": "error: a scenario fires a trigger its workflow does not have (unless it expects UnknownTrigger)",
@@ -313,6 +318,7 @@ def iter_workflow_problems(
     functions: Mapping[str, Callable[..., Any]] | None = None,
     tables: Mapping[str, DecisionTable] | None = None,
     parents: Sequence[WorkflowDef] | None = None,
+    scales: Mapping[str, Scale] | None = None,
 ) -> Iterator[Problem]:
     """Every check on one compiled workflow; ``parents`` are the workflows that start it (None: unknown)."""
     where = _Where(wf, doc)
@@ -322,6 +328,7 @@ def iter_workflow_problems(
         yield from _iter_evaluate_problems(wf, where, tables)
     if doc is not None:
         yield from _iter_reference_problems(wf, doc, where, functions or {}, parents)
+        yield from _iter_quoted_problems(wf, doc, where, tables or {}, scales or {})
     elif parents is not None and not parents:
         for action, path, _ in _all_actions(wf):
             if isinstance(action, SignalParent):
@@ -593,6 +600,33 @@ def _iter_reference_problems(
                     )
 
 
+def _iter_quoted_problems(wf: WorkflowDef, doc: Document, where: _Where, tables: Mapping[str, DecisionTable],
+                          scales: Mapping[str, Scale]) -> Iterator[Problem]:
+    """Text a condition compares with a name that can never hold it (engine/config/terms.py): an error where a
+    definition says what the name holds (a state, a deadline status, an enum, a payload schema, a scale), a
+    warning where it is inferred from what ``set:`` or ``evaluate`` put in a data field."""
+    from .terms import WorkflowTerms, quoted_values
+
+    raw = doc.data
+    sites = list(_expression_sites(raw))
+    terms: WorkflowTerms | None = None
+    for path, template, context in sites:
+        try:
+            text = _value_at(raw, path)
+        except (KeyError, IndexError, TypeError):
+            continue
+        if not isinstance(text, str):
+            continue
+        for quoted in quoted_values(text, template=template):
+            if terms is None:
+                terms = WorkflowTerms(wf, raw, sites, tables, scales)
+            found = terms.problem_text(quoted, context)
+            if found is not None:
+                message, certain = found
+                yield Problem(where.inside(path, quoted.line, quoted.column, None), "error" if certain else "warning",
+                              "unknown-term", message)
+
+
 def _payload_problem(wf: WorkflowDef, trigger: str, field: str, loc: Callable[[], Location]) -> Problem | None:
     trig = wf.triggers.get(trigger)
     schema = trig.payload_schema if trig is not None else None
@@ -787,6 +821,7 @@ def lint_config(
     functions: Mapping[str, Callable[..., Any]] | None = None,
     complete: bool = True,
     timescales: Mapping[str, Timescale] | None = None,
+    scales: Mapping[str, Scale] | None = None,
 ) -> list[Problem]:
     """Every semantic problem in compiled workflows and tables, sorted by file, line and column.
 
@@ -811,7 +846,7 @@ def lint_config(
 
     for wid, wf in workflows.items():
         run(iter_workflow_problems(wf, documents.get(wid), functions=functions, tables=tables,
-                                   parents=parents.get(wid)), Location(wf.file, 1, 1))
+                                   parents=parents.get(wid), scales=scales), Location(wf.file, 1, 1))
     run(iter_cross_workflow_problems(workflows, documents), Location("(configuration)", 0, 0))
     for table in tables.values():
         run(iter_table_problems(table), table.location or Location("(rules)", 0, 0))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import threading
@@ -14,10 +13,12 @@ from types import MappingProxyType
 from typing import Any
 
 from ..calendar import Calendar
-from ..definitions import Definitions, Scale, WorkflowDef
+from ..definitions import Definitions, Scale, Vocabulary, WorkflowDef
 from ..errors import ConfigError
 from ..problems import Location, Problem
 from .compile import Known, compile_workflow, iter_workflow_cross_checks
+from .configschemas import config_schema
+from .paths import bundled_config_dir, display_path
 from .rules import RulesCompiler
 from .yamlsource import Document, load_yaml, load_yaml_file
 
@@ -30,14 +31,6 @@ KINDS: dict[str, tuple[str, str]] = {
     "simulation": ("simulation", "simulation.schema.json"),
 }
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-def bundled_config_dir() -> Path:
-    """The configuration shipped inside the package (the top-level ``config/`` folder)."""
-    spec = importlib.util.find_spec("engine.bundled")
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    return Path(__file__).resolve().parents[2] / "config"  # a source tree that was never installed
 
 
 def default_config_dir() -> Path:
@@ -57,15 +50,6 @@ def schema_source(kind: str) -> bytes:
 def schema_for(kind: str) -> Mapping[str, Any]:
     """The JSON Schema (draft-07) of one kind of file, from the package's own copy."""
     return json.loads(schema_source(kind).decode("utf-8"))
-
-
-def display_path(path: Path) -> str:
-    """A path as people should see it: relative to the working directory when it is inside it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
 
 
 def config_files(root: Path, kind: str) -> list[Path]:
@@ -101,13 +85,15 @@ def read_document(
     return (None if any(p.severity == "error" for p in found) else doc), problems
 
 
-def read_documents(root: Path, kind: str, *, sources: Mapping[Path, bytes] | None = None) -> tuple[list[Document], list[Problem]]:
+def read_documents(root: Path, kind: str, *, sources: Mapping[Path, bytes] | None = None,
+                   vocabularies: Mapping[str, Vocabulary] | None = None) -> tuple[list[Document], list[Problem]]:
     """Read and schema-check every file of one kind; only clean documents are returned.
 
     ``sources``: the files' bytes, read already (the files listed are then those in it).
+    ``vocabularies``: the configuration's, for the lists its schema takes from them (configschemas.py).
     """
     docs, problems = [], []
-    schema = schema_for(kind)
+    schema = schema_for(kind) if not vocabularies else config_schema(kind, vocabularies)
     paths = config_files(root, kind) if sources is None else [p for p in sources if p.parent == root / KINDS[kind][0]]
     for path in paths:
         doc, found = read_document(path, schema, raw=None if sources is None else sources[path])
@@ -115,6 +101,17 @@ def read_documents(root: Path, kind: str, *, sources: Mapping[Path, bytes] | Non
         if doc is not None:
             docs.append(doc)
     return docs, problems
+
+
+def vocabularies_of(root: str | Path | None) -> dict[str, Vocabulary]:
+    """The vocabularies the rules of configuration ``root`` define (those that compile; no problems reported)."""
+    if root is None or not (Path(root) / KINDS["rules"][0]).is_dir():
+        return {}
+    docs, _ = read_documents(Path(root), "rules")
+    rules = RulesCompiler()
+    for doc in docs:
+        rules.add(doc)
+    return dict(rules.vocabularies)
 
 
 def expression_functions(scales: Mapping[str, Scale],
@@ -207,7 +204,7 @@ def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definit
     problems += rules.problems
     functions = expression_functions(rules.scales, calendars)
 
-    wf_docs, found = read_documents(root, "workflow", sources=sources)
+    wf_docs, found = read_documents(root, "workflow", sources=sources, vocabularies=rules.vocabularies)
     problems += found
     ids: dict[str, Document] = {}
     for doc in wf_docs:
@@ -244,7 +241,7 @@ def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definit
 
     complete = not any(p.severity == "error" for p in problems)
     problems += lint_config(workflows, rules.tables, documents=ids, functions=functions, complete=complete,
-                            timescales=rules.timescales)
+                            timescales=rules.timescales, scales=rules.scales)
     if not wf_docs and not any(p.severity == "error" for p in problems):
         problems.append(
             Problem(Location(str(root / "workflows")), "warning", "no-workflows", "no workflow files were found")

@@ -22,18 +22,37 @@ class RulesCompiler:
     """Collects every rule section of every rules document, with problems."""
 
     def __init__(self) -> None:
-        self.problems: list[Problem] = []
+        self._problems: list[Problem] = []
         self.calendar_specs: dict[str, tuple[Document, dict[str, Any]]] = {}
         self.scales: dict[str, Scale] = {}
-        self.tables: dict[str, DecisionTable] = {}
+        self._tables: dict[str, DecisionTable] = {}
+        # tables are compiled once every document is in: an input may name a vocabulary of another file
+        self._table_specs: list[tuple[Document, str, dict[str, Any]]] = []
         self.alert_groups: dict[str, tuple[str, ...]] = {}
         self.timescales: dict[str, Timescale] = {}
         self.vocabularies: dict[str, Vocabulary] = {}
         self.extra: dict[str, Any] = {}
         self._seen: dict[tuple[str, str], Document] = {}
 
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem found in the documents added so far."""
+        self._compile_tables()
+        return self._problems
+
+    @property
+    def tables(self) -> dict[str, DecisionTable]:
+        """The decision tables of the documents added so far."""
+        self._compile_tables()
+        return self._tables
+
+    def _compile_tables(self) -> None:
+        pending, self._table_specs = self._table_specs, []
+        for doc, name, spec in pending:
+            self._table(doc, name, spec)
+
     def _error(self, doc: Document, path: tuple, code: str, message: str, *, key: bool = False) -> None:
-        self.problems.append(Problem(doc.location(path, key=key), "error", code, message))
+        self._problems.append(Problem(doc.location(path, key=key), "error", code, message))
 
     def _unique(self, doc: Document, section: str, name: str) -> bool:
         first = self._seen.get((section, name))
@@ -56,7 +75,7 @@ class RulesCompiler:
                 self._scale(doc, name, spec)
         for name, spec in (data.get("tables") or {}).items():
             if self._unique(doc, "tables", name):
-                self._table(doc, name, spec)
+                self._table_specs.append((doc, name, spec))
         for name, spec in (data.get("timescales") or {}).items():
             if self._unique(doc, "timescales", name):
                 self._timescale(doc, name, spec)
@@ -133,10 +152,7 @@ class RulesCompiler:
         self.scales[name] = Scale(name, levels, doc.location(("scales", name), key=True))
 
     def _table(self, doc: Document, name: str, spec: dict[str, Any]) -> None:
-        inputs = tuple(
-            TableInput(key, tuple(values) if (values := (value or {}).get("values")) else None)
-            for key, value in spec["inputs"].items()
-        )
+        inputs = tuple(self._table_input(doc, name, key, value or {}) for key, value in spec["inputs"].items())
         input_names = [i.name for i in inputs]
         outputs = tuple(spec["outputs"])
         rows = []
@@ -152,14 +168,17 @@ class RulesCompiler:
                 cells[key] = tuple(cell) if isinstance(cell, list) else cell
                 declared = next(i for i in inputs if i.name == key).values
                 if declared is not None:
+                    named = (spec["inputs"].get(key) or {}).get("vocabulary")
                     for value in cells[key] if isinstance(cells[key], tuple) else (cells[key],):
                         if value != ANY and value not in declared:
+                            close = difflib.get_close_matches(str(value), [str(v) for v in declared], n=1)
+                            hint = f"; did you mean '{close[0]}'?" if close else ""
                             self._error(
                                 doc,
                                 base + ("when", key),
                                 "unknown-value",
-                                f"{value!r} is not one of the declared values of input '{key}': "
-                                + ", ".join(map(repr, declared)),
+                                (f"{value!r} is not a term of vocabulary '{named}' (input '{key}'){hint}" if named else
+                                 f"{value!r} is not one of the declared values of input '{key}'{hint}: " + ", ".join(map(repr, declared))),
                             )
             then = row["then"]
             for key in then:
@@ -169,7 +188,7 @@ class RulesCompiler:
             if missing:
                 self._error(doc, base + ("then",), "missing-output", f"row sets no value for output(s) {', '.join(missing)}")
             rows.append(TableRow(MappingProxyType(cells), MappingProxyType(dict(then)), doc.location(base)))
-        self.tables[name] = DecisionTable(
+        self._tables[name] = DecisionTable(
             name=name,
             hit_policy=spec["hit_policy"],
             inputs=inputs,
@@ -178,6 +197,26 @@ class RulesCompiler:
             default=MappingProxyType(spec["default"]) if "default" in spec else None,
             location=doc.location(("tables", name), key=True),
         )
+
+    def _table_input(self, doc: Document, table: str, key: str, spec: dict[str, Any]) -> TableInput:
+        """An input of a table with its values: listed (``values:``), or the keys of a vocabulary (``vocabulary: NAME``)."""
+        where = ("tables", table, "inputs", key)
+        named = spec.get("vocabulary")
+        if named is not None:
+            if "values" in spec:
+                self._error(doc, where + ("vocabulary",), "vocabulary-and-values",
+                            "give 'vocabulary:' or 'values:', not both (the vocabulary is the list of values)", key=True)
+            vocabulary = self.vocabularies.get(named)
+            if vocabulary is None:
+                known = sorted(self.vocabularies)
+                close = difflib.get_close_matches(str(named), known, n=1)
+                self._error(doc, where + ("vocabulary",), "unknown-vocabulary",
+                            f"unknown vocabulary {named!r}" + (f"; did you mean '{close[0]}'?" if close else "")
+                            + (f" (the rules define: {', '.join(known)})" if known else " (the rules define no vocabularies)"))
+                return TableInput(key, None)
+            return TableInput(key, vocabulary.keys)
+        values = spec.get("values")
+        return TableInput(key, tuple(values) if values else None)
 
     def calendars(self) -> dict[str, Calendar]:
         """Build calendars, resolving ``base`` chains; 'england' always exists."""

@@ -176,6 +176,9 @@ def _message(error: ValidationError) -> tuple[str, str]:
         options = list(value) if isinstance(value, (list, tuple)) else [value]
         shown = ", ".join(_plain(o) for o in options[:12]) + (", ..." if len(options) > 12 else "")
         hint = _suggest(str(instance), [str(o) for o in options]) if isinstance(instance, str) else ""
+        named = error.schema.get("x-vocabulary") if isinstance(error.schema, Mapping) else None
+        if isinstance(named, str):  # a list the rules define (engine/config/configschemas.py): say where to add a term
+            hint += f" (the terms of vocabulary '{named}' in the rules: a new one is added there)"
         return "enum", f"{_show(instance)} is not one of: {shown}{hint}"
     if keyword == "const":
         return "enum", f"expected {_show(value)}, found {_show(instance)}"

@@ -50,16 +50,11 @@ def detect_kind(path: Path, data: Any = None) -> str | None:
     return None
 
 
-def _schema_of(kind: str) -> Any:
-    """The JSON Schema of a kind: loader.KINDS's, else ``KIND.schema.json`` among the bundled schemas, else None."""
-    import json
+def _schema_of(kind: str, vocabularies: Mapping[str, Any] | None = None) -> Any:
+    """The JSON Schema of a kind (a bundled ``KIND.schema.json``) with the configuration's vocabularies, else None."""
+    from .configschemas import config_schema, schema_kinds
 
-    from .loader import KINDS, bundled_config_dir, schema_for
-
-    if kind in KINDS:
-        return schema_for(kind)
-    path = bundled_config_dir() / "schemas" / f"{kind}.schema.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return config_schema(kind, vocabularies) if kind in schema_kinds() else None
 
 
 
@@ -77,7 +72,7 @@ def _guarded(where: str, work: Callable[[], list[Problem]]) -> list[Problem]:
                         f"qaflow could not check this ({type(exc).__name__}: {exc}); please report it")]
 
 
-def _schema_check_file(path: Path, kind: str) -> list[Problem]:
+def _schema_check_file(path: Path, kind: str, vocabularies: Mapping[str, Any] | None = None) -> list[Problem]:
     """YAML and schema problems of one file of a kind that has no deeper check here."""
     from .schemacheck import check_schema
     from .yamlsource import load_yaml_file
@@ -87,17 +82,23 @@ def _schema_check_file(path: Path, kind: str) -> list[Problem]:
         return problems
     if doc.data is None:
         return [Problem(Location(doc.file, 1, 1), "error", "empty-file", "the file is empty")]
-    schema = _schema_of(kind)
-    return problems + (check_schema(doc, schema) if schema is not None else [])
+    schema = _schema_of(kind, vocabularies)
+    found = check_schema(doc, schema) if schema is not None else []
+    if kind == "programme" and not any(p.severity == "error" for p in found):
+        from ..allocation import iter_programme_problems
+
+        found += list(iter_programme_problems(doc))
+    return problems + found
 
 
 def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
     """Simulation models and report definitions through their own checks (when the configuration
     loads), programmes and anything else by schema."""
     from ..errors import ConfigError
-    from .loader import YAML_SUFFIXES
+    from .loader import YAML_SUFFIXES, vocabularies_of
 
     problems: list[Problem] = []
+    vocabularies = definitions.vocabularies if definitions is not None else vocabularies_of(root)
     for folder, kind in _folder_kinds().items():
         if kind in ("workflow", "rules", "scenario") or not (root / folder).is_dir():
             continue
@@ -120,7 +121,7 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
 
                 problems += _guarded(display_path(path), report)
             else:
-                problems += _guarded(display_path(path), partial(_schema_check_file, path, kind))
+                problems += _guarded(display_path(path), partial(_schema_check_file, path, kind, vocabularies))
         if kind == "programme" and definitions is not None and files:
             from ..kpis.catalogue import check_programme_kpis
 
@@ -128,6 +129,42 @@ def _check_other_kinds(root: Path, definitions: Any) -> list[Problem]:
             from ..programmes import check_programme_reporting
 
             problems += _guarded(display_path(root / folder), partial(check_programme_reporting, definitions))
+    return problems
+
+
+def _stale_schema_problems(root: Path, vocabularies: Mapping[str, Any] | None) -> list[Problem]:
+    """A warning for each schema in ``ROOT/schemas/`` that is not the one ``qaflow schema`` writes for this configuration.
+
+    Editors read those files; qaflow checks with the schemas made from the rules (configschemas.py), so a
+    stale copy makes the editor and ``qaflow validate`` disagree (an editor underlining a new service area
+    that validate accepts).
+    """
+    import json
+
+    from .configschemas import config_schema, schema_kinds, vocabulary_differences
+
+    folder = root / "schemas"
+    if not folder.is_dir():
+        return []
+    problems = []
+    fix = f"run 'qaflow --config {display_path(root)} schema --out {display_path(folder)}'"
+    for kind in schema_kinds():
+        path = folder / f"{kind}.schema.json"
+        if not path.is_file():
+            continue
+        where = Location(display_path(path), 1, 1)
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            problems.append(Problem(where, "warning", "stale-schema", f"this is not a JSON Schema qaflow can read; {fix}"))
+            continue
+        wanted = config_schema(kind, vocabularies)
+        if found == wanted:
+            continue
+        differences = list(dict.fromkeys(vocabulary_differences(found, wanted)))
+        detail = "; ".join(differences[:3]) if differences else "it differs from the schema of this qaflow version"
+        problems.append(Problem(where, "warning", "stale-schema",
+                                f"out of date for this configuration ({detail}): editors would disagree with qaflow validate; {fix}"))
     return problems
 
 
@@ -146,6 +183,9 @@ def _check_root(root: Path, cache: bool = False) -> list[Problem]:
         if definitions is not None:
             problems += list(iter_scenario_problems(scenarios, definitions.workflows))
     problems += _check_other_kinds(root, definitions)
+    from .loader import vocabularies_of
+
+    problems += _stale_schema_problems(root, definitions.vocabularies if definitions is not None else vocabularies_of(root))
     return problems
 
 
@@ -197,7 +237,6 @@ def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[
 
 def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
     from .loader import KINDS
-    from .schemacheck import check_schema
     from .yamlsource import load_yaml_file
 
     display = display_path(path)
@@ -233,8 +272,10 @@ def _check_file(path: Path, context_root: Path | None) -> list[Problem]:
     if in_tree and kind in ("report", "simulation"):
         root = path.parent.parent
         return [p for p in _check_root(root) if Path(p.location.file).resolve() == path.resolve()]
-    schema = _schema_of(kind)
-    return problems + (check_schema(doc, schema) if schema is not None else [])
+    from .loader import vocabularies_of
+
+    home = path.parent.parent if path.parent.name in _folder_kinds() else context_root
+    return _schema_check_file(path, kind, vocabularies_of(home))
 
 
 def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None = None, *,

@@ -45,17 +45,17 @@ def test_start_fire_show_and_list_in_text_and_json(qaflow):
     assert json.loads(fired.stdout) == {"id": "case_audit-000001", "state": "in_progress"}
 
     shown = qaflow("show", "case_audit-000001").stdout.splitlines()
-    assert shown[0] == "case_audit-000001  case_audit v4  state: in_progress"
+    assert shown[0] == "case_audit-000001  case_audit v5  state: in_progress"
     assert "deadline lead_submission: met, due 2026-10-22" in shown
     assert "deadline peer_submission: open, due 2026-10-22" in shown
     assert any(line.strip().startswith("due Thu 22 Oct 2026") for line in shown)
     assert shown[-1] == "2026-10-12T10:00:00+01:00  TM-01  submit_lead_audit  in_progress -> in_progress"
     as_json = json.loads(qaflow("show", "case_audit-000001", "--format", "json").stdout)
-    assert as_json["data"]["lead"]["overall"] == "good" and as_json["version"] == 4
+    assert as_json["data"]["lead"]["overall"] == "good" and as_json["version"] == 5
     assert [d["name"] for d in as_json["deadlines"]] == ["lead_submission", "peer_submission"]
 
     listed = qaflow("list", "--workflow", "case_audit", "--state", "in_progress").stdout
-    assert listed.startswith("case_audit-000001  case_audit v4  in_progress  2026-10-12T10:00:00+01:00")
+    assert listed.startswith("case_audit-000001  case_audit v5  in_progress  2026-10-12T10:00:00+01:00")
     assert json.loads(qaflow("list", "--state", "final", "--format", "json").stdout) == []
 
 
@@ -138,20 +138,20 @@ def test_outdated_and_migrate_with_a_dry_run_first(qaflow, tmp_path):
     newer = tmp_path / "newer"
     shutil.copytree(bundled_config_dir(), newer)
     wf = newer / "workflows" / "case_audit.yaml"
-    wf.write_text(wf.read_text().replace("\nversion: 4\n", "\nversion: 5\n").replace(
+    wf.write_text(wf.read_text().replace("\nversion: 5\n", "\nversion: 6\n").replace(
         "title: Monthly collaborative case file audit", "title: Monthly case file audit"))
     outdated = qaflow("instances", "--outdated", config=newer)
-    assert outdated.stdout == "case_audit-000001  case_audit  v4 (current v5)  in_progress\n"
+    assert outdated.stdout == "case_audit-000001  case_audit  v5 (current v6)  in_progress\n"
     assert outdated.stderr.strip() == "1 outdated"
-    assert json.loads(qaflow("instances", "--outdated", "--format", "json", config=newer).stdout)[0]["current_version"] == 5
+    assert json.loads(qaflow("instances", "--outdated", "--format", "json", config=newer).stdout)[0]["current_version"] == 6
 
     dry = qaflow("migrate", "case_audit-000001", "--actor", "QA-01", "--at", "2026-10-02T09:00", config=newer)
-    assert dry.exit_code == 0 and dry.stdout == "case_audit-000001  v4 -> v5  would migrate\n"
+    assert dry.exit_code == 0 and dry.stdout == "case_audit-000001  v5 -> v6  would migrate\n"
     applied = qaflow("migrate", "case_audit-000001", "--apply", "--actor", "QA-01", "--at", "2026-10-02T09:00",
                      "--format", "json", config=newer)
     assert json.loads(applied.stdout)[0]["applied"] is True
     again = qaflow("migrate", "case_audit-000001", "--actor", "QA-01", "--at", "2026-10-02T09:00", config=newer)
-    assert again.exit_code == 1 and "refused: already on version 5" in again.stdout
+    assert again.exit_code == 1 and "refused: already on version 6" in again.stdout
 
 
 def test_reading_commands_refuse_a_store_that_does_not_exist(qaflow, tmp_path):

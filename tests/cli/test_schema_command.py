@@ -39,3 +39,34 @@ def test_an_unknown_kind_is_a_usage_error_with_a_suggestion():
     result = schema("workflows")
     assert result.exit_code == 2
     assert "did you mean 'workflow'?" in result.stderr
+
+
+def test_the_schemas_take_the_service_areas_from_the_configuration_and_out_writes_only_what_changed(tmp_path):
+    import shutil
+
+    from engine.config.loader import bundled_config_dir
+
+    root = tmp_path / "config"
+    shutil.copytree(bundled_config_dir(), root)
+    bundled = json.loads(schema("programme").stdout)
+    assert json.loads(schema("--config", str(root), "programme").stdout) == bundled  # the same rules: the same schema
+    vocabularies = root / "rules" / "vocabularies.yaml"
+    vocabularies.write_text(vocabularies.read_text().replace("    - {key: mash, label: MASH}\n", "    - {key: fostering, label: Fostering}\n"))
+    own = json.loads(schema("--config", str(root), "programme").stdout)
+    assert own["properties"]["service"]["enum"] == [
+        "early_help", "fostering", "assessment", "safeguarding", "get_safe", "children_in_care", "care_leavers"]
+    before = {p.name: p.read_bytes() for p in (root / "schemas").iterdir()}
+    result = schema("--config", str(root), "--out", str(root / "schemas"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"wrote {root / 'schemas' / 'programme.schema.json'}"]
+    after = {p.name: p.read_bytes() for p in (root / "schemas").iterdir()}
+    assert {name for name in after if after[name] != before[name]} == {"programme.schema.json"}
+    assert json.loads(after["programme.schema.json"]) == own
+    # written once, it is up to date: nothing is written again
+    assert schema("--config", str(root), "--out", str(root / "schemas")).stdout == ""
+
+
+def test_a_kind_and_out_together_are_a_usage_error(tmp_path):
+    result = schema("programme", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert not list(tmp_path.iterdir())

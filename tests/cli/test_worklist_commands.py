@@ -47,7 +47,7 @@ def qaflow(seeded, tmp_path):
 
 def test_list_keeps_its_format_without_the_new_options(qaflow):
     listed = qaflow("list").stdout.splitlines()
-    assert len(listed) == 5 and listed[0] == "case_audit-000001  case_audit v4  in_progress  2026-10-01T09:00:00+01:00"
+    assert len(listed) == 5 and listed[0] == "case_audit-000001  case_audit v5  in_progress  2026-10-01T09:00:00+01:00"
     assert isinstance(json.loads(qaflow("list", "--format", "json").stdout), list)
 
 

@@ -252,19 +252,40 @@ def test_a_case_audit_started_on_version_3_completes_without_a_supervision_recor
 
     eng = Engine(load_config(BUNDLED), store=store)
     new = _audit_graded_alike(eng, "C-2")
-    assert (eng.get(old).version, eng.get(new).version) == (3, 4)
+    assert (eng.get(old).version, eng.get(new).version) == (3, 5)
     # version 3: actions are text, and recording on the case system completes the audit
     eng.fire(old, "record_in_case_system", {"reference": "DOC-1", "findings": "Good work throughout", "actions": ["Share"]},
              at="2026-11-23T10:00", **QA)
     assert eng.get(old).state == "completed" and not eng.get(old).children
     assert {h["version"] for h in eng.history(old)} == {3}
-    # version 4: each action joins the register, and the audit waits for the supervision discussion
+    # version 4 and later: each action joins the register, and the audit waits for the supervision discussion
     eng.fire(new, "record_in_case_system", {"reference": "DOC-2", "findings": "Good work throughout",
                                             "actions": [{"action": "Share", "owner": "SW-01", "due_by": "2026-12-18"}]},
              at="2026-11-23T10:00", **QA)
     assert eng.get(new).state == "recorded"
     assert [eng.get(c).workflow for c in eng.get(new).children] == ["audit_action"]
     assert eng.get(new).deadline("supervision_discussion").due.isoformat() == "2026-12-21"  # 20 working days after Mon 23 Nov
+
+
+def test_a_case_audit_started_on_version_4_runs_on_while_new_audits_take_the_service_areas_of_the_rules(tmp_path):
+    store = MemoryStore()
+    old = _audit_graded_alike(Engine(load_config(bundled_with(tmp_path, "case_audit", "case_audit.v4.yaml")), store=store), "C-1")
+    # version 5 lists no service areas of its own: a term added to the rules' vocabulary is a service
+    today = tmp_path / "today"
+    shutil.copytree(BUNDLED, today)
+    vocabularies = today / "rules" / "vocabularies.yaml"
+    vocabularies.write_text(vocabularies.read_text(encoding="utf-8").replace(
+        "    - {key: care_leavers, label: Care Leavers Service}\n",
+        "    - {key: care_leavers, label: Care Leavers Service}\n    - {key: fostering, label: Fostering}\n"), encoding="utf-8")
+    eng = Engine(load_config(today), store=store)
+    new = eng.start("case_audit", {"case_id": "C-2", "team": "fostering_1", "service": "fostering", "lead_auditor": "TM-01",
+                                   "peer_auditor": "QAP-01"}, at="2026-11-01T09:00", **QA).id
+    assert (eng.get(old).version, eng.get(new).version) == (4, 5)
+    eng.fire(old, "record_in_case_system", {"reference": "DOC-1", "findings": "Good work throughout",
+                                            "actions": [{"action": "Share", "owner": "SW-01", "due_by": "2026-12-18"}]},
+             at="2026-11-23T10:00", **QA)
+    assert eng.get(old).state == "recorded"
+    assert {h["version"] for h in eng.history(old)} == {4}
 
 
 def _thematic(eng: Engine, lead: str) -> str:
@@ -314,8 +335,8 @@ def test_a_multi_agency_audit_started_on_version_3_is_selected_without_a_proposa
 
     eng = Engine(load_config(BUNDLED), store=store)
     new = eng.start("multi_agency_audit", {"topic": "Neglect"}, at="2026-11-04T14:00", **qe).id
-    assert (eng.get(old).version, eng.get(new).version) == (3, 4)
-    # version 4 waits for the Q&E sub-group's decision: nothing to nominate yet
+    assert (eng.get(old).version, eng.get(new).version) == (3, 5)
+    # version 4 and later wait for the Q&E sub-group's decision: nothing to nominate yet
     assert eng.get(new).state == "proposed"
     with pytest.raises(Refused):
         eng.fire(new, "nominate_leads", {"lead_officers": ["LO-01"]}, at="2026-11-10T10:00", **qe)
