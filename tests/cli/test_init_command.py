@@ -144,7 +144,9 @@ def test_the_same_edit_to_the_package_schema_alone_is_still_refused_and_says_whe
     programme = (copy / "programmes" / "get_safe.yaml").read_text(encoding="utf-8").replace("service: get_safe", "service: fostering")
     (copy / "programmes" / "get_safe.yaml").write_text(programme, encoding="utf-8")
     schema = copy / "schemas" / "programme.schema.json"
-    schema.write_text(schema.read_text(encoding="utf-8").replace('"care_leavers"]', '"care_leavers", "fostering"]'), encoding="utf-8")
+    edited = json.loads(schema.read_text(encoding="utf-8"))
+    edited["properties"]["service"]["enum"].append("fostering")
+    schema.write_text(json.dumps(edited, indent=2), encoding="utf-8")
     result = json.loads(run("--config", "council", "validate", "--format", "json").stdout)
     errors = [p for p in result["problems"] if p["severity"] == "error"]
     line = programme.splitlines().index("service: fostering") + 1
