@@ -228,8 +228,8 @@ def simulate_comparison(a: Side, b: Side, *, start: dt.date, end: dt.date, seed:
             with ctx.Pool(processes=min(workers, len(tasks))) as pool:
                 for (side, _), done in zip(tasks, pool.imap(_one_run, tasks, chunksize=1), strict=True):
                     if progress is not None:
-                        (first, stop), authorities = per_run[side]
-                        progress((stop.date() - first).days * authorities)
+                        (day_one, stop), authorities = per_run[side]
+                        progress((stop.date() - day_one).days * authorities)
                     results.append(done)
         finally:
             _TASKS.clear()

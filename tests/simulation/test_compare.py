@@ -145,3 +145,23 @@ def test_runs_need_a_configuration_to_compare_with():
                  "--runs", "3")
     assert result.exit_code == 2
     assert "--runs needs --compare OTHER_CONFIG" in result.stderr
+
+
+def test_db_keeps_the_first_run_of_this_configuration(more_for_one_team, tmp_path):
+    from engine.store.open import open_store
+
+    alone, compared = tmp_path / "alone.db", tmp_path / "compared.db"
+    plain = run("simulate", "--config", str(CONFIG), "--programme", "safeguarding", "--from", "2026-10-01",
+                "--to", "2026-10-31", "-q", "--db", str(alone))
+    assert plain.exit_code == 0, plain.output
+    result = compare(more_for_one_team, "--runs", "2", "--workers", "2", "--db", str(compared))
+    assert result.exit_code == 0, result.output
+
+    def contents(path: Path) -> list[tuple[str, str, int]]:
+        store = open_store(path, readonly=True)
+        try:
+            return sorted((i.id, i.state, len(store.history(i.id))) for i in store.find())
+        finally:
+            store.close()
+
+    assert contents(compared) == contents(alone) != []
