@@ -373,6 +373,7 @@ def allocate(
     programmes: Sequence[Programme] = (),
     seed: int | None = None,
     rng: random.Random | None = None,
+    rng_for: Callable[[str], random.Random] | None = None,
     open_peer_audits: Mapping[str, int] | None = None,
     last_audited: Mapping[str, Any] | None = None,
     calendar: Calendar | None = None,
@@ -384,6 +385,9 @@ def allocate(
     ``last_audited`` maps case ids to the date of their last audit (merged with the rows' own field).
     ``only_programmes``: ignore cases of teams no programme lists (by default they get
     ``default_sample_per_team``). The same ``seed`` (or an ``rng`` in the same state) gives the same result.
+    ``rng_for(name)``, when given, is a random stream per team (``team:ID``: its sample) and per selected
+    case (``case:ID``: its place in the order auditors are given out, and ties between peers), so that
+    changing one team's sample moves no other team's draws (the simulator compares configurations so).
     """
     rng = rng if rng is not None else random.Random(seed)
     calendar = calendar or _england()
@@ -422,7 +426,8 @@ def allocate(
             else:
                 excluded[why] += 1
         take = min(wanted, len(eligible))
-        picked = rng.sample(eligible, take) if take else []
+        team_rng = rng_for(f"team:{team}") if rng_for is not None else rng
+        picked = team_rng.sample(eligible, take) if take else []
         picked.sort(key=lambda r: str(r["case_id"]))
         chosen += [(row, plan, prog) for row in picked]
         summary = {"team": team, "wanted": wanted, "cases": len(rows_here), "eligible": len(eligible), "selected": take,
@@ -440,7 +445,13 @@ def allocate(
     load = {p["person"]: p["load"] for p in people}
     new: dict[str, int] = {p["person"]: 0 for p in people}
     order = list(range(len(chosen)))
-    rng.shuffle(order)  # who gets the least-loaded auditors first is random, not alphabetical
+    case_rngs: list[random.Random] = []
+    if rng_for is None:
+        rng.shuffle(order)  # who gets the least-loaded auditors first is random, not alphabetical
+    else:  # the same, by a number of each case's own
+        case_rngs = [rng_for(f"case:{row['case_id']}") for row, _, _ in chosen]
+        places = [r.random() for r in case_rngs]
+        order.sort(key=lambda i: places[i])
     planned: dict[int, PlannedAudit] = {}
     for index in order:
         row, plan, prog = chosen[index]
@@ -455,7 +466,8 @@ def allocate(
                                                   case_id=case_id))
             continue
         roles = (prog.pool_roles if prog and prog.pool_roles else rules.pool_roles)
-        peer, why = _peer(people, load, new, lead=lead, team=team, roles=roles, rules=rules, rng=rng)
+        peer, why = _peer(people, load, new, lead=lead, team=team, roles=roles, rules=rules,
+                          rng=case_rngs[index] if case_rngs else rng)
         if peer is None:
             result.unallocated.append(Unallocated(team, f"case {case_id}: no peer auditor: {why}", case_id=case_id))
             continue

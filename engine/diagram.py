@@ -3,6 +3,11 @@
 Every state gets a generated id (``s_`` + its name, made safe), so names Mermaid reserves (``end``,
 ``default``, ``state``, ``note``, ``direction``...) cannot break the diagram; the name people wrote is
 the label (``state "end" as s_end``).
+
+Every transition is one arrow (a transition from several states, one arrow from each). Mermaid's layout
+draws only one loop per state (each loop's helper nodes are named after the state, so a second loop
+replaces the first): a state with several transitions that stay in it gets a small choice point
+(``s_NAME__stays``) that each of them enters, with one unlabelled arrow back to the state.
 """
 
 from __future__ import annotations
@@ -10,9 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .definitions import DeadlineAction, WorkflowDef
+from .definitions import DeadlineAction, TransitionDef, WorkflowDef
 
-__all__ = ["Diagram", "Edge", "build_diagram", "to_mermaid", "to_dot", "render", "FORMATS"]
+__all__ = ["Diagram", "Edge", "build_diagram", "edge_label", "to_mermaid", "to_dot", "render", "FORMATS"]
 
 #: format name -> file suffix
 FORMATS = {"mermaid": ".mmd", "dot": ".dot"}
@@ -26,6 +31,10 @@ class Edge:
     target: str  # state name (the same for transitions that stay in their state)
     label: str
     kind: str  # "trigger" | "auto" | "breach"
+
+    @property
+    def stays(self) -> bool:
+        return self.source == self.target
 
 
 @dataclass
@@ -70,29 +79,33 @@ def _without_comment(line: str) -> str:
     return line
 
 
-def shorten(text: str, limit: int = MAX_CONDITION) -> str:
-    """One line, at most ``limit`` characters (an ellipsis marks the cut); comments dropped."""
+def shorten(text: str, limit: int | None = MAX_CONDITION) -> str:
+    """One line, at most ``limit`` characters (an ellipsis marks the cut; ``None``: no limit); comments dropped."""
     flat = " ".join(" ".join(_without_comment(line) for line in text.splitlines()).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+    return flat if limit is None or len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def build_diagram(wf: WorkflowDef) -> Diagram:
-    """The states, transitions and deadline starts of one workflow."""
+def edge_label(t: TransitionDef, detail: bool = False) -> str:
+    """What an arrow says: the transition's ``title``, else its trigger, ``auto`` or ``breach: DEADLINE``;
+    with ``detail``, its condition follows in brackets (comments dropped, on one line)."""
+    if t.title:
+        label = t.title
+    elif t.event == "trigger":
+        label = t.name
+    elif t.event == "auto":
+        label = "auto"
+    else:
+        label = f"breach: {t.name}"
+    if detail and t.guard is not None:
+        label += f" [{shorten(t.guard.source, limit=None)}]"
+    return label
+
+
+def build_diagram(wf: WorkflowDef, detail: bool = False) -> Diagram:
+    """The states, transitions (one edge per transition and state it leaves) and deadline starts of one
+    workflow; ``detail`` adds each transition's condition to its label."""
     names = list(wf.states)
-    edges: list[Edge] = []
-    seen: set[Edge] = set()
-    for t in wf.transitions:
-        if t.event == "trigger":
-            label = t.name  # who fires it says enough; the condition is in the YAML
-        elif t.event == "auto":
-            label = "auto: " + (shorten(t.guard.source) if t.guard is not None else "always")
-        else:
-            label = f"breach: {t.name}"
-        for source in t.sources:
-            edge = Edge(source, t.dest or source, label, t.event)
-            if edge not in seen:
-                seen.add(edge)
-                edges.append(edge)
+    edges = [Edge(source, t.dest or source, edge_label(t, detail), t.event) for t in wf.transitions for source in t.sources]
     notes: dict[str, list[str]] = {}
 
     def note(state: str, deadline: str) -> None:
@@ -138,15 +151,35 @@ def _mermaid_text(text: str) -> str:
     return text
 
 
+def stays_id(diagram: Diagram, state: str) -> str:
+    """The id of the choice point that a state's transitions which stay in it go through (see the module)."""
+    base = diagram.ids[state] + "__stays"
+    taken = set(diagram.ids.values())
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}_{n}", n + 1
+    return candidate
+
+
 def to_mermaid(diagram: Diagram) -> str:
     ids = diagram.ids
     lines = [f"%% workflow {_mermaid_text(diagram.workflow)} version {diagram.version}: {_mermaid_text(diagram.title)}",
              "stateDiagram-v2"]
     for name in diagram.states:
         lines.append(f'    state "{_mermaid_text(name)}" as {ids[name]}')
+    loops: dict[str, int] = {}
+    for edge in diagram.edges:
+        if edge.stays:
+            loops[edge.source] = loops.get(edge.source, 0) + 1
+    via = {name: stays_id(diagram, name) for name, count in loops.items() if count > 1}
+    for choice in via.values():
+        lines.append(f"    state {choice} <<choice>>")
     lines.append(f"    [*] --> {ids[diagram.initial]}")
     for edge in diagram.edges:
-        lines.append(f"    {ids[edge.source]} --> {ids[edge.target]} : {_mermaid_text(edge.label)}")
+        target = via.get(edge.source, ids[edge.target]) if edge.stays else ids[edge.target]
+        lines.append(f"    {ids[edge.source]} --> {target} : {_mermaid_text(edge.label)}")
+    for name, choice in via.items():
+        lines.append(f"    {choice} --> {ids[name]}")
     for name in diagram.terminals:
         lines.append(f"    {ids[name]} --> [*]")
     for name, items in diagram.notes.items():
@@ -191,9 +224,10 @@ def to_dot(diagram: Diagram) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(wf: WorkflowDef, fmt: str = "mermaid") -> str:
-    """The diagram of ``wf`` as Mermaid (``mermaid``) or Graphviz (``dot``) text."""
-    diagram = build_diagram(wf)
+def render(wf: WorkflowDef, fmt: str = "mermaid", detail: bool = False) -> str:
+    """The diagram of ``wf`` as Mermaid (``mermaid``) or Graphviz (``dot``) text; ``detail`` adds each
+    transition's condition to its label."""
+    diagram = build_diagram(wf, detail)
     if fmt == "mermaid":
         return to_mermaid(diagram)
     if fmt == "dot":

@@ -242,13 +242,17 @@ def schema_command(settings: Settings, kind: str | None, out: Path | None) -> No
               help="Mermaid stateDiagram-v2 or Graphviz DOT.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write WORKFLOW.mmd / WORKFLOW.dot files into this folder instead of printing.")
+@click.option("--detail", is_flag=True, help="Add each transition's condition to its label, in brackets.")
 @_config_only
 @pass_settings
-def diagram_command(settings: Settings, workflow: str | None, all_: bool, fmt: str, out: Path | None) -> None:
+def diagram_command(settings: Settings, workflow: str | None, all_: bool, fmt: str, out: Path | None,
+                    detail: bool) -> None:
     """Draw a workflow's states and transitions (Mermaid by default, or Graphviz DOT).
 
-    Edges are labelled with the trigger, 'auto: CONDITION' or 'breach: DEADLINE'; deadlines are
-    notes on the states that start them. 'qaflow diagram --all --out DIR' writes one file per workflow.
+    Every transition is one arrow from each state it leaves, labelled with the transition's title, else
+    its trigger, 'auto' or 'breach: DEADLINE' (--detail adds the condition); deadlines are notes on the
+    states that start them. In Mermaid, a state's transitions that stay in it go through a small choice
+    point when there are several. 'qaflow diagram --all --out DIR' writes one file per workflow.
     """
     from ..diagram import FORMATS, render
 
@@ -259,10 +263,10 @@ def diagram_command(settings: Settings, workflow: str | None, all_: bool, fmt: s
     definitions = settings.definitions()
     chosen = sorted(definitions.workflows) if all_ else [definitions.workflow(workflow).id]
     if out is None:
-        click.echo(render(definitions.workflows[chosen[0]], fmt), nl=False)
+        click.echo(render(definitions.workflows[chosen[0]], fmt, detail), nl=False)
         return
     for wid in chosen:
-        settings.write(out / f"{wid}{FORMATS[fmt]}", render(definitions.workflows[wid], fmt))
+        settings.write(out / f"{wid}{FORMATS[fmt]}", render(definitions.workflows[wid], fmt, detail))
 
 
 @main.command("when", context_settings={"ignore_unknown_options": True})  # so "-3 days" is read (and refused) as a duration

@@ -39,9 +39,12 @@ def _progress(settings: Settings, quiet: bool, total: int) -> tuple[Any, Callabl
                    "(default: text, or json after 'qaflow --format json').")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the report to this file.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Processes to spread the authorities over (the results do not depend on it).")
+              help="Processes to spread the authorities (or, with --runs, the runs) over; the results do not depend on it.")
 @click.option("--compare", "compare", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="OTHER_CONFIG",
               help="Also simulate another configuration folder on the same seed and population; show both side by side.")
+@click.option("--runs", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="With --compare: simulate both configurations this many times (seeds SEED, SEED/2, SEED/3...) and "
+                   "show each difference as a mean with a 95%% interval, and whether it is more than noise.")
 @click.option("--level", default="department", show_default=True, help="Split figures by department, service, team or practitioner.")
 @click.option("--db", default=None, metavar="TARGET",
               help="Also write the simulated history into this store (a new SQLite file or an empty postgresql://... "
@@ -52,26 +55,33 @@ def _progress(settings: Settings, quiet: bool, total: int) -> tuple[Any, Callabl
 @_config_only
 @pass_settings
 def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str | None, end: str | None, seed: int,
-                     scenario: Path | None, fmt: str | None, out: Path | None, workers: int, compare: Path | None, level: str,
-                     db: str | None, quiet: bool) -> None:
+                     scenario: Path | None, fmt: str | None, out: Path | None, workers: int, compare: Path | None, runs: int,
+                     level: str, db: str | None, quiet: bool) -> None:
     """Simulate a quarter of the QA programme on the real engine and print its report.
 
     People's behaviour (who does what, how fast, how often they disagree, how many complaints
     arrive...) comes from the behaviour model in <config>/simulation/ (or --scenario). Audits are
     selected on the 1st of each month from the programmes; every deadline, breach, moderation and
     escalation happens in the engine. Without --from/--to: the current quarter.
+
+    --compare OTHER_CONFIG simulates both on the same random numbers (per case, arrival and instance),
+    so only figures the change can reach differ; the comparison table lists them as B (OTHER_CONFIG)
+    minus A (this configuration). With --runs N each difference is the mean of N paired runs with a
+    95% interval, marked as beyond noise when the interval excludes 0; the report above it is run 1's.
     """
     from ..clock import SystemClock
     from ..simulation.api import as_date, quarter_of, run_simulation
 
     fmt = fmt or settings.format
     from ..simulation.model import load_model
-    from ..simulation.report import compare_simulations, render_simulation, simulation_report
+    from ..simulation.report import render_simulation, simulation_report
 
     if scenario is not None and not scenario.is_file():
         raise UsageError(f"--scenario '{scenario}' does not exist")
     if compare is not None and not (compare / "workflows").is_dir():
         raise UsageError(f"--compare '{compare}' is not a configuration folder (it has no workflows/ folder)")
+    if runs > 1 and compare is None:
+        raise UsageError("--runs needs --compare OTHER_CONFIG: the runs measure the differences between two configurations")
     if start is None and end is None:
         # the only place qaflow reads the wall clock: to know which quarter is "now"
         first, last = quarter_of(SystemClock().now().date())
@@ -98,26 +108,32 @@ def simulate_command(settings: Settings, programmes: tuple[str, ...], start: str
         other_model_dir = compare if (compare / "simulation").is_dir() and scenario is None else settings.config_dir
         other_model = load_model(other_defs, other_model_dir, scenario)
         other_progs = compare if (compare / "programmes").is_dir() else settings.config_dir
-    total = (stop.date() - sim_start).days * len(model.population.authorities) * (2 if compare is not None else 1)
+    total = (stop.date() - sim_start).days * len(model.population.authorities)
+    if compare is not None:
+        other_start, other_stop = simulation_window(other_model, first, last)
+        total = (total + (other_stop.date() - other_start).days * len(other_model.population.authorities)) * runs
     bar, tick = _progress(settings, quiet, total)
+    result: Any = None
     try:
-        result = run_simulation(definitions, start=first, end=last, seed=seed, config_dir=settings.config_dir, model=model,
-                                programmes=chosen, workers=workers, progress=tick)
-        report = simulation_report(result, definitions, level=level)
         comparison = None
-        title = f"Simulation of {result.model} (seed {seed})"
-        if compare is not None:
-            other = run_simulation(other_defs, start=first, end=last, seed=seed, config_dir=other_progs, model=other_model,
-                                   programmes=chosen, workers=workers, progress=tick)
-            other_report = simulation_report(other, other_defs, level=level)
-            comparison = compare_simulations(report, other_report, (str(settings.config_dir), str(compare)))
-            if comparison is not None:
-                comparison["simulation"] = {"a": result.summary(), "b": other.summary()}
-            title = f"Simulation: {settings.config_dir} against {compare} (seed {seed})"
+        if compare is None:
+            result = run_simulation(definitions, start=first, end=last, seed=seed, config_dir=settings.config_dir, model=model,
+                                    programmes=chosen, workers=workers, progress=tick)
+            report = simulation_report(result, definitions, level=level)
+            title = f"Simulation of {result.model} (seed {seed})"
+        else:
+            from ..simulation.compare import Side, simulate_comparison
+
+            both = simulate_comparison(Side(definitions, model, settings.config_dir, str(settings.config_dir)),
+                                       Side(other_defs, other_model, other_progs, str(compare)),
+                                       start=first, end=last, seed=seed, runs=runs, workers=workers, programmes=chosen,
+                                       level=level, progress=tick, keep_first=db is not None)
+            report, comparison, result = both.report_a, both.comparison, both.result_a
+            title = f"Simulation: {settings.config_dir} against {compare} (seed {seed}" + (f", {runs} runs)" if runs > 1 else ")")
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    if db is not None:
+    if db is not None and result is not None:
         _write_store(settings, result, definitions, db)
     text = render_simulation(report, fmt, title=title, comparison=comparison)
     if out is not None:

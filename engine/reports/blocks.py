@@ -696,25 +696,77 @@ def labels_is_share(report: Mapping[str, Any], path: str) -> bool:
     return (report.get("about") or {}).get(path, {}).get("kind") == "share"
 
 
+def path_label(labels: Labels, path: str) -> str:
+    """A figure's dotted path in the report's own words: metric titles, deadline titles and key labels."""
+    parts = path.split(".")
+    words = []
+    for i, part in enumerate(parts):
+        title = labels.about(".".join(parts[: i + 1])).get("title")
+        if title:
+            words.append(str(title))
+        elif i and part in (labels.about(".".join(parts[:i])).get("deadlines") or ()):
+            words.append(labels.deadline(part))
+        else:
+            words.append(labels.key(parts[0], part))
+    return " / ".join(words)
+
+
+def _is_figure(leaf: Any) -> bool:
+    return isinstance(leaf, Mapping) and {"a", "b", "difference"} <= set(leaf)
+
+
 def comparison_table(comparison: Mapping[str, Any], report: Mapping[str, Any] | None = None) -> Table:
-    """Single-number figures side by side, then every other figure that changed."""
+    """Single-number figures side by side, then every other figure that changed (more than noise first).
+
+    The difference is B minus A, as the header says. A simulated comparison is marked as modelled; over
+    several runs each difference is a mean with its 95% interval, and 'beyond noise' when that excludes 0.
+    """
     lab = comparison.get("labels") or {"a": "a", "b": "b"}
+    a, b = str(lab.get("a")), str(lab.get("b"))
     metrics = comparison.get("metrics") or {}
+    runs = comparison.get("runs")
+    several = isinstance(runs, int) and runs > 1
+    labels = Labels(report) if report else None
+
+    def row(title: str, leaf: Mapping[str, Any]) -> tuple[Any, ...]:
+        cells: tuple[Any, ...] = (title, fmt_number(leaf["a"]), fmt_number(leaf["b"]), _signed(leaf["difference"]))
+        if several:
+            interval = "-" if leaf.get("low") is None else f"{_signed(leaf['low'])} to {_signed(leaf['high'])}"
+            if isinstance(leaf.get("runs"), int) and leaf["runs"] < runs:  # in the others, neither had a number
+                interval += f" ({leaf['runs']} of {runs} runs)"
+            cells += (interval, "yes" if leaf.get("distinguishable") else "no")
+        return cells
+
     rows: list[tuple[Any, ...]] = []
     seen = set()
-    titles = Labels(report) if report else None
     for name in sorted(metrics):
         leaf = metrics[name]
-        if isinstance(leaf, Mapping) and set(leaf) == {"a", "b", "difference"}:
+        if _is_figure(leaf):
             seen.add(name)
-            rows.append((titles.title(name) if titles else name, fmt_number(leaf["a"]), fmt_number(leaf["b"]), _signed(leaf["difference"])))
+            rows.append(row(labels.title(name) if labels else name, leaf))
     changed = [p for p in comparison.get("changed") or [] if p not in seen]
+    if several:  # the differences that are more than noise first
+        beyond = set(comparison.get("distinguishable") or ())
+        changed = [p for p in changed if p in beyond] + [p for p in changed if p not in beyond]
     for path in changed[:MAX_ROWS]:
         leaf = get_path(metrics, path)
-        if isinstance(leaf, Mapping) and "difference" in leaf:
-            rows.append((path, fmt_number(leaf["a"]), fmt_number(leaf["b"]), _signed(leaf["difference"])))
-    note = f"{len(changed) - MAX_ROWS} more changed figures are in the JSON output" if len(changed) > MAX_ROWS else ""
-    return Table("Comparison", ("Figure", str(lab.get("a")), str(lab.get("b")), "Difference"), tuple(rows), (False, True, True, True), note=note)
+        if _is_figure(leaf):
+            rows.append(row(path_label(labels, path) if labels else path, leaf))
+    notes = []
+    if comparison.get("modelled"):
+        if several:
+            notes.append(f"Modelled figures: the means of {runs} simulated runs of each configuration, run n of both on "
+                         "the same random numbers. Interval: 95% t-interval of the paired differences; beyond noise: "
+                         "the interval excludes 0.")
+        else:
+            notes.append("Modelled figures: one simulated run of each configuration on the same random numbers "
+                         "(--runs N shows which differences are more than noise).")
+    if len(changed) > MAX_ROWS:
+        notes.append(f"{len(changed) - MAX_ROWS} more changed figures are in the JSON output.")
+    headers = ("Figure", a, b, f"Difference ({b} minus {a})") + (("95% interval", "Beyond noise") if several else ())
+    caption = "Comparison (modelled)" if comparison.get("modelled") else "Comparison"
+    return Table(caption, headers, tuple(rows), (False, True, True, True) + ((True, False) if several else ()),
+                 note=" ".join(notes))
 
 
 def _signed(value: Any) -> str:

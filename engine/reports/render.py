@@ -40,7 +40,8 @@ def render(report: Mapping[str, Any], fmt: str, *, title: str | None = None, com
 
     ``title`` replaces the report's own title; ``comparison`` (from ``compare_reports``) adds the two
     reports side by side (a table in text, Markdown and HTML; a ``comparison`` key in JSON; rows
-    with group ``compare:a`` / ``compare:b`` / ``compare:difference`` in CSV).
+    with group ``compare:a`` / ``compare:b`` / ``compare:difference``, and over several simulated runs
+    ``compare:low`` / ``compare:high`` / ``compare:distinguishable``, in CSV).
     """
     if fmt == "json":
         out = dict(report)
@@ -85,7 +86,7 @@ def _csv(report: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> str
     if comparison is not None:
         for path, leaf in _comparison_leaves(comparison.get("metrics") or {}):
             name, _, rest = path.partition(".")
-            for side in ("a", "b", "difference"):
+            for side in ("a", "b", "difference", "low", "high", "distinguishable"):
                 if side in leaf:
                     writer.writerow((*base, f"compare:{side}", name, rest, _csv_value(leaf[side])))
     return buf.getvalue()
@@ -93,7 +94,7 @@ def _csv(report: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> str
 
 def _comparison_leaves(node: Any, prefix: str = ""):
     if isinstance(node, Mapping):
-        if set(node) in ({"a", "b", "difference"}, {"a", "b", "same"}):
+        if {"a", "b"} <= set(node) and ("difference" in node or "same" in node):
             yield prefix, node
             return
         for k in sorted(node):

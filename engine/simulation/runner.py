@@ -8,12 +8,21 @@ breaches happen in order, and the rules react to them). Every change the engine 
 store wrapper below, which tells the runner which instances to look at again.
 
 Nothing here knows about audits: the rules decide who does what.
+
+Random numbers are drawn per entity (common random numbers): each instance, each arrival, each month's
+arrival count of each stream, each team's monthly sample and each selected case has its own stream,
+derived from the seed, the authority and a key that does not depend on anything else (a case audit:
+its case and month; an arrival: its stream, programme, month and number; an instance the engine
+started: its parent's key and its place among the parent's children). Two configurations run on the
+same seed therefore draw the same numbers for everything a change does not reach: raising one team's
+sample leaves complaint handling untouched, rather than shifting every later draw.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import heapq
+import json
 import random
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -224,10 +233,10 @@ class AuthorityRun:
         self.engine = Engine(definitions, self.store)
         self.pop: Population = build_population(model.population, programmes, authority=authority, name=name,
                                                 seed=seed, start=sim_start)
-        self.rng = random.Random(f"{seed}:{authority}:behaviour")
-        self.arr_rng = random.Random(f"{seed}:{authority}:arrivals")
-        self.alloc_rng = random.Random(f"{seed}:{authority}:allocation")
-        self.pop_rng = random.Random(f"{seed}:{authority}:turnover")
+        self.seed = seed
+        self.pop_rng = random.Random(f"{seed}:{authority}:turnover")  # per team and case in turn: nothing else draws from it
+        self.keys: dict[str, str] = {}  # instance id -> the key of its random stream (kept: children derive theirs from it)
+        self.rngs: dict[str, random.Random] = {}  # instance id -> its stream, while it runs
         self.clock = WorkingTime(definitions.calendars[model.settings.calendar], model.settings.working_hours)
         self.sim_start = sim_start
         self.end = end
@@ -350,10 +359,11 @@ class AuthorityRun:
         if not rules:
             if inst.workflow and self.defs.workflows[inst.workflow].states[inst.state].terminal:
                 self.track.pop(iid, None)
+                self.rngs.pop(iid, None)
             return
         env = None
         now = self.now
-        rng = self.rng
+        rng = self._rng(inst)
         for rule in rules:
             rid = rule.id
             if rid in tr.pending or tr.counts.get(rid, 0) >= rule.times:
@@ -371,26 +381,44 @@ class AuthorityRun:
                 continue
             if env is None:
                 env = self._env(inst, now)
-            at = self._when(option, env, now)
-            person = self._who(option.actor, inst.data, at)
+            at = self._when(option, env, now, rng)
+            person = self._who(option.actor, inst.data, at, rng)
             if person is not None:
-                at = self._book(person, at)
+                at = self._book(person, at, rng)
             self.push(at, _ACTION, iid, rule, option, tr.visit, person)
             tr.pending.add(rid)
 
-    def _when(self, option: ActionSpec, env: dict[str, Any], now: dt.datetime) -> dt.datetime:
+    def _rng(self, inst: Any) -> random.Random:
+        """The instance's own random stream (see the module)."""
+        rng = self.rngs.get(inst.id)
+        if rng is None:
+            rng = self.rngs[inst.id] = random.Random(f"{self.seed}:{self.authority}:instance:{self._key(inst)}")
+        return rng
+
+    def _key(self, inst: Any) -> str:
+        key = self.keys.get(inst.id)
+        if key is None:
+            parent = self.store.load(inst.parent_id) if inst.parent_id else None
+            if parent is not None and inst.id in parent.children:
+                key = f"{self._key(parent)}>{inst.workflow}#{parent.children.index(inst.id)}"
+            else:  # started some other way (a schedule): its id is the best key there is
+                key = inst.id
+            self.keys[inst.id] = key
+        return key
+
+    def _when(self, option: ActionSpec, env: dict[str, Any], now: dt.datetime, rng: random.Random) -> dt.datetime:
         delay = option.delay
         assert delay is not None, "an option that fires a trigger has a delay (model.py)"
         anchor = None
         if delay.anchor is not None:
             anchor = _as_day(delay.anchor.evaluate(env))
-        at = delay.target(now, self.rng, self.clock, anchor)
+        at = delay.target(now, rng, self.clock, anchor)
         late = option.late
-        if late is not None and self.rng.random() < late.chance:
-            at = late.extra.target(at, self.rng, self.clock)
+        if late is not None and rng.random() < late.chance:
+            at = late.extra.target(at, rng, self.clock)
         return at
 
-    def _who(self, actor: ActorSpec | None, data: Mapping[str, Any], at: dt.datetime) -> str | None:
+    def _who(self, actor: ActorSpec | None, data: Mapping[str, Any], at: dt.datetime, rng: random.Random) -> str | None:
         if actor is None:
             return None
         if actor.bound_field is not None:
@@ -412,9 +440,11 @@ class AuthorityRun:
                 best, ties = n, [pid]
             elif n == best:
                 ties.append(pid)
-        return ties[0] if len(ties) == 1 else ties[self.rng.randrange(len(ties))]
+        # always one draw, however many tie: how busy people are must not shift this stream's later numbers
+        pick = rng.random()
+        return ties[int(pick * len(ties))]
 
-    def _book(self, person: str, at: dt.datetime) -> dt.datetime:
+    def _book(self, person: str, at: dt.datetime, rng: random.Random) -> dt.datetime:
         p = self.pop.people.get(person)
         cap = p.capacity_per_week if p is not None else None
         iso = at.isocalendar()
@@ -424,7 +454,7 @@ class AuthorityRun:
             while self.booked.get(key, 0) >= cap and moved < 52:
                 # full this week: the same weekday and time next week
                 at = at + dt.timedelta(days=7)
-                at = self.clock.at_working_time(at.date(), self.rng) if not self.clock.calendar.is_working_day(at.date()) else at
+                at = self.clock.at_working_time(at.date(), rng) if not self.clock.calendar.is_working_day(at.date()) else at
                 iso = at.isocalendar()
                 key = (person, iso[0], iso[1])
                 moved += 1
@@ -440,6 +470,7 @@ class AuthorityRun:
             self.stats["overtaken"] += 1
             return
         tr.pending.discard(rule.id)
+        rng = self._rng(inst)
         env = self._env(inst, at)
         if rule.when is not None and not rule.when.test(env):
             tr.counts[rule.id] -= 1  # may come back when it holds again
@@ -448,7 +479,7 @@ class AuthorityRun:
         actor, trigger = option.actor, option.trigger
         assert actor is not None and trigger is not None, "only options that fire a trigger are scheduled"
         if actor.bound_field is not None:
-            person = self._who(actor, inst.data, at)
+            person = self._who(actor, inst.data, at, rng)
         elif actor.person is not None:
             value = actor.person.evaluate(env)
             person = value[0] if isinstance(value, list) and value else value
@@ -459,7 +490,7 @@ class AuthorityRun:
             return
         env["actor"] = person
         try:
-            payload = option.payload.value(_Ctx(self, self.rng, env, at)) if option.payload is not None else None
+            payload = option.payload.value(_Ctx(self, rng, env, at)) if option.payload is not None else None
         except Exception as exc:  # an expression failing on this instance's data
             self._problem(rule, option, inst.state, type(exc).__name__, f"building the payload: {getattr(exc, 'message', exc)}")
             return
@@ -504,13 +535,15 @@ class AuthorityRun:
         nxt = _month_add(day, 1)
         for stream in self.model.arrivals:
             for env, rate in self._stream_envs(stream, day, month):
-                n = poisson(self.arr_rng, rate)
-                for _ in range(n):
-                    d = day + dt.timedelta(days=self.arr_rng.randrange((nxt - day).days))
-                    t = self.clock.at_working_time(d, self.arr_rng)
+                key = _stream_key(stream, env, month)
+                rng = random.Random(f"{self.seed}:{self.authority}:arrivals:{key}")
+                n = poisson(rng, rate)
+                for number in range(n):
+                    d = day + dt.timedelta(days=rng.randrange((nxt - day).days))
+                    t = self.clock.at_working_time(d, rng)
                     if t.month != day.month or t >= self.end:
                         continue  # rolled into the next month
-                    self.push(t, _ARRIVAL, stream, env)
+                    self.push(t, _ARRIVAL, stream, env, f"{key}#{number}")
         for stream in self.model.planned:
             for env, _ in self._stream_envs(stream, day, month):
                 prog = env.get("programme_obj")
@@ -520,7 +553,7 @@ class AuthorityRun:
                         continue
                 t = dt.datetime(day.year, day.month, min(stream.day, 28), stream.time.hour, stream.time.minute, tzinfo=LONDON)
                 if t < self.end:
-                    self.push(t, _ARRIVAL, stream, env)
+                    self.push(t, _ARRIVAL, stream, env, _stream_key(stream, env, month))
 
     def _kpis(self, at: dt.datetime, month: str) -> None:
         """Import the month's modelled figures of every programme's imported percentage KPIs at its service, as an extract
@@ -592,19 +625,20 @@ class AuthorityRun:
                     rate = stream.rate_values.get(str(key), stream.rate or 0.0)
                 yield env, rate
 
-    def _arrival(self, at: dt.datetime, stream: Stream, base: dict[str, Any]) -> None:
+    def _arrival(self, at: dt.datetime, stream: Stream, base: dict[str, Any], key: str) -> None:
+        rng = random.Random(f"{self.seed}:{self.authority}:arrival:{key}")
         prog = base.get("programme_obj")
         rows = self.pop.programme_cases(prog) if prog is not None else self.pop.all_cases()
-        case = rows[self.rng.randrange(len(rows))] if rows else None
+        case = rows[rng.randrange(len(rows))] if rows else None
         env = _public(base)
         env.update(case=case, today=at.date(), now=at, payload={})
-        ctx = _Ctx(self, self.rng, env, at)
+        ctx = _Ctx(self, rng, env, at)
         try:
             data = stream.data.value(ctx)
         except Exception as exc:
             self._stream_problem(stream, type(exc).__name__, f"building the data: {getattr(exc, 'message', exc)}")
             return
-        person = self._who(stream.actor, {}, at)
+        person = self._who(stream.actor, {}, at, rng)
         if stream.actor.person is not None:
             person = stream.actor.person.evaluate(env)
         if not person:
@@ -612,12 +646,13 @@ class AuthorityRun:
             return
         roles = stream.actor.roles
         try:
-            self.engine.start(stream.workflow, data, actor=person, roles=roles, at=at)
+            view = self.engine.start(stream.workflow, data, actor=person, roles=roles, at=at)
         except (Refused, EvaluationFailed) as exc:
             self.stats["refused"] += 1
             self._stream_problem(stream, type(exc).__name__, exc.message)
             self.store.touched.clear()
             return
+        self.keys[view.id] = key
         self.stats["starts"] += 1
         self.stats["arrivals" if stream.kind == "arrival" else "planned"] += 1
         self._react_touched()
@@ -641,17 +676,18 @@ class AuthorityRun:
                 peer = inst.data.get("peer_auditor")
                 if isinstance(peer, str):
                     open_load[peer] = open_load.get(peer, 0) + 1
+        prefix = f"{self.seed}:{self.authority}:selection:{month}:"
         result = allocate(self.pop.all_cases(), self.pop.pool(), month=month, rules=sel, programmes=self.pop.programmes,
-                          rng=self.alloc_rng, open_peer_audits=open_load, calendar=self.clock.calendar,
-                          only_programmes=True, last_audited=last)
+                          rng_for=lambda name: random.Random(prefix + name), open_peer_audits=open_load,
+                          calendar=self.clock.calendar, only_programmes=True, last_audited=last)
         for u in result.unallocated:
             self.unallocated.append({"month": month, **u.to_dict()})
-        qa = self._who(self.model.settings.selection_actor, {}, at)
+        qa = self._who(self.model.settings.selection_actor, {}, at, random.Random(f"{self.seed}:{self.authority}:selection:{month}"))
         rows = {row["case_id"]: row for row in self.pop.all_cases()}
         for audit in result.audits:
             try:
-                self.engine.start(sel.workflow, dict(audit.data), actor=qa or "qa-team", roles=self.model.settings.selection_actor.roles,
-                                  at=result.at)
+                view = self.engine.start(sel.workflow, dict(audit.data), actor=qa or "qa-team",
+                                         roles=self.model.settings.selection_actor.roles, at=result.at)
             except (Refused, EvaluationFailed) as exc:
                 self.stats["refused"] += 1
                 key = ("(selection)", "(start)", "", type(exc).__name__)
@@ -661,6 +697,7 @@ class AuthorityRun:
                 entry["count"] += 1
                 self.store.touched.clear()
                 continue
+            self.keys[view.id] = f"{sel.workflow}|{audit.case_id}|{month}"
             self.stats["starts"] += 1
             self.stats["allocated"] += 1
             row = rows.get(audit.case_id)
@@ -676,6 +713,14 @@ class AuthorityRun:
             known = [self.pop.people[i].capacity_per_week for i in ids if self.pop.people[i].capacity_per_week is not None]
             roles[role] = {"people": len(ids), "capacity_per_week": sum(known) if known else None}
         return {"people": people, "roles": roles}
+
+
+def _stream_key(stream: Stream, env: Mapping[str, Any], month: str) -> str:
+    """What one month's draws of a stream are keyed by: the stream, its programme and item, the month."""
+    prog = env.get("programme_obj")
+    item = env.get("item")
+    item_key = "" if item is None else item if isinstance(item, str) else json.dumps(item, sort_keys=True, default=str)
+    return f"{stream.id}|{prog.id if prog is not None else ''}|{item_key}|{month}"
 
 
 def _public(env: Mapping[str, Any]) -> dict[str, Any]:

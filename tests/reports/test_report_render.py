@@ -115,8 +115,12 @@ def test_markdown_quarterly_report(quarter):
 def test_markdown_with_a_comparison(month, quarter):
     md = render(quarter, "markdown", comparison=compare_reports(month, quarter, labels=("October", "Q3")))
     table = md.split("## Comparison")[1]
-    assert "| Figure | October | Q3 | Difference |" in table
+    assert "| Figure | October | Q3 | Difference (Q3 minus October) |" in table  # which way round it is
     assert "| Audits recorded on the case system | 1 | 1 | 0 |" in table
+    assert "(modelled)" not in table  # measured, not simulated
+    # a changed figure below the key ones is labelled as the report labels it, not by its path
+    assert "| Audit timescales / QA team records the final audit on the case system / Late | 1 | 2 | +1 |" in table
+    assert "audit_deadlines.case_system_record" not in table
 
 
 def test_html_structure(month):

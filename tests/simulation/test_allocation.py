@@ -231,3 +231,26 @@ def test_allocation_rules_hold_for_any_case_list(world):
         touched = [t for p, t in zip(everywhere, totals, strict=True) if new[p["person"]]]
         if touched:
             assert max(touched) <= min(totals) + 1
+
+
+def test_streams_per_team_keep_the_other_teams_samples_when_one_team_changes(rules):
+    import random
+
+    cases = [case(i, team) for team, base in (("a", 0), ("b", 100), ("c", 200)) for i in range(base, base + 12)]
+
+    def selected(sample_a: int, streams: bool) -> dict[str, set[str]]:
+        kwargs = {"rng_for": lambda name: random.Random(f"7:{name}")} if streams else {"seed": 7}
+        result = allocate(cases, pool_rows(), month=MONTH, rules=rules,
+                          programmes=[prog([("a", sample_a), ("b", 2), ("c", 2)])], **kwargs)
+        out: dict[str, set[str]] = {}
+        for a in result.audits:
+            out.setdefault(a.team, set()).add(a.case_id)
+        return out
+
+    two, four = selected(2, True), selected(4, True)
+    assert len(four["a"]) == 4 and two["a"] < four["a"]  # the two picked before are still picked
+    assert (two["b"], two["c"]) == (four["b"], four["c"])
+    assert selected(2, True) == two  # the same streams, the same selection
+    # one stream for every team: a's extra draws move the later teams' samples
+    one, other = selected(2, False), selected(4, False)
+    assert (one["b"], one["c"]) != (other["b"], other["c"])

@@ -216,3 +216,32 @@ def test_simulate_out_where_nothing_can_be_written_is_a_usage_error(tmp_path):
     assert result.exit_code == 2
     assert f"cannot write '{blocker / 'report.html'}'" in result.stderr
     assert blocker.read_text(encoding="utf-8") == "not a folder"
+
+
+def _with_sample(tmp_path: Path, team: str, sample: int) -> Path:
+    """A copy of the bundled configuration with one team's monthly audit sample changed."""
+    other = tmp_path / "other"
+    shutil.copytree(CONFIG, other)
+    path = other / "programmes" / "safeguarding.yaml"
+    text = path.read_text(encoding="utf-8")
+    line = next(t for t in text.splitlines() if f"{{id: {team}," in t)
+    path.write_text(text.replace(line, line.replace("monthly_audit_sample: 2", f"monthly_audit_sample: {sample}")), encoding="utf-8")
+    return other
+
+
+def test_compare_changes_only_the_figures_a_change_can_reach(tmp_path):
+    """Each case, arrival and instance draws from its own random stream: auditing more of one team's cases
+    changes audit figures, and leaves complaints, surveys and the rest of the service's arrivals as they were."""
+    other = _with_sample(tmp_path, "safeguarding_1", 4)
+    result = run("simulate", "--config", str(CONFIG), "--compare", str(other), "--programme", "safeguarding",
+                 "--from", "2026-10-01", "--to", "2026-12-31", "--format", "json", "-q")
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(result.stdout)["comparison"]
+    allocated = comparison["metrics"]["audits_allocated"]
+    assert allocated["difference"] == 3 * 2  # two more a month for the quarter
+    changed = comparison["changed"]
+    assert any(p.startswith("grade_distribution") for p in changed)
+    untouched = [p for p in changed if p.split(".")[0] in ("complaints", "surveys")]
+    assert untouched == []
+    complaints = comparison["metrics"]["complaints"]["received"]
+    assert complaints["a"] == complaints["b"] and complaints["a"] > 0
