@@ -191,18 +191,26 @@ def test_an_inadequate_review_started_on_version_2_finishes_with_an_ungraded_re_
     assert {h["version"] for h in eng.history(old.id)} == {2}
 
 
-def _audit_in_moderation(eng: Engine, case: str) -> tuple[str, str]:
-    """A case audit allocated on Sun 1 Nov 2026 whose lead and peer grades differ: (audit, moderation)."""
-    domains = dict.fromkeys(["voice_of_child", "assessments", "quality_of_plans", "management_oversight",
-                             "partnership_working", "embracing_diversity"], "good")
+DOMAINS = dict.fromkeys(["voice_of_child", "assessments", "quality_of_plans", "management_oversight",
+                         "partnership_working", "embracing_diversity"], "good")
+
+
+def _graded_audit(eng: Engine, case: str, peer_assessments: str = "good") -> str:
+    """A case audit allocated on Sun 1 Nov 2026, both grades submitted on Fri 20 Nov; the peer grades assessments so."""
     audit = eng.start("case_audit", {"case_id": case, "team": "mash_1", "service": "mash", "lead_auditor": "TM-01",
                                      "peer_auditor": "QAP-01"}, at="2026-11-01T09:00", **QA).id
-    eng.fire(audit, "submit_lead_audit", {"overall": "good", "domains": domains}, actor="TM-01", at="2026-11-20T10:00")
+    eng.fire(audit, "submit_lead_audit", {"overall": "good", "domains": DOMAINS}, actor="TM-01", at="2026-11-20T10:00")
     eng.fire(audit, "record_worker_meeting", {"held_on": "2026-11-20"}, actor="QAP-01", at="2026-11-20T11:00")
     eng.fire(audit, "record_views", {"child": {"obtained": False, "reason": "not asked"},
                                      "parents_carers": {"obtained": False, "reason": "not asked"}}, actor="QAP-01", at="2026-11-20T11:30")
-    eng.fire(audit, "submit_peer_audit", {"overall": "good", "domains": {**domains, "assessments": "requires_improvement"}},
+    eng.fire(audit, "submit_peer_audit", {"overall": "good", "domains": {**DOMAINS, "assessments": peer_assessments}},
              actor="QAP-01", at="2026-11-20T12:00")
+    return audit
+
+
+def _audit_in_moderation(eng: Engine, case: str) -> tuple[str, str]:
+    """The grades differ: (audit, moderation)."""
+    audit = _graded_audit(eng, case, peer_assessments="requires_improvement")
     (moderation,) = eng.get(audit).children
     return audit, moderation
 
@@ -222,9 +230,7 @@ def test_a_moderation_started_on_version_2_takes_a_moderator_without_a_role(tmp_
         eng.fire(new, "allocate_moderator", {"moderator": "SW-99"}, at="2026-11-24T09:00", **QA)
     # the old moderation finishes on version 2: no role named, and the bound moderator records
     eng.fire(old, "allocate_moderator", {"moderator": "SW-99"}, at="2026-11-24T09:00", **QA)
-    grades = dict.fromkeys(["voice_of_child", "assessments", "quality_of_plans", "management_oversight",
-                            "partnership_working", "embracing_diversity"], "good")
-    eng.fire(old, "record_moderation", {"overall": "good", "domains": grades,
+    eng.fire(old, "record_moderation", {"overall": "good", "domains": DOMAINS,
                                         "action_plan": [{"action": "Share", "owner": "TM-01", "due_by": "2026-12-18"}]},
              actor="SW-99", at="2026-11-27T10:00")
     assert eng.get(old).state == "moderated" and eng.get(old_audit).state == "final"
@@ -232,16 +238,8 @@ def test_a_moderation_started_on_version_2_takes_a_moderator_without_a_role(tmp_
 
 
 def _audit_graded_alike(eng: Engine, case: str) -> str:
-    """A case audit allocated on Sun 1 Nov 2026 whose lead and peer grades agree: final on Fri 20 Nov."""
-    domains = dict.fromkeys(["voice_of_child", "assessments", "quality_of_plans", "management_oversight",
-                             "partnership_working", "embracing_diversity"], "good")
-    audit = eng.start("case_audit", {"case_id": case, "team": "mash_1", "service": "mash", "lead_auditor": "TM-01",
-                                     "peer_auditor": "QAP-01"}, at="2026-11-01T09:00", **QA).id
-    eng.fire(audit, "submit_lead_audit", {"overall": "good", "domains": domains}, actor="TM-01", at="2026-11-20T10:00")
-    eng.fire(audit, "record_worker_meeting", {"held_on": "2026-11-20"}, actor="QAP-01", at="2026-11-20T11:00")
-    eng.fire(audit, "record_views", {"child": {"obtained": False, "reason": "not asked"},
-                                     "parents_carers": {"obtained": False, "reason": "not asked"}}, actor="QAP-01", at="2026-11-20T11:30")
-    eng.fire(audit, "submit_peer_audit", {"overall": "good", "domains": domains}, actor="QAP-01", at="2026-11-20T12:00")
+    """The grades agree: final on Fri 20 Nov."""
+    audit = _graded_audit(eng, case)
     assert eng.get(audit).state == "final"
     return audit
 
