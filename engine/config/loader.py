@@ -115,9 +115,11 @@ def vocabularies_of(root: str | Path | None) -> dict[str, Vocabulary]:
 
 
 def expression_functions(scales: Mapping[str, Scale],
-                         calendars: Mapping[str, Calendar] | None = None) -> dict[str, Callable[..., Any]]:
-    """Functions the configuration adds to the condition language: grading-scale lookups and
-    ``due_after``, a duration counted on one of the configuration's calendars.
+                         calendars: Mapping[str, Calendar] | None = None,
+                         vocabularies: Mapping[str, Vocabulary] | None = None) -> dict[str, Callable[..., Any]]:
+    """Functions the configuration adds to the condition language: grading-scale lookups, the
+    label of a scale level or vocabulary term, and ``due_after``, a duration counted on one of the
+    configuration's calendars.
 
     Without ``calendars`` only the built-in ``england`` calendar is known to ``due_after``.
     """
@@ -133,8 +135,14 @@ def expression_functions(scales: Mapping[str, Scale],
     def rank(scale: str, value: Any) -> int | None:
         return _scale(scale).rank(value)
 
-    def label(scale: str, value: Any) -> str | None:
-        return _scale(scale).label(value)
+    def label(name: str, value: Any) -> str | None:
+        """The words people see for a level of scale NAME, or for a term of vocabulary NAME."""
+        if name in scales:
+            return scales[name].label(value)
+        if vocabularies and name in vocabularies:
+            return vocabularies[name].label(value)
+        raise EvaluationError(f"label(): unknown scale or vocabulary '{name}' (scales: {', '.join(sorted(scales))}; "
+                              f"vocabularies: {', '.join(sorted(vocabularies or {}))})")
 
     known: dict[str, Calendar] = dict(calendars or {})
 
@@ -202,7 +210,7 @@ def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definit
         rules.add(doc)
     calendars = rules.calendars()
     problems += rules.problems
-    functions = expression_functions(rules.scales, calendars)
+    functions = expression_functions(rules.scales, calendars, rules.vocabularies)
 
     wf_docs, found = read_documents(root, "workflow", sources=sources, vocabularies=rules.vocabularies)
     problems += found
@@ -383,7 +391,7 @@ def _from_cache(root: Path, snap: Any) -> tuple[Definitions, list[Problem]] | No
     if any(p.severity == "error" for p in rules.problems):
         return None
     calendars = rules.calendars()
-    functions = expression_functions(rules.scales, calendars)
+    functions = expression_functions(rules.scales, calendars, rules.vocabularies)
     _remember_holidays(calendars.values())
     known = Known(
         workflows=sources,

@@ -10,6 +10,7 @@ import pytest
 from engine import DataInvalid, Engine, PayloadInvalid
 from engine.config.loader import check_config
 from engine.config.validate import validate_paths
+from engine.errors import EvaluationError
 
 RULES = """\
 vocabularies:
@@ -160,3 +161,11 @@ def test_changing_a_vocabulary_needs_no_new_workflow_version(tmp_path):
     assert first is not None and second is not None
     assert first.workflows["audit"].digest == second.workflows["audit"].digest
     assert "neglect" in second.workflows["audit"].triggers["submit"].payload_schema["properties"]["main_theme"]["enum"]
+
+
+def test_label_gives_the_words_of_a_vocabulary_term_as_it_does_a_grade(definitions):
+    label = definitions.functions["label"]
+    assert label("themes", "smart_plans") == "Plans: specific and measurable"
+    assert label("themes", "not_a_term") is None
+    with pytest.raises(EvaluationError, match="unknown scale or vocabulary 'theme'"):
+        label("theme", "chronology")

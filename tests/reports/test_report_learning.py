@@ -123,10 +123,10 @@ def test_good_practice_and_exemplars_are_listed(learning, definitions):
     examples = m["good_practice_examples"]
     assert examples["columns"] == ["Case", "Service", "Team", "Final grade", "From", "Good practice"]
     assert examples["rows"] == [
-        ["C-1", "assessment", "assessment_1", "Good", "lead auditor", "Direct work with the child shaped the plan"],
-        ["C-3", "mash", "mash_1", "Good", "moderator", "Strong joint working with the school"],
+        ["C-1", "Assessment Teams", "assessment_1", "Good", "lead auditor", "Direct work with the child shaped the plan"],
+        ["C-3", "MASH", "mash_1", "Good", "moderator", "Strong joint working with the school"],
     ]
-    assert m["exemplars"]["rows"] == [["C-2", "assessment", "assessment_2", "SW-2", "Outstanding", "graded Outstanding", "", "2026-10-13"]]
+    assert m["exemplars"]["rows"] == [["C-2", "Assessment Teams", "assessment_2", "SW-2", "Outstanding", "graded Outstanding", "", "2026-10-13"]]
 
 
 def test_actions_raised_outstanding_and_overdue_by_service_and_team(learning, definitions):
@@ -167,8 +167,8 @@ def test_the_monthly_briefing_shows_the_themes_examples_exemplars_and_actions(le
     assert "| Assessment | 2 | Chronology up to date and used 2; Direct work with the child 1; Plans specific, measurable and time-bound 1 |" in themes
     assert "| Mash 1 | 1 | Direct work with the child 1; Family network and relationships 1; Information shared with partners 1 |" in themes
     examples = md.split("## Good practice examples and exemplars")[1].split("\n## ")[0]
-    assert "| C-3 | mash | mash_1 | Good | moderator | Strong joint working with the school |" in examples
-    assert "| C-2 | assessment | assessment_2 | SW-2 | Outstanding | graded Outstanding | - | 2026-10-13 |" in examples
+    assert "| C-3 | MASH | mash_1 | Good | moderator | Strong joint working with the school |" in examples
+    assert "| C-2 | Assessment Teams | assessment_2 | SW-2 | Outstanding | graded Outstanding | - | 2026-10-13 |" in examples
     loop = md.split("## Closing the loop - actions and supervision")[1].split("\n## ")[0]
     assert "Actions done by their date (%): **100.0% (1 of 1)**" in loop
     assert "| Organisational finding | 1 |" in loop
