@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 from typing import Any
@@ -11,7 +12,7 @@ from ..errors import QaflowError
 log = logging.getLogger("qaflow.server")
 
 
-class Worker:
+class Worker(abc.ABC):
     """A daemon thread that runs ``tick`` until stopped; ``tick`` returns how long to wait before the next."""
 
     name = "qaflow-worker"
@@ -51,8 +52,9 @@ class Worker:
             self._wake.wait(wait)
             self._wake.clear()
 
+    @abc.abstractmethod
     def tick(self) -> float:
-        raise NotImplementedError
+        """Do one round of the work; return the seconds to wait before the next."""
 
     def retry_after(self) -> float:
         return 5.0
