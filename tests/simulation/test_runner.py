@@ -127,3 +127,31 @@ def test_workers_give_the_same_result(definitions, model, programmes):
     assert par.stores[1].history(next(iter(par.stores[1].find())).id) == one.stores[1].history(next(iter(one.stores[1].find())).id)
     # authorities differ from each other (their own seeds)
     assert one.authorities[0].stats != one.authorities[1].stats
+
+
+# What the run above gives, pinned: the report's figures and every instance's history, outbox and final
+# state. Work on the engine's or the simulator's speed must leave both as they are. A change that means to
+# alter what a seeded run does (a workflow, the behaviour model, the reports) re-pins them: the failure
+# prints the new digests.
+PINNED = {
+    "metrics": "37438c64199236b9b22b9d7aada08cd3f0a51d2f07023223917477ca79cfa97c",
+    "histories": "bba8d11b3658ab89cbb5dc53c3ab9036ad91138f058817af71458ef2ddf02551",
+}
+
+
+def _digest(value) -> str:
+    import hashlib
+
+    text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_seeded_run_gives_the_pinned_figures_and_histories(run, definitions):
+    from engine.simulation.report import simulation_report
+
+    store = run.stores[0]
+    found = {
+        "metrics": _digest(simulation_report(run, definitions)),
+        "histories": _digest([(inst.to_dict(), store.history(inst.id)) for inst in store.find()] + [store.outbox(include_acknowledged=True)]),
+    }
+    assert found == PINNED, f"the seeded run no longer gives the pinned results: {found}"
