@@ -1,18 +1,27 @@
-"""The adapter to `transitions`: one shared Machine per workflow definition, fired on unregistered models.
+"""The adapter to `transitions`: one shared Machine per workflow definition, and the plans compiled from it.
 
 DESIGN.md has the measurements: a shared Machine firing events on models it does not know costs ~11 µs
-an event and nothing per instance, where ``add_model`` costs kilobytes and grows quadratically. This relies
-on ``Event.trigger(model, ...)`` working for a model the Machine never registered; tests/runtime pin it.
+an event and nothing per instance, where ``add_model`` costs kilobytes and grows quadratically.
+
+``transitions`` decides what a workflow's state machine is: which transitions an event may take from a
+state and in what order, and what runs when one is taken (its guard, then its actions, then the source
+state's ``on_exit``, the state change and the destination's ``on_enter``; an internal transition, with
+no destination, neither leaves nor enters). Each Machine is compiled once, when the definition is, into
+a plan per (event, state) that walks exactly those steps, so an event does not pay for `transitions`'
+generic machinery (event data, callback resolution, queueing, debug logging): about a tenth of the
+engine's time per event. ``tests/runtime/test_transitions_contract.py`` fires random event sequences on
+every bundled workflow through both and checks that they take the same transitions and run the same
+steps in the same order; ``fire_with_transitions`` is the reference it compares with.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from transitions import Machine, State
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .definitions import TransitionDef, WorkflowDef
+    from .definitions import Action, TransitionDef, WorkflowDef
     from .runtime.context import Context
 
 # At INFO transitions logs every state entry, tripling the cost of an event. qaflow leaves other
@@ -44,8 +53,28 @@ def _state_actions(state: str, hook: str, actions: tuple):
     return run
 
 
-def build_machine(wf: WorkflowDef) -> Machine:
-    """Build the shared state machine of one workflow definition (no models registered)."""
+class Step(NamedTuple):
+    """One transition an event may take from one state, with everything taking it runs, in order."""
+
+    transition: TransitionDef
+    guarded: bool  # check ``transition.guard`` first
+    actions: tuple[Action, ...]  # the transition's own actions
+    where: str  # how errors in them name the transition
+    dest: str | None  # None: an internal transition (no exit, no enter)
+    on_exit: tuple[Action, ...]  # the source state's, when the state changes
+    exit_where: str
+    on_enter: tuple[Action, ...]  # the destination's
+    enter_where: str
+
+
+class WorkflowMachine(Machine):
+    """A `transitions` Machine (no models registered) that also holds its compiled plans."""
+
+    plans: dict[tuple[str, str], tuple[Step, ...]]
+
+
+def build_machine(wf: WorkflowDef) -> WorkflowMachine:
+    """Build the shared state machine of one workflow definition (no models registered), and its plans."""
     states = []
     for name, spec in wf.states.items():
         states.append(
@@ -55,7 +84,7 @@ def build_machine(wf: WorkflowDef) -> Machine:
                 on_exit=[_state_actions(name, "on_exit", spec.on_exit)] if spec.on_exit else None,
             )
         )
-    machine = Machine(
+    machine = WorkflowMachine(
         model=None,
         states=states,
         initial=wf.initial,
@@ -64,6 +93,7 @@ def build_machine(wf: WorkflowDef) -> Machine:
         ignore_invalid_triggers=True,
         model_attribute="state",
     )
+    defs: dict[int, TransitionDef] = {}
     for t in wf.transitions:
         if not t.sources:
             continue
@@ -74,9 +104,57 @@ def build_machine(wf: WorkflowDef) -> Machine:
             conditions=[_guard(t)] if t.guard is not None else None,
             before=[_transition_actions(t)] if t.actions else None,
         )
+        for source in t.sources:  # add_transition made one Transition per source, last in its list
+            defs[id(machine.events[t.event_key].transitions[source][-1])] = t
+    machine.plans = _compile(machine, wf, defs)
     return machine
 
 
-def fire_event(machine: Machine, model: Any, event_key: str, ctx: Context) -> bool:
+def _compile(machine: Machine, wf: WorkflowDef, defs: dict[int, TransitionDef]) -> dict[tuple[str, str], tuple[Step, ...]]:
+    """Each (event, state)'s transitions in the order the Machine tries them, as steps."""
+    plans: dict[tuple[str, str], tuple[Step, ...]] = {}
+    for key, event in machine.events.items():
+        for source, found in event.transitions.items():
+            steps = []
+            for tr in found:
+                t = defs[id(tr)]
+                dest = tr.dest or None
+                steps.append(Step(
+                    transition=t,
+                    guarded=bool(tr.conditions),
+                    actions=t.actions,
+                    where=f"transition {t.index}",
+                    dest=dest,
+                    on_exit=wf.states[source].on_exit if dest is not None else (),
+                    exit_where=f"on_exit {source}",
+                    on_enter=wf.states[dest].on_enter if dest is not None else (),
+                    enter_where=f"on_enter {dest}",
+                ))
+            if steps:
+                plans[(key, source)] = tuple(steps)
+    return plans
+
+
+def fire_event(machine: WorkflowMachine, model: Any, event_key: str, ctx: Context) -> bool:
     """Fire ``event_key`` on ``model`` (any object with a ``state`` attribute); True if a transition ran."""
+    steps = machine.plans.get((event_key, model.state))
+    if steps is None:
+        return False
+    for step in steps:
+        if step.guarded and not ctx.check_guard(step.transition):
+            continue
+        if step.actions:
+            ctx.run_actions(step.actions, step.where)
+        if step.dest is not None:
+            if step.on_exit:
+                ctx.run_actions(step.on_exit, step.exit_where)
+            model.state = step.dest
+            if step.on_enter:
+                ctx.run_actions(step.on_enter, step.enter_where)
+        return True
+    return False
+
+
+def fire_with_transitions(machine: Machine, model: Any, event_key: str, ctx: Context) -> bool:
+    """The same as ``fire_event``, through `transitions`' own ``Event.trigger``: the reference the plans are checked against."""
     return machine.events[event_key].trigger(model, ctx=ctx)

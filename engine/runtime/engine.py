@@ -507,19 +507,7 @@ class Engine:
                 return
             from_state = inst.state
             ctx = Context(self, uow, inst, wf, at=at, actor=SYSTEM_ACTOR, roles=SYSTEM_ROLES, payload=None)
-            # Most of the time no automatic transition applies. Checking the guards here first, in the
-            # order `transitions` would, logs the same conditions and skips its event machinery (a fifth
-            # of the cost of an event in the simulation benchmark); if one holds, the log is reset and
-            # `transitions` takes the transition as before (guards are pure, so they give the same result).
-            if all(t.guard is not None for t in candidates):
-                if not any(ctx.check_guard(t) for t in candidates):
-                    moved = False
-                else:
-                    ctx.conditions.clear()
-                    moved = fire_event(wf.machine, inst, key, ctx)
-            else:
-                moved = fire_event(wf.machine, inst, key, ctx)
-            if not moved:
+            if not fire_event(wf.machine, inst, key, ctx):
                 # keep the record of why it did not move on with the change that was just made
                 if uow.changes.history and uow.changes.history[-1]["instance_id"] == inst.id:
                     uow.changes.history[-1]["conditions"] = uow.changes.history[-1]["conditions"] + ctx.conditions

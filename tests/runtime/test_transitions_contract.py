@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from transitions import Machine
 
 from engine import Engine, load_config
@@ -71,3 +73,53 @@ def test_engine_keeps_one_machine_per_definition_and_registers_no_models():
     assert definitions.workflows["review"].machine is machine
     assert machine.models == []
     assert machine.auto_transitions is False
+
+
+# ---------------------------------------------------------------------------------------------------
+# The compiled plans against `transitions` itself, on every bundled workflow.
+
+BUNDLED = Path(__file__).parent.parent.parent / "config"
+
+
+class Recorder:
+    """A stand-in for the engine's Context: guards answer from a drawn list, every step is written down."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        self.answers = answers
+        self.asked = 0
+        self.log: list[tuple] = []
+
+    def check_guard(self, transition) -> bool:
+        answer = self.answers[self.asked % len(self.answers)] if self.answers else True
+        self.asked += 1
+        self.log.append(("guard", transition.index, answer))
+        return answer
+
+    def run_actions(self, actions, where: str) -> None:
+        self.log.append(("actions", where, len(actions)))
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_config(BUNDLED)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_compiled_plans_take_the_steps_transitions_takes(bundled, data):
+    from engine.machine import fire_event, fire_with_transitions
+
+    wid = data.draw(st.sampled_from(sorted(bundled.workflows)))
+    wf = bundled.workflows[wid]
+    events = sorted(wf.machine.events)
+    state = wf.initial
+    for _ in range(data.draw(st.integers(1, 12))):
+        here = [k for k in events if wf.machine.events[k].transitions.get(state)]  # what transitions says applies
+        event = data.draw(st.sampled_from(here) if here and data.draw(st.integers(0, 4)) else st.sampled_from(events))
+        answers = data.draw(st.lists(st.booleans(), max_size=4))
+        ours, theirs = Model(state), Model(state)
+        mine, reference = Recorder(answers), Recorder(answers)
+        moved = fire_event(wf.machine, ours, event, mine)
+        assert moved == fire_with_transitions(wf.machine, theirs, event, reference)
+        assert (ours.state, mine.log) == (theirs.state, reference.log), (wid, state, event)
+        state = ours.state
