@@ -273,11 +273,15 @@ class Scale:
     levels: tuple[ScaleLevel, ...]
     location: Location | None = None
 
+    @cached_property
+    def _ranks(self) -> dict[Any, int]:
+        return {level.key: level.rank for level in reversed(self.levels)}  # the first of a repeated key wins, as in a scan
+
     def rank(self, key: Any) -> int | None:
-        for level in self.levels:
-            if level.key == key:
-                return level.rank
-        return None
+        try:
+            return self._ranks.get(key)
+        except TypeError:  # a list or a mapping is no level
+            return None
 
     def label(self, key: Any) -> str | None:
         for level in self.levels:

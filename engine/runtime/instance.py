@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from ..calendar import LONDON
@@ -17,6 +18,7 @@ def clone_json(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)  # asked for on every commit and clock check, about a few hundred distinct days
 def due_at(day: dt.date) -> dt.datetime:
     """A date-only deadline is due by the end of that day: midnight at the start of the next, in London."""
     nxt = day + dt.timedelta(days=1)

@@ -212,6 +212,8 @@ class MemoryStore:
                 old = instances.get(iid)
                 instances[iid] = inst
                 for ds in inst.deadlines.values():
+                    if old is not None and old.deadlines.get(ds.name) is ds:
+                        continue  # shared with the snapshot it replaces, so unchanged (changes copy it first)
                     if ds.reminders:  # a reminder is due on its own: push each that is waiting and new
                         for name, status, at in ds.clocks():
                             if status == "open" and (old is None or old.clock(name) != ("open", at)):
