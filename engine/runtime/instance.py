@@ -25,6 +25,10 @@ def due_at(day: dt.date) -> dt.datetime:
     return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=LONDON)
 
 
+# A reminder's time is kept as ISO text (it is JSON in every store) and read on every clock check:
+# the same few hundred texts, parsed once each.
+_time = functools.lru_cache(maxsize=4096)(dt.datetime.fromisoformat)
+
 OPEN_STATUSES = frozenset({"open", "breached", "paused"})
 REMINDER = "#"  # a reminder's name in the stores' index: DEADLINE#REMINDER
 
@@ -77,9 +81,11 @@ class DeadlineState:
         (``DEADLINE#REMINDER``, "open" while it waits for an open clock, else "done")."""
         out = [(self.name, self.status, self.due_at)]
         for r in self.reminders:
-            waiting = not r["sent"] and self.status == "open"
-            out.append((f"{self.name}{REMINDER}{r['name']}", "open" if waiting else "done", dt.datetime.fromisoformat(r["at"])))
+            out.append((f"{self.name}{REMINDER}{r['name']}", self._reminder_status(r), _time(r["at"])))
         return out
+
+    def _reminder_status(self, reminder: dict[str, Any]) -> str:
+        return "open" if not reminder["sent"] and self.status == "open" else "done"
 
     @property
     def is_timing(self) -> bool:
@@ -139,7 +145,7 @@ class DeadlineState:
 class Instance:
     """A running (or finished) workflow instance. History lives in the store, not here."""
 
-    __slots__ = ("id", "workflow", "version", "state", "data", "parent_id", "children", "deadlines", "created_at", "updated_at", "rev", "shared")
+    __slots__ = ("id", "workflow", "version", "state", "data", "parent_id", "children", "deadlines", "created_at", "updated_at", "rev", "snapshot")
 
     def __init__(
         self,
@@ -167,7 +173,8 @@ class Instance:
         self.created_at = created_at
         self.updated_at = updated_at or created_at
         self.rev = rev
-        self.shared: set[str] | None = None  # deadlines still shared with the snapshot this was cloned from
+        # the deadlines of the snapshot this was cloned from: a clock found there too is shared, and copied before it changes
+        self.snapshot: dict[str, DeadlineState] | None = None
 
     def clone(self) -> Instance:
         """A working copy to change, copy-on-write: committed snapshots are never changed in place.
@@ -190,7 +197,7 @@ class Instance:
         inst.created_at = self.created_at
         inst.updated_at = self.updated_at
         inst.rev = self.rev
-        inst.shared = set(self.deadlines)
+        inst.snapshot = self.deadlines
         return inst
 
     def clocks(self) -> list[tuple[str, str, dt.datetime]]:
@@ -211,15 +218,17 @@ class Instance:
             return None
         if not reminder:
             return ds.status, ds.due_at
-        return next(((s, at) for n, s, at in ds.clocks()[1:] if n == name), None)
+        for r in ds.reminders:
+            if r["name"] == reminder:
+                return ds._reminder_status(r), _time(r["at"])
+        return None
 
     def deadline_for_change(self, name: str) -> DeadlineState | None:
         """The deadline clock ``name``, this instance's own copy, ready to be changed."""
         ds = self.deadlines.get(name)
-        shared = self.shared
-        if ds is not None and shared and name in shared:
+        snapshot = self.snapshot
+        if ds is not None and snapshot is not None and snapshot.get(name) is ds:
             ds = self.deadlines[name] = ds.clone()
-            shared.discard(name)
         return ds
 
     def to_dict(self) -> dict[str, Any]:

@@ -84,3 +84,5 @@ class UnitOfWork:
     def commit(self) -> None:
         self.changes.instances = self.working
         self.store.commit(self.changes)
+        for inst in self.working.values():
+            inst.snapshot = None  # committed: it is a snapshot itself now, and need not keep the one before alive
