@@ -250,6 +250,11 @@ class WorkflowDef:
         return frozenset(n for n, s in self.states.items() if s.terminal)
 
     @cached_property
+    def alert_addresses(self) -> dict[int, tuple[Any, tuple[tuple[str, str | None], ...]]]:
+        """Filled as alerts are sent (engine/runtime/actions.py): id of an alert action -> (it, whom it addresses)."""
+        return {}
+
+    @cached_property
     def bound_roles(self) -> Mapping[str, str]:
         """Bound role -> the data field naming its holder."""
         return MappingProxyType({n: r.from_data for n, r in self.roles.items() if r.from_data})

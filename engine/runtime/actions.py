@@ -67,22 +67,33 @@ def _evaluate(ctx: Context, action: Evaluate) -> None:
     ctx.actions.append({"action": "evaluate", "rule": action.rule, "inputs": to_json(inputs), "into": ".".join(action.into), "result": result})
 
 
+def _addresses(ctx: Context, action: Alert) -> tuple[tuple[str, str | None], ...]:
+    """Each role ``action`` is sent to, alert groups expanded, with the data field naming its holder (None: a
+    role the host routes): the same for every alert of the definition, so worked out once for it."""
+    known = ctx.wf.alert_addresses
+    entry = known.get(id(action))
+    if entry is None or entry[0] is not action:  # checked: a copy of the definition made elsewhere has other ids
+        groups, roles = ctx.engine.definitions.alert_groups, ctx.wf.roles
+        entry = known[id(action)] = (action, tuple(
+            (r, bound.from_data if bound is not None and bound.from_data else None)
+            for role in action.roles for r in groups.get(role, (role,)) for bound in (roles.get(r),)
+        ))
+    return entry[1]
+
+
 def _alert(ctx: Context, action: Alert) -> None:
-    wf, data = ctx.wf, ctx.inst.data
-    groups = ctx.engine.definitions.alert_groups
+    data = ctx.inst.data
     recipients: list[dict[str, str]] = []
-    for role in action.roles:
-        for r in groups.get(role, (role,)):
-            bound = wf.roles.get(r)
-            if bound is not None and bound.from_data and data.get(bound.from_data):
-                people = data[bound.from_data]
-                for person in people if isinstance(people, list) else [people]:
-                    recipients.append({"person": str(person), "as": r})
-            elif bound is not None and bound.from_data:
-                # nobody is named yet: address the role, and say so, so the host can route it
-                recipients.append({"role": r, "unresolved": f"data.{bound.from_data} is empty"})
-            else:
-                recipients.append({"role": r})
+    for r, field in _addresses(ctx, action):
+        if field is None:
+            recipients.append({"role": r})
+        elif data.get(field):
+            people = data[field]
+            for person in people if isinstance(people, list) else [people]:
+                recipients.append({"person": str(person), "as": r})
+        else:
+            # nobody is named yet: address the role, and say so, so the host can route it
+            recipients.append({"role": r, "unresolved": f"data.{field} is empty"})
     for expr in action.people:
         person = ctx.evaluate(expr, "alert recipient")
         if person:
