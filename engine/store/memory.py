@@ -82,7 +82,9 @@ class MemoryStore:
         self._requests: dict[str, RequestRecord] = {}
         self._definitions: dict[tuple[str, int], dict[str, Any]] = {}
         # (due time, kind, key, name): ties fire breaches before starts, then by id, then by name
-        self._heap: list[tuple[dt.datetime, str, str, str]] = []
+        # (POSIX time, kind, key, name, time): ordered by the number, which compares faster than datetimes in
+        # different time zones (a due date in London, a reminder read from ISO text) with the same order
+        self._heap: list[tuple[float, str, str, str, dt.datetime]] = []
         self._counters: dict[str, itertools.count] = {}
         self._held: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, key, name) -> held item
         self._pending: dict[str, None] = {}  # unacknowledged alert ids, oldest first
@@ -164,11 +166,12 @@ class MemoryStore:
         return f"{prefix}-{next(counter):06d}"
 
     def next_due(self, until: dt.datetime) -> DueItem | None:
+        limit = until.timestamp()
         with self._lock:
             heap = self._heap
             while heap:
-                at, kind, key, name = heap[0]
-                if at > until:
+                when, kind, key, name, at = heap[0]
+                if when > limit:
                     return None
                 if self._still_due(at, kind, key, name):
                     return DueItem(at, kind, key, name)
@@ -217,11 +220,12 @@ class MemoryStore:
                     if ds.reminders:  # a reminder is due on its own: push each that is waiting and new
                         for name, status, at in ds.clocks():
                             if status == "open" and (old is None or old.clock(name) != ("open", at)):
-                                heapq.heappush(self._heap, (at, "breach", iid, name))
+                                heapq.heappush(self._heap, (at.timestamp(), "breach", iid, name, at))
                     elif ds.status == "open":
                         before = old.deadlines.get(ds.name) if old else None
                         if before is None or before.status != "open" or before.due != ds.due:
-                            heapq.heappush(self._heap, (ds.due_at, "breach", iid, ds.name))
+                            due = ds.due_at
+                            heapq.heappush(self._heap, (due.timestamp(), "breach", iid, ds.name, due))
             history = self._history
             for entry in changes.history:
                 iid = entry["instance_id"]
@@ -236,7 +240,7 @@ class MemoryStore:
                     self._pending[alert["id"]] = None
             for sched in changes.schedules_added:
                 self._schedules[sched["id"]] = sched
-                heapq.heappush(self._heap, (sched["at"], "start", sched["id"], sched["workflow"]))
+                heapq.heappush(self._heap, (sched["at"].timestamp(), "start", sched["id"], sched["workflow"], sched["at"]))
             for sid in changes.schedules_done:
                 del self._schedules[sid]
             if request is not None:
@@ -265,7 +269,7 @@ class MemoryStore:
                 return False
             if kind == "start":
                 self._schedules[key] = held["entry"]
-            heapq.heappush(self._heap, (held["at"], kind, key, name))
+            heapq.heappush(self._heap, (held["at"].timestamp(), kind, key, name, held["at"]))
             return True
 
     def acknowledge(self, alert_id: str, at: dt.datetime, worker: str | None = None) -> bool:
