@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..clock import Clock, as_time
+from ..clock import Clock, as_time, iso_text
 from ..definitions import Definitions, WorkflowDef, event_key
 from ..errors import (
     ActionFailed,
@@ -107,21 +107,6 @@ def _payload_ok(trig: Any, body: Any) -> bool:
     return bool(entry[1](body))
 
 
-# The history's "at" text. Calls fired at one moment share one datetime object (``as_time`` caches
-# parsed text, the simulator reuses its tick), and isoformat on a zoneinfo time costs over a
-# microsecond, a tenth of the engine's own work per event. Keyed on identity, the last object is
-# kept alive (so its id is not reused), and datetimes are immutable, so the remembered text cannot go stale.
-_last_iso: tuple[Any, str] = (None, "")
-
-
-def _iso(at: dt.datetime) -> str:
-    global _last_iso  # noqa: PLW0603 - a one-entry cache for every engine, replaced whole
-    last = _last_iso  # one tuple, replaced whole: safe if threads share the engine
-    if last[0] is at:
-        return last[1]
-    text = at.isoformat()
-    _last_iso = (at, text)
-    return text
 
 
 _AUTO_KEY = event_key("auto", "")
@@ -258,7 +243,7 @@ class Engine:
                request_id: str | None = None) -> dict[str, Any]:
         entry = {
             "instance_id": inst.id,
-            "at": _iso(ctx.at),
+            "at": iso_text(ctx.at),
             "actor": ctx.actor,
             "roles": sorted(ctx.roles),
             "trigger": trigger,

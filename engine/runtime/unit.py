@@ -6,6 +6,7 @@ import datetime as dt
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ..clock import iso_text
 from ..errors import UnknownInstance
 from ..store.base import Changes
 from .instance import Instance
@@ -61,7 +62,7 @@ class UnitOfWork:
     ) -> dict[str, Any]:
         alert = {
             "id": self.store.next_id("alert"),
-            "at": at.isoformat(),
+            "at": iso_text(at),
             "instance_id": instance.id,
             "workflow": instance.workflow,
             "name": name,
