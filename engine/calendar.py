@@ -652,6 +652,24 @@ class Duration:
             return nxt.replace(day=_days_in_month(nxt.year, nxt.month))
         raise AssertionError(k)  # working days are handled by the caller
 
+    def due_date(self, anchor: date, calendar: Calendar) -> date:
+        """``apply(anchor, calendar).date`` without working out what it skipped (the runtime's path: it keeps
+        the date, and ``apply`` explains it when asked)."""
+        if self.kind == "working_days":
+            raw = calendar.add_working_days(anchor, self.n)
+        else:
+            try:
+                raw = self._raw(anchor)
+            except OverflowError:
+                raise DurationError(
+                    f"{self.text} after {anchor.isoformat()} is outside the dates Python can represent"
+                ) from None
+        if self.roll and not calendar.is_working_day(raw):
+            if self.roll_to == "previous":
+                return calendar.previous_working_day_on_or_before(raw)
+            return calendar.next_working_day_on_or_after(raw)
+        return raw
+
     def apply(self, anchor: date, calendar: Calendar) -> Due:
         """The due date for a deadline anchored on ``anchor``, with what it skipped."""
         if self.kind == "working_days":

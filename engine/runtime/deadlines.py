@@ -31,13 +31,12 @@ def to_date(value: Any, what: str) -> dt.date:
 
 
 def start(defn: DeadlineDef, calendar: Calendar, anchor: dt.date, at: dt.datetime) -> DeadlineState:
-    due = defn.duration.apply(anchor, calendar)
     ds = DeadlineState(
         defn.name,
         calendar=defn.calendar,
         anchor=anchor,
         duration=defn.duration.text,
-        due=due.date,
+        due=defn.duration.due_date(anchor, calendar),
         started_at=at,
     )
     if defn.reminders:
@@ -65,7 +64,7 @@ def plan_reminders(ds: DeadlineState, defn: DeadlineDef, calendar: Calendar, at:
 def reminder_day(reminder: ReminderDef, ds: DeadlineState, calendar: Calendar) -> dt.date:
     """The day a reminder goes: counted back from the due date, or on from the clock's anchor."""
     if reminder.after is not None:
-        return reminder.after.apply(ds.anchor, calendar).date
+        return reminder.after.due_date(ds.anchor, calendar)
     before = reminder.before
     assert before is not None  # a reminder has one of the two (compile.py)
     if before.kind == "working_days":
@@ -95,11 +94,11 @@ def extend(ds: DeadlineState, calendar: Calendar, at: dt.datetime, *, to: Durati
     if ds.status not in ("open", "breached"):
         raise ActionFailed(f"deadline '{ds.name}' is {ds.status} and cannot be extended")
     if to is not None:
-        new_due = to.apply(ds.anchor, calendar).date
+        new_due = to.due_date(ds.anchor, calendar)
         change = {"op": "extend", "at": at.isoformat(), "to": to.text, "reason": reason, "from_due": ds.due.isoformat()}
     else:
         assert by is not None
-        new_due = by.apply(ds.due, calendar).date
+        new_due = by.due_date(ds.due, calendar)
         change = {"op": "extend", "at": at.isoformat(), "by": by.text, "reason": reason, "from_due": ds.due.isoformat()}
     if new_due < ds.due:
         raise ActionFailed(

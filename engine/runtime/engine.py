@@ -229,15 +229,16 @@ class Engine:
 
         A bound role is held only through the data: a caller asserting its name gains nothing.
         """
+        held = frozenset(roles)  # the same object when it is one already
         bound = wf.bound_roles
-        result = set(roles).difference(bound) if bound else set(roles)
+        if not bound:
+            return held
+        held = held.difference(bound)
         if not actor:  # nobody: an empty field must not make them its holder
-            return frozenset(result)
-        for name, field in wf.bound_roles.items():
-            named = data.get(field)
-            if named == actor or (isinstance(named, list) and actor in named):
-                result.add(name)
-        return frozenset(result)
+            return held
+        named_here = [name for name, field in bound.items()
+                      if (named := data.get(field)) == actor or (isinstance(named, list) and actor in named)]
+        return held.union(named_here) if named_here else held
 
     def _entry(self, inst: Instance, wf: WorkflowDef, ctx: Context, *, trigger: str, from_state: str | None, payload: Any,
                request_id: str | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 import holidays
@@ -492,3 +493,19 @@ def test_a_rolled_due_date_is_the_nearest_working_day_in_its_direction(day, roll
         walk += step
     assert due.date == walk
     assert (due.rolled_from is None) == (walk == day)
+
+
+@settings(deadline=None, max_examples=400)
+@given(dates, st.integers(min_value=0, max_value=400),
+       st.sampled_from(["{n} working days", "{n} days", "{n} weeks", "{n} months", "{n} years", "end of month",
+                        "1st of next month", "end of next month", "end of week 4"]),
+       st.sampled_from(["", ", next working day", ", previous working day"]))
+def test_property_the_runtime_due_date_is_the_explained_one(anchor: date, n: int, form: str, roll: str):
+    duration = parse_duration(form.format(n=min(n, 40) if "year" in form else n) + roll)
+    try:
+        explained = duration.apply(anchor, ENGLAND).date
+    except DurationError as exc:  # beyond the calendar's years: the same refusal
+        with pytest.raises(DurationError, match=re.escape(str(exc))):
+            duration.due_date(anchor, ENGLAND)
+        return
+    assert duration.due_date(anchor, ENGLAND) == explained
