@@ -107,8 +107,6 @@ def _payload_ok(trig: Any, body: Any) -> bool:
     return bool(entry[1](body))
 
 
-
-
 _AUTO_KEY = event_key("auto", "")
 
 #: The alert group told when ``advance`` sets an item aside, and who is told when the rules have none.

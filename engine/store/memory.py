@@ -81,9 +81,9 @@ class MemoryStore:
         self._schedules: dict[str, dict[str, Any]] = {}
         self._requests: dict[str, RequestRecord] = {}
         self._definitions: dict[tuple[str, int], dict[str, Any]] = {}
-        # (due time, kind, key, name): ties fire breaches before starts, then by id, then by name
-        # (POSIX time, kind, key, name, time): ordered by the number, which compares faster than datetimes in
-        # different time zones (a due date in London, a reminder read from ISO text) with the same order
+        # (due time as a POSIX number, kind, key, name, due time): ties fire breaches before starts, then by id,
+        # then by name. The number orders as the time does, and compares faster than datetimes in different
+        # time zones (a due date in London, a reminder read from ISO text)
         self._heap: list[tuple[float, str, str, str, dt.datetime]] = []
         self._counters: dict[str, itertools.count] = {}
         self._held: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, key, name) -> held item
