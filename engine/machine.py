@@ -24,10 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .definitions import Action, TransitionDef, WorkflowDef
     from .runtime.context import Context
 
-# At INFO transitions logs every state entry, tripling the cost of an event. qaflow leaves other
-# libraries' loggers as the host set them (by default WARNING): the README says to keep this one there.
-
-
 def _ctx(event_data: Any) -> Context:
     return event_data.kwargs["ctx"]
 
