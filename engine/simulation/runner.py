@@ -224,7 +224,7 @@ class AuthorityRun:
 
     def __init__(self, definitions: Any, model: BehaviourModel, programmes: Sequence[Programme], selection: SelectionRules | None,
                  *, authority: str, name: str, seed: Any, sim_start: dt.date, end: dt.datetime, trace: bool = False,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, report: Any = None) -> None:
         self.defs = definitions
         self.model = model
         self.selection = selection
@@ -256,7 +256,9 @@ class AuthorityRun:
         self.auth_env = {"id": authority, "name": name}
         self.kpi_rng = random.Random(f"{seed}:{authority}:kpis")
         self.kpi_state: dict[tuple[str, str], list[float]] = {}  # (service, kpi) -> [where it started, now, slump months left, slump points]
-        self.kpi_report: Any = None  # the report definition the indicator rules read (compiled once)
+        # the report definition the indicator rules read: it depends only on the definitions, so ``simulate`` compiles it
+        # once for every authority (None: compiled here when first needed)
+        self.kpi_report: Any = report
 
     # ------------------------------------------------------------------ the loop
     def push(self, at: dt.datetime, kind: int, *args: Any) -> None:
@@ -525,7 +527,7 @@ class AuthorityRun:
         if self.model.kpi_series is not None and self.engine.instances("thematic_audit", "accepted"):
             from ..programmes import join_proposals
 
-            join_proposals(self.engine, day.strftime("%Y-%m"), at=at)  # proposals accepted last month join this one
+            join_proposals(self.engine, day.strftime("%Y-%m"), at=at, report=self._kpi_report())  # proposals accepted last month join this one
         month = day.strftime("%Y-%m")
         if self.selection is not None:
             sel = self.selection
@@ -765,7 +767,7 @@ def _run_one(args: tuple[int, bool, bool]) -> AuthorityResult:
     w = _WORKER
     auth_id, name = w["authorities"][index]
     run = AuthorityRun(w["definitions"], w["model"], w["programmes"], w["selection"], authority=auth_id, name=name,
-                       seed=w["seed"], sim_start=w["sim_start"], end=w["end"], trace=trace)
+                       seed=w["seed"], sim_start=w["sim_start"], end=w["end"], trace=trace, report=w["report"])
     result = run.run()
     if w.get("reduce") is not None:
         result = w["reduce"](result)
@@ -801,12 +803,17 @@ def simulate(
     except Exception:
         selection = None
     auths = list(authorities if authorities is not None else model.population.authorities)
+    report = None
+    if model.kpi_series is not None:  # the indicator rules read the report definition: compiled once, not per authority
+        from ..reports.definition import load_report
+
+        report = load_report(definitions)
     result = SimulationResult(model=model.id, seed=seed, start=start, end=end, sim_start=sim_start)
     days = (stop.date() - sim_start).days
     if workers <= 1 or len(auths) <= 1:
         for auth_id, name in auths:
             run = AuthorityRun(definitions, model, programmes, selection, authority=auth_id, name=name, seed=seed,
-                               sim_start=sim_start, end=stop, trace=trace, progress=progress)
+                               sim_start=sim_start, end=stop, trace=trace, progress=progress, report=report)
             one = run.run()
             if not keep_stores:
                 one.store = None
@@ -818,7 +825,7 @@ def simulate(
 
     _WORKER.clear()
     _WORKER.update(definitions=definitions, model=model, programmes=list(programmes), selection=selection, seed=seed,
-                   sim_start=sim_start, end=stop, authorities=auths, reduce=None)
+                   sim_start=sim_start, end=stop, authorities=auths, reduce=None, report=report)
     ctx: mp.context.BaseContext
     try:
         ctx = mp.get_context("fork")
