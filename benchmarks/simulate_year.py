@@ -13,8 +13,9 @@ this process, traced and with their engine calls recorded, gives
   * the engine alone: the sample's engine calls replayed on a fresh Engine without the simulator;
 and the ratios: the engine alone to the floor, the whole simulation (CPU-seconds per event of the
 untraced run, which counts the workers too) to the floor, and the simulator's own share per event
-(the whole simulation less the engine alone). Both replays run with the cyclic garbage collector
-paused, as ``simulate`` runs each authority, so the split compares like with like.
+(the whole simulation less the engine alone). Every figure per event is CPU time, which a busy shared
+machine disturbs less than wall time; both replays run with the cyclic garbage collector paused, as
+``simulate`` runs each authority, so the split compares like with like.
 
 Prints figures; asserts nothing (machines are shared and noisy). Targets on a 2-core machine: the engine
 at most 5x the floor per event, the whole simulation at most 10x, the national year with --workers 2 in
@@ -71,7 +72,7 @@ def _collector_paused():
 
 
 def replay_floor(definitions, results) -> tuple[int, float]:
-    """Replay every recorded (workflow, from, trigger) on raw transitions: (events replayed, seconds)."""
+    """Replay every recorded (workflow, from, trigger) on raw transitions: (events replayed, CPU seconds)."""
     import logging
 
     from transitions import Machine
@@ -108,7 +109,7 @@ def replay_floor(definitions, results) -> tuple[int, float]:
     model = Model()
     n = 0
     with _collector_paused():
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for table, trace in plan:
             for code in trace:
                 step = table[code]
@@ -117,7 +118,7 @@ def replay_floor(definitions, results) -> tuple[int, float]:
                 model.state = step[1]
                 step[0](model)
                 n += 1
-        seconds = time.perf_counter() - t0
+        seconds = time.process_time() - t0
     return n, seconds
 
 
@@ -165,7 +166,7 @@ class _Recording:
 
 
 def replay_engine(definitions, logs) -> tuple[int, float]:
-    """Replay recorded engine calls on fresh engines, no simulator: (engine events, seconds)."""
+    """Replay recorded engine calls on fresh engines, no simulator: (engine events, CPU seconds)."""
     from engine import Refused
     from engine.runtime.engine import Engine
     from engine.store.memory import MemoryStore
@@ -175,13 +176,13 @@ def replay_engine(definitions, logs) -> tuple[int, float]:
         store = MemoryStore()
         eng = Engine(definitions, store)
         with _collector_paused():
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for name, args, kwargs in log:
                 try:  # noqa: SIM105 - a timed loop: contextlib.suppress would add a context manager per call
                     getattr(eng, name)(*args, **kwargs)
                 except Refused:
                     pass  # refused in the simulation too: nothing changes
-            seconds += time.perf_counter() - t0
+            seconds += time.process_time() - t0
         events += sum(len(store.history(iid)) for iid in store._instances)
     return events, seconds
 
@@ -286,11 +287,12 @@ def main() -> None:
           f"{sample_events:,} events in {sample_wall:.1f} s")
     n, secs = replay_floor(definitions, sample.authorities)
     floor_us = secs / n * 1e6
-    print(f"    raw transitions floor: {n:,} transitions replayed in {secs:.2f} s = {n / secs:,.0f} a second ({floor_us:.1f} us an event)")
+    print(f"    raw transitions floor: {n:,} transitions replayed in {secs:.2f} CPU-s = {n / secs:,.0f} a CPU-second "
+          f"({floor_us:.1f} us an event)")
     e, esecs = replay_engine(definitions, recording.logs)
     engine_us = esecs / e * 1e6
-    print(f"    engine alone (the sample's engine calls replayed without the simulator): {e:,} events in {esecs:.2f} s "
-          f"= {e / esecs:,.0f} a second ({engine_us:.1f} us an event)")
+    print(f"    engine alone (the sample's engine calls replayed without the simulator): {e:,} events in {esecs:.2f} CPU-s "
+          f"= {e / esecs:,.0f} a CPU-second ({engine_us:.1f} us an event)")
     print(f"  engine alone / floor: {engine_us / floor_us:.1f}x   (target <= 5x)")
     print(f"  whole simulation / floor: {whole_us / floor_us:.1f}x   (target <= 10x; the whole simulation is the untraced run's "
           f"CPU-seconds per event, workers included: {whole_us:.1f} us)")
