@@ -247,6 +247,7 @@ class AuthorityRun:
         self.seq = 0
         self.track: dict[str, _Track] = {}
         self.booked: dict[tuple[str, int, int], int] = {}
+        self._roles: dict[tuple[tuple[str, ...], str], tuple[str, ...]] = {}  # (the rule's roles, person) -> the roles they act with
         self.problems: dict[tuple, dict[str, Any]] = {}
         self.unallocated: list[dict[str, Any]] = []
         self.fired: dict[str, int] = {}
@@ -283,20 +284,22 @@ class AuthorityRun:
                     self.push(when, _KPIS, d.strftime("%Y-%m"))
             d = _month_add(d.replace(day=1), 1)
         store, heap, end = self.store, self.heap, self.end
+        next_due, pop, act = store.next_due, heapq.heappop, self._act
+        tick = self._tick if self.progress is not None else None
         while True:
-            top = heap[0][0] if heap else end
-            top = min(top, end)
-            item = store.next_due(top)
+            top = heap[0][0] if heap and heap[0][0] < end else end
+            item = next_due(top)
             if item is not None:
                 self._advance(item.at)
                 continue
             if not heap or heap[0][0] > end:
                 break
-            at, _, kind, args = heapq.heappop(heap)
-            self._tick(at)
+            at, _, kind, args = pop(heap)
+            if tick is not None:
+                tick(at)
             self.now = at
             if kind == _ACTION:
-                self._act(at, *args)
+                act(at, *args)
             elif kind == _ARRIVAL:
                 self._arrival(at, *args)
             elif kind == _ALLOCATE:
@@ -498,10 +501,13 @@ class AuthorityRun:
         except Exception as exc:  # an expression failing on this instance's data
             self._problem(rule, option, inst.state, type(exc).__name__, f"building the payload: {getattr(exc, 'message', exc)}")
             return
-        roles = actor.roles
-        p = self.pop.people.get(person)
-        if p is not None and p.roles:
-            roles = tuple(dict.fromkeys(roles + p.roles))
+        roles = self._roles.get((actor.roles, person))
+        if roles is None:
+            roles = actor.roles
+            p = self.pop.people.get(person)
+            if p is not None and p.roles:
+                roles = tuple(dict.fromkeys(roles + p.roles))
+            self._roles[(actor.roles, person)] = roles
         try:
             self.engine.fire(iid, trigger, payload, actor=person, roles=roles, at=at)
         except (Refused, EvaluationFailed) as exc:
