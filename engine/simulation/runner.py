@@ -821,7 +821,8 @@ def simulate(
 
     ``progress(n)`` is told of each simulated day (per authority). ``on_result`` sees each authority's
     result as it finishes (in authority order) and may return a slimmer one (e.g. metrics only).
-    With ``workers`` > 1 the authorities run in that many processes; the results are the same.
+    With ``workers`` > 1 the authorities run in that many processes; the results are the same. Python's cyclic
+    garbage collector is paused while each authority runs, and restored after (reference counting still frees memory).
     """
     sim_start, stop = simulation_window(model, start, end)
     try:
