@@ -545,6 +545,8 @@ class AuthorityRun:
         nxt = _month_add(day, 1)
         for stream in self.model.arrivals:
             for env, rate in self._stream_envs(stream, day, month):
+                if rate <= 0:
+                    continue  # none this month: its stream would draw nothing (poisson), so it is not seeded
                 key = _stream_key(stream, env, month)
                 rng = random.Random(f"{self.seed}:{self.authority}:arrivals:{key}")
                 n = poisson(rng, rate)
