@@ -15,7 +15,10 @@ and the ratios: the engine alone to the floor, the whole simulation (CPU-seconds
 untraced run, which counts the workers too) to the floor, and the simulator's own share per event
 (the whole simulation less the engine alone). Every figure per event is CPU time, which a busy shared
 machine disturbs less than wall time; both replays run with the cyclic garbage collector paused, as
-``simulate`` runs each authority, so the split compares like with like.
+``simulate`` runs each authority, so the split compares like with like. The simulator's share also holds
+what the replay leaves out: freeing each authority's store, the monthly KPI import and indicator check,
+the process's one-off costs (imports, the first calendar tables: a few tenths of a second, which count
+for a few authorities) and, with --workers, the workers slowing each other on shared cores.
 
 Prints figures; asserts nothing (machines are shared and noisy). Targets on a 2-core machine: the engine
 at most 5x the floor per event, the whole simulation at most 10x, the national year with --workers 2 in
