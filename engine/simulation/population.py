@@ -45,7 +45,8 @@ class Population:
     cases: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # team -> open case rows
     next_case: int = 1
     # (teams, their row lists as they were, their lengths, the rows) per programme id (None: every team), so an arrival
-    # does not gather a programme's thousands of rows again while no team's rows were replaced or added to
+    # does not gather a programme's thousands of rows again while no team's list was replaced (turnover makes new
+    # lists) or grew; a row changed in place is the same row
     _gathered: dict[str | None, tuple[tuple[str, ...], list[Any], list[int], tuple[dict[str, Any], ...]]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
