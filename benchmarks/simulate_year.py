@@ -1,28 +1,45 @@
-"""A year of the QA programme at national scale on the real engine: engine events per second, wall time, peak memory.
+"""A year of the QA programme at national scale on the real engine: untraced wall time, the cost per event split, peak memory.
 
 150 authorities (the bundled programmes with every team twice: about 58 audits a month each, with
 their moderations, Inadequate reviews, complaints, escalations, surveys and targeted audits), run
-authority by authority keeping only counts, never the stores. Beside it, the raw `transitions`
-floor: the same run's recorded (workflow, from state, trigger) sequence replayed on one shared
-Machine per workflow with unregistered models and no callbacks.
+authority by authority keeping only counts, never the stores. The headline is that run's wall time,
+untraced (with --workers, the national year's wall time), with its CPU time (this process and its
+workers) per event.
 
-Also the engine alone: the engine calls of the first authorities (--replay, default 3) are recorded
-and replayed on a fresh Engine without the simulator, which splits the time between the two.
+Then, from the same invocation, a sample: the first --replay authorities (default 3) simulated again in
+this process, traced and with their engine calls recorded, gives
+  * the raw `transitions` floor: the sample's (workflow, from state, trigger) sequence replayed on one
+    shared Machine per workflow with unregistered models and no callbacks;
+  * the engine alone: the sample's engine calls replayed on a fresh Engine without the simulator;
+and the ratios: the engine alone to the floor, the whole simulation (CPU-seconds per event of the
+untraced run, which counts the workers too) to the floor, and the simulator's own share per event
+(the whole simulation less the engine alone). Every figure per event is CPU time, which a busy shared
+machine disturbs less than wall time; both replays run with the cyclic garbage collector paused, as
+``simulate`` runs each authority, and the engine alone includes freeing each engine and its store, as
+``simulate`` does after each authority, so the split compares like with like. The simulator's share also
+holds what the replay leaves out (the monthly KPI import and indicator check), whatever the engine's calls
+cost more amid the simulator's work than back to back (processor caches), and, with --workers, the workers
+slowing each other on shared cores. The process's one-off costs (imports,
+calendar tables, catalogues and expressions built on first use: a few tenths of a second) are paid before the
+timing, by simulating the first authority's first two months.
 
-Prints figures; asserts nothing (machines are shared and noisy). Targets on a 2-core machine: at
-least 25,000 engine events a second in one process, under 1.5 GB peak memory, --workers 2 near-linear.
+Prints figures; asserts nothing (machines are shared and noisy). Targets on a 2-core machine: the engine
+at most 5x the floor per event, the whole simulation at most 10x, the national year with --workers 2 in
+at most 45 s wall time, under 1.5 GB peak memory.
 
-    python benchmarks/simulate_year.py                       # 150 authorities, 12 months
-    python benchmarks/simulate_year.py --authorities 10 --months 3
-    python benchmarks/simulate_year.py --workers 2
-    python benchmarks/simulate_year.py --authorities 5 --profile   # cProfile of the hot path
+    python benchmarks/simulate_year.py --workers 2                    # the national year: 150 authorities, 12 months
+    python benchmarks/simulate_year.py --authorities 5                # a quick look (about half a minute)
+    python benchmarks/simulate_year.py --authorities 10 --months 3 --no-floor   # the run alone, no sample
+    python benchmarks/simulate_year.py --authorities 5 --profile     # cProfile of the run
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import os
 import resource
 import sys
@@ -42,20 +59,26 @@ def _model(definitions, authorities: int, copies: int):
     return dataclasses.replace(model, population=population, settings=settings)
 
 
-def _slim(keep_trace: bool):
-    """Keep the counts (and the compact trace for the floor) of each authority; drop the store."""
+def _slim(result):
+    """Keep the counts (and the compact trace, if any) of each authority; drop the store."""
+    result.store = None
+    return result
 
-    def reduce(result):
-        result.store = None
-        if not keep_trace:
-            result.trace = None
-        return result
 
-    return reduce
+@contextlib.contextmanager
+def _collector_paused():
+    """As ``simulate`` runs each authority (engine.simulation.runner): the replays compare like with like."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def replay_floor(definitions, results) -> tuple[int, float]:
-    """Replay every recorded (workflow, from, trigger) on raw transitions: (events replayed, seconds)."""
+    """Replay every recorded (workflow, from, trigger) on raw transitions: (events replayed, CPU seconds)."""
     import logging
 
     from transitions import Machine
@@ -91,24 +114,26 @@ def replay_floor(definitions, results) -> tuple[int, float]:
         plan.append((table, trace))
     model = Model()
     n = 0
-    t0 = time.perf_counter()
-    for table, trace in plan:
-        for code in trace:
-            step = table[code]
-            if step is None:
-                continue
-            model.state = step[1]
-            step[0](model)
-            n += 1
-    return n, time.perf_counter() - t0
+    with _collector_paused():
+        t0 = time.process_time()
+        for table, trace in plan:
+            for code in trace:
+                step = table[code]
+                if step is None:
+                    continue
+                model.state = step[1]
+                step[0](model)
+                n += 1
+        seconds = time.process_time() - t0
+    return n, seconds
 
 
 class _Recording:
-    """Records the Engine calls of the first ``limit`` authorities the simulator runs (one process only)."""
+    """Records the Engine calls of the authorities the simulator runs in this process while installed."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self) -> None:
         self.logs: list[list[tuple[str, tuple, dict]]] = []
+        self._saved = None
 
     def install(self) -> None:
         from engine.runtime.engine import Engine
@@ -119,10 +144,8 @@ class _Recording:
         class RecordingEngine(Engine):
             def __init__(self, *args, **kwargs) -> None:
                 super().__init__(*args, **kwargs)
-                self._log = None
-                if len(recording.logs) < recording.limit:
-                    self._log = []
-                    recording.logs.append(self._log)
+                self._log = []
+                recording.logs.append(self._log)
 
             def start(self, *args, **kwargs):
                 if self._log is not None:
@@ -139,11 +162,21 @@ class _Recording:
                     self._log.append(("advance", args, kwargs))
                 return super().advance(*args, **kwargs)
 
+        self._saved = runner.Engine
         runner.Engine = RecordingEngine
+
+    def uninstall(self) -> None:
+        from engine.simulation import runner
+
+        runner.Engine = self._saved
 
 
 def replay_engine(definitions, logs) -> tuple[int, float]:
-    """Replay recorded engine calls on fresh engines, no simulator: (engine events, seconds)."""
+    """Replay recorded engine calls on fresh engines, no simulator: (engine events, CPU seconds).
+
+    The seconds include freeing each engine and its store afterwards, as ``simulate`` frees them after each
+    authority: that is the engine's memory, not the simulator's.
+    """
     from engine import Refused
     from engine.runtime.engine import Engine
     from engine.store.memory import MemoryStore
@@ -152,15 +185,23 @@ def replay_engine(definitions, logs) -> tuple[int, float]:
     for log in logs:
         store = MemoryStore()
         eng = Engine(definitions, store)
-        t0 = time.perf_counter()
-        for name, args, kwargs in log:
-            try:  # noqa: SIM105 - a timed loop: contextlib.suppress would add a context manager per call
-                getattr(eng, name)(*args, **kwargs)
-            except Refused:
-                pass  # refused in the simulation too: nothing changes
-        seconds += time.perf_counter() - t0
-        events += sum(len(store.history(iid)) for iid in store._instances)
+        with _collector_paused():
+            t0 = time.process_time()
+            for name, args, kwargs in log:
+                try:  # noqa: SIM105 - a timed loop: contextlib.suppress would add a context manager per call
+                    getattr(eng, name)(*args, **kwargs)
+                except Refused:
+                    pass  # refused in the simulation too: nothing changes
+            seconds += time.process_time() - t0
+            events += sum(len(store.history(iid)) for iid in store._instances)
+            t0 = time.process_time()
+            del eng, store
+            seconds += time.process_time() - t0
     return events, seconds
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1) - dt.timedelta(days=1)
 
 
 def peak_mb() -> tuple[float, float]:
@@ -178,9 +219,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--from", dest="start", default="2026-04-01")
     parser.add_argument("--profile", action="store_true", help="run under cProfile and print the top functions")
-    parser.add_argument("--no-floor", action="store_true", help="skip the raw transitions replay")
+    parser.add_argument("--no-floor", action="store_true", help="skip the sample (the floor and the engine alone)")
     parser.add_argument("--replay", type=int, default=3, metavar="N",
-                        help="replay the engine calls of the first N authorities on the engine alone (0: skip; one process only)")
+                        help="the sample: the first N authorities, traced and their engine calls replayed (0: skip)")
     args = parser.parse_args()
 
     from engine import load_config
@@ -194,20 +235,25 @@ def main() -> None:
     end_month = dt.date(start.year + (start.month - 1 + args.months) // 12, (start.month - 1 + args.months) % 12 + 1, 1)
     end = end_month - dt.timedelta(days=1)
     done = [0]
-    recording = _Recording(args.replay) if args.replay > 0 and args.workers <= 1 else None
-    if recording is not None:
-        recording.install()
 
     def on_result(r):
         done[0] += 1
         if sys.stderr.isatty():
             print(f"\r{done[0]}/{args.authorities} authorities", end="", file=sys.stderr, flush=True)
-        return _slim(not args.no_floor)(r)
+        return _slim(r)
 
     def run():
         return simulate(definitions, model, programmes, start=start, end=end, seed=args.seed, workers=args.workers,
-                        keep_stores=False, trace=not args.no_floor, on_result=on_result)
+                        keep_stores=False, on_result=on_result)
 
+    # not timed: the first authority's first two months (every monthly step, the KPI import included, runs once), so
+    # that the figures per event leave out the process's one-off costs (imports, calendar tables, catalogues and
+    # expressions built on first use)
+    warm_end = min(end, _month_end(_month_end(start) + dt.timedelta(days=1)))
+    simulate(definitions, model, programmes, start=start, end=warm_end, seed=args.seed, keep_stores=False,
+             authorities=model.population.authorities[:1])
+
+    # the run asked for, untraced: the headline
     t0 = time.perf_counter()
     c0 = time.process_time()
     if args.profile:
@@ -221,35 +267,64 @@ def main() -> None:
     wall = time.perf_counter() - t0
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time() - c0 + kids.ru_utime + kids.ru_stime
+    own, children = peak_mb()  # before the sample, which keeps traces and recorded calls
     if sys.stderr.isatty():
         print(file=sys.stderr)
     totals = result.totals()
     events = totals["events"]
-    own, children = peak_mb()
     audits = totals["allocated"]
+    whole_us = cpu / events * 1e6
+    profiled = " (under cProfile)" if args.profile else ""
     print(f"simulated {args.authorities} authorities x {args.months} months ({start} to {end}), seed {args.seed}, "
           f"workers {args.workers}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"  wall time{profiled}: {wall:.1f} s, untraced   (target for 150 authorities with --workers 2: <= 45 s)")
     print(f"  audits allocated: {audits} ({audits / max(1, args.authorities * args.months):.1f} per authority-month); "
           f"instances started: {totals['starts']}; triggers fired: {totals['fires']}; deadlines passed: {totals['breaches']}; "
           f"refused (modelling problems): {totals['refused']}")
-    print(f"  engine events (history entries): {events:,}   engine commits (accepted calls): {totals['commits']:,}")
-    print(f"  wall time: {wall:.1f} s   engine events per second: {events / wall:,.0f}   (target >= 25,000 in one process)")
-    print(f"  CPU time (this process and its workers): {cpu:.1f} s   events per CPU-second: {events / cpu:,.0f}")
+    print(f"  engine events (history entries): {events:,}   engine commits (accepted calls): {totals['commits']:,}   "
+          f"engine events per wall second: {events / wall:,.0f}")
+    print(f"  CPU time (this process and its workers): {cpu:.1f} s   events per CPU-second: {events / cpu:,.0f}   "
+          f"({whole_us:.1f} us of CPU an event)")
     print(f"  peak memory (max RSS): this process {own:,.0f} MB, largest worker {children:,.0f} MB   (target < 1,536 MB)")
     for problem in result.problems()[:5]:
         print(f"  modelling problem: {problem['where']}: rule '{problem['rule']}' {problem['trigger']} in "
               f"{problem['workflow']}/{problem['state']}: {problem['error']} x{problem['count']}: {problem['message'][:160]}")
-    if not args.no_floor:
-        n, secs = replay_floor(definitions, result.authorities)
-        print(f"  raw transitions floor: {n:,} transitions replayed in {secs:.2f} s = {n / secs:,.0f} events per second "
-              f"({secs / n * 1e6:.1f} us/event; engine {wall / events * 1e6:.1f} us/event, {wall / secs:.1f}x the floor)")
-    if recording is not None and recording.logs:
-        n, secs = replay_engine(definitions, recording.logs)
-        print(f"  engine alone: the calls of the first {len(recording.logs)} authorities replayed without the simulator: "
-              f"{n:,} events in {secs:.2f} s = {n / secs:,.0f} events per second ({secs / n * 1e6:.1f} us/event)")
     if args.profile:
         stats = pstats.Stats(prof)
         stats.sort_stats(os.environ.get("QAFLOW_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("QAFLOW_PROFILE_TOP", "30")))
+
+    # the sample: the first authorities again, in this process, traced and recorded, for the floor and the engine alone
+    first = min(args.replay, args.authorities)
+    if args.no_floor or first <= 0:
+        return
+    recording = _Recording()
+    recording.install()
+    try:
+        t0 = time.perf_counter()
+        sample = simulate(definitions, model, programmes, start=start, end=end, seed=args.seed, workers=1, keep_stores=False,
+                          trace=True, authorities=model.population.authorities[:first], on_result=_slim)
+        sample_wall = time.perf_counter() - t0
+    finally:
+        recording.uninstall()
+    sample_events = sample.totals()["events"]
+    print(f"  sample: the first {first} authorities again in one process, traced and recording the engine calls: "
+          f"{sample_events:,} events in {sample_wall:.1f} s")
+    n, secs = replay_floor(definitions, sample.authorities)
+    floor_us = secs / n * 1e6
+    print(f"    raw transitions floor: {n:,} transitions replayed in {secs:.2f} CPU-s = {n / secs:,.0f} a CPU-second "
+          f"({floor_us:.1f} us an event)")
+    e, esecs = replay_engine(definitions, recording.logs)
+    engine_us = esecs / e * 1e6
+    print(f"    engine alone (the sample's engine calls replayed without the simulator): {e:,} events in {esecs:.2f} CPU-s "
+          f"= {e / esecs:,.0f} a CPU-second ({engine_us:.1f} us an event)")
+    print(f"  engine alone / floor: {engine_us / floor_us:.1f}x   (target <= 5x)")
+    if args.profile:
+        print("  (the run was under cProfile: the whole simulation and the simulator's share are not compared)")
+        return
+    print(f"  whole simulation / floor: {whole_us / floor_us:.1f}x   (target <= 10x; the whole simulation is the untraced run's "
+          f"CPU-seconds per event, workers included: {whole_us:.1f} us)")
+    print(f"  the simulator's own share: {whole_us - engine_us:.1f} us an event ({(whole_us - engine_us) / whole_us:.0%} of the whole; "
+          f"the whole simulation less the engine alone)")
 
 
 if __name__ == "__main__":

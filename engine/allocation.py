@@ -453,6 +453,7 @@ def allocate(
         places = [r.random() for r in case_rngs]
         order.sort(key=lambda i: places[i])
     planned: dict[int, PlannedAudit] = {}
+    in_roles: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # the pool members in these roles, in pool order
     for index in order:
         row, plan, prog = chosen[index]
         case_id, team = str(row["case_id"]), str(row["team"])
@@ -466,7 +467,11 @@ def allocate(
                                                   case_id=case_id))
             continue
         roles = (prog.pool_roles if prog and prog.pool_roles else rules.pool_roles)
-        peer, why = _peer(people, load, new, lead=lead, team=team, roles=roles, rules=rules,
+        in_role = in_roles.get(tuple(roles))
+        if in_role is None:
+            pool_roles = set(roles)
+            in_role = in_roles[tuple(roles)] = [p for p in people if not pool_roles or not p["roles"].isdisjoint(pool_roles)]
+        peer, why = _peer(people, in_role, load, new, lead=lead, team=team, roles=roles, rules=rules,
                           rng=case_rngs[index] if case_rngs else rng)
         if peer is None:
             result.unallocated.append(Unallocated(team, f"case {case_id}: no peer auditor: {why}", case_id=case_id))
@@ -583,19 +588,19 @@ def _pool(rows: Iterable[Mapping[str, Any]], extra_load: Mapping[str, int] | Non
     return [people[k] for k in sorted(people)]
 
 
-def _peer(people: list[dict[str, Any]], load: dict[str, int], new: dict[str, int], *, lead: str, team: str,
-          roles: Sequence[str], rules: SelectionRules, rng: random.Random) -> tuple[dict[str, Any] | None, str]:
+def _peer(people: list[dict[str, Any]], in_role: list[dict[str, Any]], load: dict[str, int], new: dict[str, int], *, lead: str,
+          team: str, roles: Sequence[str], rules: SelectionRules, rng: random.Random) -> tuple[dict[str, Any] | None, str]:
+    """A peer auditor among ``in_role`` (the members of ``people`` in one of ``roles``), or None and why not."""
     wanted = set(roles)
-    counts = {"role": 0, "lead": 0, "team": 0, "limit": 0}
+    counts = {"role": len(people) - len(in_role), "lead": 0, "team": 0, "limit": 0}
+    never_the_lead, not_same_team, limit = rules.never_the_lead, rules.not_from_same_team, rules.max_new_per_person
     candidates = []
-    for p in people:
-        if wanted and p["roles"].isdisjoint(wanted):
-            counts["role"] += 1
-        elif rules.never_the_lead and p["person"] == lead:
+    for p in in_role:
+        if never_the_lead and p["person"] == lead:
             counts["lead"] += 1
-        elif rules.not_from_same_team and p["team"] is not None and p["team"] == team:
+        elif not_same_team and p["team"] is not None and p["team"] == team:
             counts["team"] += 1
-        elif rules.max_new_per_person is not None and new[p["person"]] >= rules.max_new_per_person:
+        elif limit is not None and new[p["person"]] >= limit:
             counts["limit"] += 1
         else:
             candidates.append(p)

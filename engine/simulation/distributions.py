@@ -161,18 +161,19 @@ class Late:
 class WorkingTime:
     """Turns dates into times people act: a working day, between the working hours (Europe/London)."""
 
-    __slots__ = ("calendar", "start_hour", "end_hour", "_minutes")
+    __slots__ = ("calendar", "start_hour", "end_hour", "_minutes", "_first")
 
     def __init__(self, calendar: Calendar, hours: tuple[float, float] = (9.0, 17.0)) -> None:
         self.calendar = calendar
         self.start_hour, self.end_hour = hours
         self._minutes = int((self.end_hour - self.start_hour) * 60)
+        self._first = int(self.start_hour * 60)
 
     def at_working_time(self, day: dt.date, rng: random.Random) -> dt.datetime:
         cal = self.calendar
         if not cal.is_working_day(day):
             day = cal.next_working_day_on_or_after(day)
-        minute = int(self.start_hour * 60) + rng.randrange(self._minutes)
+        minute = self._first + rng.randrange(self._minutes)
         return dt.datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=LONDON)
 
     def soon(self, now: dt.datetime, rng: random.Random) -> dt.datetime:

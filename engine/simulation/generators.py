@@ -7,6 +7,7 @@ expressions against ``ctx.env``.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import random
 from abc import ABC, abstractmethod
@@ -59,10 +60,23 @@ class Const(Generator):
     def value(self, ctx: GenContext) -> Any:
         v = self.v
         if isinstance(v, (dict, list)):
-            import copy
-
-            return copy.deepcopy(v)
+            return _copy(v)
         return v
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _copy(v: Any) -> Any:
+    """A deep copy of a constant read from YAML (plain dicts, lists and scalars) without ``copy.deepcopy``'s memo."""
+    t = type(v)
+    if t is dict:
+        return {k: _copy(x) for k, x in v.items()}
+    if t is list:
+        return [_copy(x) for x in v]
+    if t in _IMMUTABLE:
+        return v
+    return copy.deepcopy(v)
 
 
 class Expr(Generator):

@@ -44,6 +44,11 @@ class Population:
     by_role: dict[str, list[str]] = field(default_factory=dict)
     cases: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # team -> open case rows
     next_case: int = 1
+    # (teams, their row lists as they were, their lengths, the rows) per programme id (None: every team), so an arrival
+    # does not gather a programme's thousands of rows again while no team's list was replaced (turnover makes new
+    # lists) or grew; a row changed in place is the same row
+    _gathered: dict[str | None, tuple[tuple[str, ...], list[Any], list[int], tuple[dict[str, Any], ...]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def add_person(self, person: Person) -> None:
         old = self.people.get(person.id)
@@ -61,11 +66,24 @@ class Population:
             if person.id not in ids:
                 ids.append(person.id)
 
-    def all_cases(self) -> list[dict[str, Any]]:
-        return [row for team in sorted(self.cases) for row in self.cases[team]]
+    def all_cases(self) -> Sequence[dict[str, Any]]:
+        """Every open case row, team by team in team order."""
+        return self._gather(None, tuple(sorted(self.cases)))
 
-    def programme_cases(self, programme: Programme) -> list[dict[str, Any]]:
-        return [row for t in programme.teams for row in self.cases.get(t.id, ())]
+    def programme_cases(self, programme: Programme) -> Sequence[dict[str, Any]]:
+        """The open case rows of the programme's teams, in the programme's team order."""
+        return self._gather(programme.id, tuple(t.id for t in programme.teams))
+
+    def _gather(self, key: str | None, teams: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+        lists = [self.cases.get(t) for t in teams]
+        lengths = [len(rows) if rows is not None else 0 for rows in lists]
+        known = self._gathered.get(key)
+        if (known is not None and known[0] == teams and known[2] == lengths
+                and all(a is b for a, b in zip(known[1], lists, strict=True))):
+            return known[3]
+        gathered = tuple(row for rows in lists if rows for row in rows)
+        self._gathered[key] = (teams, lists, lengths, gathered)
+        return gathered
 
     def pool(self) -> list[dict[str, Any]]:
         """Everyone, as peer-pool rows for the allocation (which keeps those in the pool roles)."""

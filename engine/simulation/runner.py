@@ -21,11 +21,13 @@ sample leaves complaint handling untouched, rather than shifting every later dra
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import heapq
 import json
 import random
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,7 +227,7 @@ class AuthorityRun:
 
     def __init__(self, definitions: Any, model: BehaviourModel, programmes: Sequence[Programme], selection: SelectionRules | None,
                  *, authority: str, name: str, seed: Any, sim_start: dt.date, end: dt.datetime, trace: bool = False,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, report: Any = None) -> None:
         self.defs = definitions
         self.model = model
         self.selection = selection
@@ -246,6 +248,7 @@ class AuthorityRun:
         self.seq = 0
         self.track: dict[str, _Track] = {}
         self.booked: dict[tuple[str, int, int], int] = {}
+        self._roles: dict[tuple[tuple[str, ...], str], tuple[str, ...]] = {}  # (the rule's roles, person) -> the roles they act with
         self.problems: dict[tuple, dict[str, Any]] = {}
         self.unallocated: list[dict[str, Any]] = []
         self.fired: dict[str, int] = {}
@@ -257,7 +260,9 @@ class AuthorityRun:
         self.auth_env = {"id": authority, "name": name}
         self.kpi_rng = random.Random(f"{seed}:{authority}:kpis")
         self.kpi_state: dict[tuple[str, str], list[float]] = {}  # (service, kpi) -> [where it started, now, slump months left, slump points]
-        self.kpi_report: Any = None  # the report definition the indicator rules read (compiled once)
+        # the report definition the indicator rules read: it depends only on the definitions, so ``simulate`` compiles it
+        # once for every authority (None: compiled here when first needed)
+        self.kpi_report: Any = report
 
     # ------------------------------------------------------------------ the loop
     def push(self, at: dt.datetime, kind: int, *args: Any) -> None:
@@ -280,20 +285,22 @@ class AuthorityRun:
                     self.push(when, _KPIS, d.strftime("%Y-%m"))
             d = _month_add(d.replace(day=1), 1)
         store, heap, end = self.store, self.heap, self.end
+        next_due, pop, act = store.next_due, heapq.heappop, self._act
+        tick = self._tick if self.progress is not None else None
         while True:
-            top = heap[0][0] if heap else end
-            top = min(top, end)
-            item = store.next_due(top)
+            top = heap[0][0] if heap and heap[0][0] < end else end
+            item = next_due(top)
             if item is not None:
                 self._advance(item.at)
                 continue
             if not heap or heap[0][0] > end:
                 break
-            at, _, kind, args = heapq.heappop(heap)
-            self._tick(at)
+            at, _, kind, args = pop(heap)
+            if tick is not None:
+                tick(at)
             self.now = at
             if kind == _ACTION:
-                self._act(at, *args)
+                act(at, *args)
             elif kind == _ARRIVAL:
                 self._arrival(at, *args)
             elif kind == _ALLOCATE:
@@ -495,10 +502,13 @@ class AuthorityRun:
         except Exception as exc:  # an expression failing on this instance's data
             self._problem(rule, option, inst.state, type(exc).__name__, f"building the payload: {getattr(exc, 'message', exc)}")
             return
-        roles = actor.roles
-        p = self.pop.people.get(person)
-        if p is not None and p.roles:
-            roles = tuple(dict.fromkeys(roles + p.roles))
+        roles = self._roles.get((actor.roles, person))
+        if roles is None:
+            roles = actor.roles
+            p = self.pop.people.get(person)
+            if p is not None and p.roles:
+                roles = tuple(dict.fromkeys(roles + p.roles))
+            self._roles[(actor.roles, person)] = roles
         try:
             self.engine.fire(iid, trigger, payload, actor=person, roles=roles, at=at)
         except (Refused, EvaluationFailed) as exc:
@@ -526,7 +536,7 @@ class AuthorityRun:
         if self.model.kpi_series is not None and self.engine.instances("thematic_audit", "accepted"):
             from ..programmes import join_proposals
 
-            join_proposals(self.engine, day.strftime("%Y-%m"), at=at)  # proposals accepted last month join this one
+            join_proposals(self.engine, day.strftime("%Y-%m"), at=at, report=self._kpi_report())  # proposals accepted last month join this one
         month = day.strftime("%Y-%m")
         if self.selection is not None:
             sel = self.selection
@@ -536,6 +546,8 @@ class AuthorityRun:
         nxt = _month_add(day, 1)
         for stream in self.model.arrivals:
             for env, rate in self._stream_envs(stream, day, month):
+                if rate <= 0:
+                    continue  # none this month: its stream would draw nothing (poisson), so it is not seeded
                 key = _stream_key(stream, env, month)
                 rng = random.Random(f"{self.seed}:{self.authority}:arrivals:{key}")
                 n = poisson(rng, rate)
@@ -758,6 +770,24 @@ def _same_cycle_month(target: Any, day: dt.date, prog: Programme | None) -> bool
 
 # --------------------------------------------------------------------------- many authorities
 
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while one authority runs (as it was, after).
+
+    A run makes almost no reference cycles (reference counting frees nearly everything), but it keeps a
+    store that grows to hundreds of thousands of objects, and the collector's passes over them cost about
+    a fifth of the run. The few cycles it does make are collected once the collector is back.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 _WORKER: dict[str, Any] = {}
 
 
@@ -765,13 +795,13 @@ def _run_one(args: tuple[int, bool, bool]) -> AuthorityResult:
     index, keep_store, trace = args
     w = _WORKER
     auth_id, name = w["authorities"][index]
-    run = AuthorityRun(w["definitions"], w["model"], w["programmes"], w["selection"], authority=auth_id, name=name,
-                       seed=w["seed"], sim_start=w["sim_start"], end=w["end"], trace=trace)
-    result = run.run()
-    if w.get("reduce") is not None:
-        result = w["reduce"](result)
-    if not keep_store:
-        result.store = None
+    with _collector_paused():
+        result = AuthorityRun(w["definitions"], w["model"], w["programmes"], w["selection"], authority=auth_id, name=name,
+                              seed=w["seed"], sim_start=w["sim_start"], end=w["end"], trace=trace, report=w["report"]).run()
+        if w.get("reduce") is not None:
+            result = w["reduce"](result)
+        if not keep_store:
+            result.store = None
     return result
 
 
@@ -795,7 +825,8 @@ def simulate(
 
     ``progress(n)`` is told of each simulated day (per authority). ``on_result`` sees each authority's
     result as it finishes (in authority order) and may return a slimmer one (e.g. metrics only).
-    With ``workers`` > 1 the authorities run in that many processes; the results are the same.
+    With ``workers`` > 1 the authorities run in that many processes; the results are the same. Python's cyclic
+    garbage collector is paused while each authority runs, and restored after (reference counting still frees memory).
     """
     sim_start, stop = simulation_window(model, start, end)
     try:
@@ -803,15 +834,20 @@ def simulate(
     except Exception:
         selection = None
     auths = list(authorities if authorities is not None else model.population.authorities)
+    report = None
+    if model.kpi_series is not None:  # the indicator rules read the report definition: compiled once, not per authority
+        from ..reports.definition import load_report
+
+        report = load_report(definitions)
     result = SimulationResult(model=model.id, seed=seed, start=start, end=end, sim_start=sim_start)
     days = (stop.date() - sim_start).days
     if workers <= 1 or len(auths) <= 1:
         for auth_id, name in auths:
-            run = AuthorityRun(definitions, model, programmes, selection, authority=auth_id, name=name, seed=seed,
-                               sim_start=sim_start, end=stop, trace=trace, progress=progress)
-            one = run.run()
-            if not keep_stores:
-                one.store = None
+            with _collector_paused():  # the run (and a store not kept) freed before the collector is back
+                one = AuthorityRun(definitions, model, programmes, selection, authority=auth_id, name=name, seed=seed,
+                                   sim_start=sim_start, end=stop, trace=trace, progress=progress, report=report).run()
+                if not keep_stores:
+                    one.store = None
             if on_result is not None:
                 one = on_result(one) or one
             result.authorities.append(one)
@@ -820,7 +856,7 @@ def simulate(
 
     _WORKER.clear()
     _WORKER.update(definitions=definitions, model=model, programmes=list(programmes), selection=selection, seed=seed,
-                   sim_start=sim_start, end=stop, authorities=auths, reduce=None)
+                   sim_start=sim_start, end=stop, authorities=auths, reduce=None, report=report)
     ctx: mp.context.BaseContext
     try:
         ctx = mp.get_context("fork")

@@ -129,6 +129,27 @@ def test_workers_give_the_same_result(definitions, model, programmes):
     assert one.authorities[0].stats != one.authorities[1].stats
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_garbage_collector_is_left_as_it_was(definitions, model, programmes, enabled):
+    import gc
+
+    seen = []
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        result = simulate(definitions, model, programmes[:1], start=START, end=dt.date(2026, 10, 9), seed=3, keep_stores=False,
+                          on_result=lambda one: seen.append(gc.isenabled()))
+        assert gc.isenabled() is enabled
+        assert seen == [enabled]  # a host's callback runs with the collector as the host set it
+        assert result.totals()["events"] > 0
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()
+
+
 # What the run above gives, pinned: the report's figures and every instance's history, outbox and final
 # state. Work on the engine's or the simulator's speed must leave both as they are. A change that means to
 # alter what a seeded run does (a workflow, the behaviour model, the reports) re-pins them: the failure
