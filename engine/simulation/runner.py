@@ -37,7 +37,6 @@ from ..errors import EvaluationFailed, Refused
 from ..runtime.context import _Deadlines
 from ..runtime.engine import Engine
 from ..store.memory import MemoryStore
-from .collector import tuned_collector
 from .distributions import WorkingTime, poisson
 from .model import ActionSpec, ActorSpec, BehaviourModel, Rule, Stream
 from .population import Population, build_population, people_with
@@ -805,7 +804,6 @@ def _run_one(args: tuple[int, bool, bool]) -> AuthorityResult:
     return result
 
 
-@tuned_collector()  # see collector.py: about a quarter of the engine's time otherwise
 def simulate(
     definitions: Any,
     model: BehaviourModel,

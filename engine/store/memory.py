@@ -90,6 +90,9 @@ class MemoryStore:
         self._pending: dict[str, None] = {}  # unacknowledged alert ids, oldest first
         self._leases: dict[str, tuple[str, float, str | None, int]] = {}  # alert id -> (worker, until, at, claims)
         self._ids: list[str] = []  # instance ids in order, rebuilt by query when instances were added
+        # workflow -> its instance ids as added, and the workflows whose ids were not added in order (sorted when read)
+        self._by_workflow: dict[str, list[str]] = {}
+        self._unsorted: set[str] = set()
         self._kpis: dict[tuple[str, str, str, dt.date, dt.date], KpiValue] = {}  # imported KPI values by key
 
     def __getstate__(self) -> dict[str, Any]:  # simulation workers pickle their stores; a lock does not pickle
@@ -100,6 +103,10 @@ class MemoryStore:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_kpis", {})
+        if "_by_workflow" not in self.__dict__:
+            self._by_workflow, self._unsorted = {}, set()
+            for iid, inst in sorted(self._instances.items()):
+                self._by_workflow.setdefault(inst.workflow, []).append(iid)
         self._lock = threading.Lock()
 
     # -- reads ---------------------------------------------------------------------------
@@ -110,7 +117,16 @@ class MemoryStore:
         return list(self._history.get(instance_id, ()))
 
     def find(self, workflow: str | None = None, state: str | None = None) -> Iterable[Instance]:
-        for key in sorted(self._instances):
+        if workflow is None:
+            keys = sorted(self._instances)
+        else:
+            with self._lock:
+                keys = self._by_workflow.get(workflow) or []
+                if workflow in self._unsorted:
+                    keys.sort()
+                    self._unsorted.discard(workflow)
+                keys = list(keys)  # a copy: commits may add to it while this is read
+        for key in keys:
             inst = self._instances[key]
             if (workflow is None or inst.workflow == workflow) and (state is None or inst.state == state):
                 yield inst
@@ -214,6 +230,11 @@ class MemoryStore:
                 inst.rev = base_revs.get(iid, 0) + 1
                 old = instances.get(iid)
                 instances[iid] = inst
+                if old is None:
+                    ids = self._by_workflow.setdefault(inst.workflow, [])
+                    if ids and iid < ids[-1]:
+                        self._unsorted.add(inst.workflow)
+                    ids.append(iid)
                 for ds in inst.deadlines.values():
                     if old is not None and old.deadlines.get(ds.name) is ds:
                         continue  # shared with the snapshot it replaces, so unchanged (changes copy it first)
