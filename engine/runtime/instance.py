@@ -25,6 +25,12 @@ def due_at(day: dt.date) -> dt.datetime:
     return dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=LONDON)
 
 
+@functools.lru_cache(maxsize=4096)
+def due_stamp(day: dt.date) -> float:
+    """``due_at(day)`` as a POSIX time (the memory store orders its queue by it)."""
+    return due_at(day).timestamp()
+
+
 # A reminder's time is kept as ISO text (it is JSON in every store) and read on every clock check:
 # the same few hundred texts, parsed once each.
 _time = functools.lru_cache(maxsize=4096)(dt.datetime.fromisoformat)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import ConcurrencyConflict
-from ..runtime.instance import Instance
+from ..runtime.instance import Instance, due_stamp
 from .base import AWAITED_STATUSES, Changes, DueItem, InstanceQuery, KpiValue, Reach, RequestRecord, kpi_value_matches, lease_dict
 
 
@@ -85,6 +85,7 @@ class MemoryStore:
         # then by name. The number orders as the time does, and compares faster than datetimes in different
         # time zones (a due date in London, a reminder read from ISO text)
         self._heap: list[tuple[float, str, str, str, dt.datetime]] = []
+        self._limit: tuple[dt.datetime | None, float] = (None, 0.0)  # the last time next_due was asked about, as a number
         self._counters: dict[str, itertools.count] = {}
         self._held: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, key, name) -> held item
         self._pending: dict[str, None] = {}  # unacknowledged alert ids, oldest first
@@ -103,6 +104,7 @@ class MemoryStore:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_kpis", {})
+        self.__dict__.setdefault("_limit", (None, 0.0))
         if "_by_workflow" not in self.__dict__:
             self._by_workflow, self._unsorted = {}, set()
             for iid, inst in sorted(self._instances.items()):
@@ -182,7 +184,12 @@ class MemoryStore:
         return f"{prefix}-{next(counter):06d}"
 
     def next_due(self, until: dt.datetime) -> DueItem | None:
-        limit = until.timestamp()
+        last = self._limit  # callers ask again with the same time until nothing is due: convert it once
+        if last[0] is until:
+            limit = last[1]
+        else:
+            limit = until.timestamp()
+            self._limit = (until, limit)
         with self._lock:
             heap = self._heap
             while heap:
@@ -245,8 +252,7 @@ class MemoryStore:
                     elif ds.status == "open":
                         before = old.deadlines.get(ds.name) if old else None
                         if before is None or before.status != "open" or before.due != ds.due:
-                            due = ds.due_at
-                            heapq.heappush(self._heap, (due.timestamp(), "breach", iid, ds.name, due))
+                            heapq.heappush(self._heap, (due_stamp(ds.due), "breach", iid, ds.name, ds.due_at))
             history = self._history
             for entry in changes.history:
                 iid = entry["instance_id"]
