@@ -19,6 +19,7 @@ from typing import Any
 
 from ..definitions import Vocabulary
 from .paths import bundled_config_dir
+from .schemacheck import package_schema
 
 __all__ = [
     "VOCABULARY_KEY", "schema_kinds", "template", "with_vocabularies", "config_schema", "schema_text", "write_schemas",
@@ -47,7 +48,7 @@ def template(kind: str) -> Mapping[str, Any]:
     with _lock:
         found = _made.get(key)
     if found is None:
-        made = json.loads(schema_kinds()[kind].read_text(encoding="utf-8"))
+        made = package_schema(json.loads(schema_kinds()[kind].read_text(encoding="utf-8")))
         with _lock:
             found = _made.setdefault(key, made)
     return found
@@ -97,7 +98,7 @@ def config_schema(kind: str, vocabularies: Mapping[str, Vocabulary] | None) -> M
     with _lock:
         found = _made.get(key)
     if found is None:
-        made = with_vocabularies(base, vocabularies)
+        made = package_schema(with_vocabularies(base, vocabularies))  # only lists of terms changed
         with _lock:
             found = _made.setdefault(key, made)
     return found

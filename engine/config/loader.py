@@ -49,7 +49,9 @@ def schema_source(kind: str) -> bytes:
 @cache
 def schema_for(kind: str) -> Mapping[str, Any]:
     """The JSON Schema (draft-07) of one kind of file, from the package's own copy."""
-    return json.loads(schema_source(kind).decode("utf-8"))
+    from .schemacheck import package_schema
+
+    return package_schema(json.loads(schema_source(kind).decode("utf-8")))
 
 
 def config_files(root: Path, kind: str) -> list[Path]:
