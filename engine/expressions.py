@@ -1541,12 +1541,19 @@ def compile_expression(source: str, *, names: Collection[str] | None = None,
 def _compile_cached(source: str, allowed: frozenset[str] | None,
                     extra: tuple[tuple[str, Callable[..., Any]], ...]) -> Expression:
     # Expressions are immutable, so the same condition in several workflow versions is compiled once.
-    return _compile(source, allowed, extra)
+    return _compile(source, allowed, extra, tables=_function_table_cached(extra))
+
+
+@functools.lru_cache(maxsize=16)
+def _function_table_cached(extra: tuple[tuple[str, Callable[..., Any]], ...]) -> tuple[
+        dict[str, Callable[..., Any]], dict[str, tuple[int, int | None]], tuple[tuple[str, Callable[..., Any]], ...]]:
+    # One configuration's functions for all of its expressions: their arity (inspect.signature) is read once.
+    return _function_table(dict(extra))
 
 
 def _compile(source: str, allowed: frozenset[str] | None,
-             extra: tuple[tuple[str, Callable[..., Any]], ...]) -> Expression:
-    table, arity, extra = _function_table(dict(extra))
+             extra: tuple[tuple[str, Callable[..., Any]], ...], *, tables: Any = None) -> Expression:
+    table, arity, extra = tables if tables is not None else _function_table(dict(extra))
     text = _Text(source.replace("\r\n", "\n").replace("\r", "\n"))
     if not text.text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.lines):
         raise ExpressionError("the expression is empty", code="syntax", line=1, column=1)
@@ -1615,10 +1622,7 @@ def _build(body: ast.expr, roots: list[str], slots: list[str],
         type_comment=None,
     )
     module = ast.Module(body=[function], type_ignores=[])
-    for node in ast.walk(module):  # generated nodes sit at the first line
-        if "lineno" in node._attributes and not hasattr(node, "lineno"):
-            node.lineno = node.end_lineno = 1  # type: ignore[attr-defined]
-            node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
+    _place_generated(module)
     namespace: dict[str, Any] = dict(_HELPERS)
     namespace.update({"_qf_" + name: f for name, f in table.items()})
     with warnings.catch_warnings():
@@ -1626,6 +1630,28 @@ def _build(body: ast.expr, roots: list[str], slots: list[str],
         code = compile(module, "<expression>", "exec")
     exec(code, namespace)  # the code was built from an allow-listed tree
     return namespace["_q_fn"]
+
+
+def _place_generated(module: ast.Module) -> None:
+    """Put every generated node (it has no position) at the first line, as compile() needs.
+
+    ast.walk's generators were most of the cost of building an expression; this walks the same nodes.
+    """
+    stack: list[Any] = [module]
+    pop, push, AST = stack.pop, stack.append, ast.AST
+    while stack:
+        node = pop()
+        if "lineno" in node._attributes and not hasattr(node, "lineno"):
+            node.lineno = node.end_lineno = 1
+            node.col_offset = node.end_col_offset = 0
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, AST):
+                push(value)
+            elif type(value) is list:
+                for item in value:
+                    if isinstance(item, AST):
+                        push(item)
 
 
 class Template:
