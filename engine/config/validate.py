@@ -297,6 +297,13 @@ def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None 
 
 
 def _validate(targets: list[Path], context: Path, *, cache: bool = False) -> list[Problem]:
+    from .yamlsource import reading_once
+
+    with reading_once():  # several checks read the same files: each is parsed once
+        return _validate_all(targets, context, cache=cache)
+
+
+def _validate_all(targets: list[Path], context: Path, *, cache: bool = False) -> list[Problem]:
     problems: list[Problem] = []
     for target in targets:
         where = display_path(target)

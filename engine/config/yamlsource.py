@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -14,7 +16,7 @@ import yaml
 
 from engine.problems import Location, Problem
 
-__all__ = ["Document", "load_yaml", "load_yaml_file", "MAX_ALIAS_NODES", "MAX_DEPTH"]
+__all__ = ["Document", "load_yaml", "load_yaml_file", "reading_once", "MAX_ALIAS_NODES", "MAX_DEPTH"]
 
 #: Nodes that alias expansion may add to a document before it is refused as a bomb.
 MAX_ALIAS_NODES = 100_000
@@ -119,14 +121,42 @@ class Document:
 # --------------------------------------------------------------------------- loading
 
 
+#: Inside ``reading_once()``: (file name, text, limit) -> what load_yaml answered for it.
+_READ: ContextVar[dict[tuple[str, str | bytes, int], tuple[Document | None, list[Problem]]] | None] = \
+    ContextVar("qaflow_yaml_read", default=None)
+
+
+@contextmanager
+def reading_once() -> Iterator[None]:
+    """Within this block the same text under the same name is parsed once, and its Document shared.
+
+    ``qaflow validate`` runs checks that each read what they need (the programmes are read by four);
+    the Documents they share must be read, never changed, as every check here does.
+    """
+    token = _READ.set({}) if _READ.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _READ.reset(token)
+
+
 def load_yaml(
     text: str | bytes, file: str, *, max_bytes: int = 1_000_000
 ) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML document; never raises, every failure is a Problem."""
+    read = _READ.get()
+    key = (file, bytes(text) if isinstance(text, (bytearray, memoryview)) else text, max_bytes)
+    if read is not None and key in read:
+        doc, problems = read[key]
+        return doc, list(problems)
     try:
-        return _load(text, file, max_bytes)
+        doc, problems = _load(text, file, max_bytes)
     except Exception as exc:  # pragma: no cover - the last line of defence
-        return None, [_problem(file, 1, 1, "yaml-syntax", f"cannot read YAML: {exc!r}")]
+        doc, problems = None, [_problem(file, 1, 1, "yaml-syntax", f"cannot read YAML: {exc!r}")]
+    if read is not None:
+        read[key] = (doc, list(problems))
+    return doc, problems
 
 
 def load_yaml_file(
