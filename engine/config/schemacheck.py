@@ -9,6 +9,8 @@ checked against the package's own schemas needs none of it.
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -22,7 +24,7 @@ from .yamlsource import Document
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
-__all__ = ["check_schema", "make_validator", "package_schema"]
+__all__ = ["check_schema", "draft7_error", "make_validator", "package_schema"]
 
 _CACHE_SIZE = 64
 # id(schema) -> (schema, validator); holding the schema keeps its id from being reused.
@@ -66,6 +68,48 @@ def package_schema(schema: Any) -> Any:
     """
     _package[id(schema)] = schema
     return schema
+
+
+def draft7_error(schema: Any) -> Exception | None:
+    """None if ``schema`` is valid draft-07, else the ``jsonschema.SchemaError`` that ``Draft7Validator.check_schema`` raises.
+
+    A schema that the draft-07 meta-schema's compiled predicate passes is answered without jsonschema
+    (a workflow's payload schemas are checked so at each load); any other goes to check_schema itself.
+    """
+    predicate = _meta_predicate()
+    try:
+        if predicate is not None and predicate(schema):
+            return None
+    except RecursionError:  # pragma: no cover - the predicate answers False rather than raise
+        pass
+    import jsonschema
+
+    try:
+        jsonschema.Draft7Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return exc
+    return None
+
+
+def _is_regex(value: Any) -> bool:
+    """jsonschema's ``regex`` format: text that Python's ``re`` compiles (anything else is not its business)."""
+    return not isinstance(value, str) or bool(re.compile(value))
+
+
+@functools.cache
+def _meta_predicate() -> Predicate | None:
+    """The draft-07 meta-schema (the copy jsonschema checks with, read without importing it) as a predicate."""
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    try:
+        spec = find_spec("jsonschema_specifications")
+        folders = list(spec.submodule_search_locations or ()) if spec is not None else []
+        meta = json.loads((Path(folders[0]) / "schemas" / "draft7" / "metaschema.json").read_text(encoding="utf-8"))
+    except (ImportError, IndexError, OSError, ValueError):
+        return None
+    # the only format the meta-schema's checker always knows; the others (uri...) send a schema to jsonschema
+    return compile_predicate(meta, formats={"regex": _is_regex})
 
 
 def _cached(table: OrderedDict[int, tuple[Any, Any]], schema: Any, make: Any) -> Any:

@@ -41,15 +41,22 @@ class _Unsupported(Exception):
     pass
 
 
-def compile_predicate(schema: Any) -> Predicate | None:
+def compile_predicate(schema: Any, *, formats: Mapping[str, Predicate] | None = None,
+                      search: Callable[[str], Callable[[str], bool]] | None = None) -> Predicate | None:
     """``instance -> bool``, True only if ``jsonschema.Draft7Validator(schema)`` finds no error; None if not compiled.
 
     ``schema`` must be valid draft-07 (as the meta-schema checks): that is not checked here.
+    ``formats``: ``format`` is compiled, as a validator with a format checker checks it: a format named
+    here by the check for it (given any value, as jsonschema's checkers are), any other never passes
+    (the checker may or may not know it). Without ``formats`` a schema using ``format`` is not compiled.
+    ``search``: how a validator that replaces jsonschema's pattern matching matches (``pattern`` ->
+    ``text -> bool``; an additional property is one that no pattern matches, pattern by pattern), as the
+    payload validator does with RE2 (engine/patterns.py). Without it, Python's ``re`` as jsonschema.
     """
     try:
         if _nested_id(schema, top=True):
             return None
-        check = _Compiler(schema).compile(schema)
+        check = _Compiler(schema, formats, search).compile(schema)
     except (_Unsupported, TypeError, ValueError, KeyError, IndexError, re.error, RecursionError):
         return None
 
@@ -62,15 +69,26 @@ def compile_predicate(schema: Any) -> Predicate | None:
     return predicate
 
 
+#: Draft-07 keywords whose value is a schema, a list of schemas, or a mapping of names to schemas.
+_SCHEMA_VALUED = ("additionalItems", "additionalProperties", "contains", "else", "if", "items", "not", "propertyNames", "then")
+_SCHEMA_LISTS = ("allOf", "anyOf", "items", "oneOf")
+_SCHEMA_MAPS = ("definitions", "dependencies", "patternProperties", "properties")
+
+
 def _nested_id(schema: Any, top: bool = False) -> bool:
-    """True if an ``$id`` below the top would change where ``$ref`` resolves (not followed here)."""
-    if isinstance(schema, Mapping):
-        if not top and "$id" in schema:
-            return True
-        return any(_nested_id(value) for value in schema.values())
-    if isinstance(schema, list):
-        return any(_nested_id(value) for value in schema)
-    return False
+    """True if an ``$id`` in a schema below the top would change where ``$ref`` resolves (not followed here)."""
+    if not isinstance(schema, Mapping):
+        return False
+    if not top and "$id" in schema:
+        return True
+    subschemas: list[Any] = [schema.get(key) for key in _SCHEMA_VALUED]
+    for key in _SCHEMA_LISTS:
+        if isinstance(schema.get(key), list):
+            subschemas += schema[key]
+    for key in _SCHEMA_MAPS:
+        if isinstance(schema.get(key), Mapping):
+            subschemas += schema[key].values()
+    return any(_nested_id(sub) for sub in subschemas)
 
 
 # --------------------------------------------------------------------------- JSON equality as jsonschema sees it
@@ -171,9 +189,19 @@ def _all(checks: list[Predicate]) -> Predicate:
 
 
 class _Compiler:
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, formats: Mapping[str, Predicate] | None = None,
+                 search: Callable[[str], Callable[[str], bool]] | None = None) -> None:
         self.root = root
+        self.formats = formats
+        self.search = search
         self.refs: dict[str, list[Predicate]] = {}  # pointer -> [its predicate], filled in once compiled
+
+    def _matcher(self, pattern: Any) -> Callable[[Any], bool]:
+        """``text -> bool``: does ``pattern`` match somewhere in the text."""
+        if self.search is not None:
+            return self.search(pattern)
+        found = re.compile(pattern).search  # as re.search(pattern, text) in jsonschema
+        return lambda text: found(text) is not None
 
     def compile(self, schema: Any) -> Predicate:
         if schema is True:
@@ -186,9 +214,11 @@ class _Compiler:
         if ref is not None:  # draft-07: $ref hides every keyword beside it
             return self._ref(ref)
         for key in schema:
-            if key in _NOT_COMPILED:
+            if key in _NOT_COMPILED and not (key == "format" and self.formats is not None):
                 raise _Unsupported(key)
         checks: list[Predicate] = []
+        if "format" in schema:
+            checks.append(self.formats.get(schema["format"], _never) if self.formats is not None else _never)
         if "type" in schema:
             checks.append(self._type(schema["type"]))
         for key in ("enum", "const"):
@@ -209,7 +239,10 @@ class _Compiler:
         cell = self.refs.get(ref)
         if cell is None:
             cell = self.refs[ref] = []
-            cell.append(self.compile(self._resolve(ref)))
+            target = self._resolve(ref)
+            if target is not self.root and _nested_id(target, top=False):
+                raise _Unsupported(f"$ref {ref!r} into a schema with its own $id")
+            cell.append(self.compile(target))
 
         def follow(v: Any, cell: list[Predicate] = cell) -> bool:
             return cell[0](v)
@@ -263,8 +296,7 @@ class _Compiler:
             return lambda v: isinstance(v, str) and v == value
         return lambda v: _equal(v, value)
 
-    @staticmethod
-    def _string(schema: Mapping[str, Any]) -> list[Predicate]:
+    def _string(self, schema: Mapping[str, Any]) -> list[Predicate]:
         checks: list[Predicate] = []
         if "minLength" in schema:
             low = schema["minLength"]
@@ -273,8 +305,8 @@ class _Compiler:
             high = schema["maxLength"]
             checks.append(lambda v: not isinstance(v, str) or not len(v) > high)
         if "pattern" in schema:
-            search = re.compile(schema["pattern"]).search  # as re.search(pattern, v) in jsonschema
-            checks.append(lambda v: not isinstance(v, str) or search(v) is not None)
+            matches = self._matcher(schema["pattern"])
+            checks.append(lambda v: not isinstance(v, str) or matches(v))
         return checks
 
     @staticmethod
@@ -369,10 +401,18 @@ class _Compiler:
     def _members(self, schema: Mapping[str, Any]) -> Predicate:
         """properties, patternProperties and additionalProperties, in one pass over the mapping."""
         known = {key: self.compile(sub) for key, sub in schema.get("properties", {}).items()}
-        patterns = [(re.compile(p).search, self.compile(sub)) for p, sub in schema.get("patternProperties", {}).items()]
-        # jsonschema tells additional properties by the patterns joined with '|'
-        joined = "|".join(schema.get("patternProperties", {}))
-        matched = re.compile(joined).search if joined else None
+        patterns = [(self._matcher(p), self.compile(sub)) for p, sub in schema.get("patternProperties", {}).items()]
+        matched: Callable[[Any], bool] | None = None
+        if patterns and self.search is None:  # jsonschema tells additional properties by the patterns joined with '|'
+            matched = self._matcher("|".join(schema["patternProperties"]))
+        elif patterns:
+            each = tuple(match for match, _ in patterns)
+
+            def matched(key: Any) -> bool:
+                for match in each:  # noqa: SIM110 - as in _all
+                    if match(key):
+                        return True
+                return False
         extra = schema.get("additionalProperties", True)
         other: Predicate | None = None if extra is True else _never if extra is False else self.compile(extra)
 
@@ -396,10 +436,10 @@ class _Compiler:
                     check = known.get(key)
                     if check is not None and not check(value):
                         return False
-                    for search, sub in patterns:
-                        if search(key) is not None and not sub(value):
+                    for match, sub in patterns:
+                        if match(key) and not sub(value):
                             return False
-                    if other is not None and key not in known and (matched is None or matched(key) is None) \
+                    if other is not None and key not in known and (matched is None or not matched(key)) \
                             and not other(value):
                         return False
             return True

@@ -209,3 +209,94 @@ def test_an_invalid_schema_of_ones_own_is_still_reported_for_a_document_that_fit
     problems = check_schema(doc, {"type": "object", "minProperties": -1})
     assert [p.code for p in problems] == ["schema-invalid"]
     assert "the schema itself is invalid" in problems[0].message
+
+
+# --------------------------------------------------------------------------- the draft-07 meta-schema
+
+_BAD = st.sampled_from([
+    {"type": "nope"}, {"type": ["string", "string"]}, {"minLength": -1}, {"minItems": 1.5}, {"required": [1]},
+    {"required": ["a", "a"]}, {"pattern": "(("}, {"pattern": 5}, {"enum": 5}, {"properties": {"a": 1}},
+    {"items": []}, {"allOf": []}, {"additionalProperties": "no"}, {"patternProperties": {"((": {}}},
+    {"propertyNames": {"format": "regex"}}, {"$id": 5}, {"$ref": "#/definitions/a"}, {"format": 1},
+    {"dependencies": {"a": [1]}}, {"definitions": {"a": {"type": "nope"}}}, {"if": {"type": 1}},
+])
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=_SCHEMAS, bad=st.one_of(st.none(), _BAD), inside=st.booleans())
+def test_a_schema_is_judged_valid_draft_07_as_jsonschema_judges_it(schema: Any, bad: Any, inside: bool) -> None:
+    from engine.config.schemacheck import draft7_error
+
+    if bad is not None:
+        schema = {"properties": {"a": bad}, "allOf": [schema]} if inside else {**bad, "not": schema}
+    try:
+        jsonschema.Draft7Validator.check_schema(schema)
+        expected = None
+    except jsonschema.SchemaError as exc:
+        expected = exc.message
+    found = draft7_error(schema)
+    assert (found.message if isinstance(found, jsonschema.SchemaError) else found) == expected
+
+
+def test_every_bundled_payload_schema_is_judged_as_jsonschema_judges_it() -> None:
+    from engine.config.schemacheck import draft7_error
+
+    payloads = []
+    for path in sorted((ROOT / "config" / "workflows").glob("*.yaml")) + sorted((ROOT / "tests").rglob("*.yaml")):
+        doc, _ = load_yaml_file(path)
+        triggers = doc.data.get("triggers") if doc is not None and isinstance(doc.data, dict) else None
+        if isinstance(triggers, dict):
+            payloads += [t["payload"] for t in triggers.values() if isinstance(t, dict) and "payload" in t]
+    assert len(payloads) > 20
+    for schema in payloads:
+        try:
+            jsonschema.Draft7Validator.check_schema(schema)
+            valid = True
+        except jsonschema.SchemaError:
+            valid = False
+        assert (draft7_error(schema) is None) == valid
+
+
+def test_checking_a_clean_configuration_needs_no_jsonschema() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from engine.config.validate import validate_paths; "
+            "problems = validate_paths([sys.argv[1]]); "
+            "print(len([p for p in problems if p.severity == 'error']), 'jsonschema' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT / "config")], capture_output=True, text=True, check=True,
+                          env={**__import__("os").environ, "QAFLOW_CACHE": "0"})
+    assert done.stdout.split() == ["0", "False"]
+
+
+# --------------------------------------------------------------------------- payloads: RE2 patterns and every format
+
+_PAYLOAD_LEAF = st.one_of(
+    _LEAF,
+    st.builds(lambda f: {"type": "string", "format": f}, st.sampled_from(["date", "regex", "email", "uuid"])),
+    st.builds(lambda p: {"pattern": p}, st.sampled_from(["^x$", "\\d", "^[a-z]+$", "a\\b"])),
+)
+_PAYLOAD_SCHEMAS = st.recursive(_PAYLOAD_LEAF, _extend, max_leaves=6)
+_PAYLOAD_TEXT = st.sampled_from(["", "x", "x\n", "2026-11-02", "2026-02-30", "2026-11-02\n", "٣", "a_b", "((", "a@b.c", "é"])
+_PAYLOADS = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-2, 2), _PAYLOAD_TEXT),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "x", "9"]), inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=_PAYLOAD_SCHEMAS, instance=_PAYLOADS)
+def test_a_payload_fits_only_if_the_payload_validator_finds_no_error(schema: Any, instance: Any) -> None:
+    from engine.patterns import payload_fits, payload_validator
+
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = payload_validator(schema)
+    try:
+        valid = validator.is_valid(instance)
+    except jsonschema.SchemaError:  # a pattern RE2 refuses: validate reports it, no payload is checked against it
+        return
+    if payload_fits(schema, instance):
+        assert valid
+    elif "'email'" not in str(schema) and "'uuid'" not in str(schema):  # formats other than date and regex: not judged
+        assert not valid
