@@ -396,12 +396,25 @@ class _Builder:
 
     def run(self) -> None:
         loader = _Loader(self.text)
+        # by the event's class (each event is of exactly one of these); a loop of isinstance was a fifth of reading
+        handlers: dict[type, Any] = {
+            yaml.ScalarEvent: self._scalar,
+            yaml.MappingStartEvent: self._start_map,
+            yaml.MappingEndEvent: self._end_event,
+            yaml.SequenceStartEvent: self._start_seq,
+            yaml.SequenceEndEvent: self._end_event,
+            yaml.AliasEvent: self._alias,
+        }
+        get_event = loader.get_event
         try:
             while True:
-                event = loader.get_event()
-                if event is None or isinstance(event, yaml.StreamEndEvent):
+                event = get_event()
+                handler = handlers.get(type(event))
+                if handler is not None:
+                    handler(event)
+                elif event is None or isinstance(event, yaml.StreamEndEvent):
                     return
-                if isinstance(event, yaml.DocumentStartEvent):
+                elif isinstance(event, yaml.DocumentStartEvent):
                     self.documents += 1
                     if self.documents > 1:
                         self._error(event.start_mark, "multiple-documents",
@@ -501,7 +514,39 @@ class _Builder:
 
     def _scalar(self, event) -> None:
         self.count += 1
-        value = self._scalar_value(event)
+        if event.tag is None:  # the usual case, as _scalar_value answers it
+            value = event.value if event.style else _resolve_plain(event.value)
+        else:
+            value = self._scalar_value(event)
+        stack = self.stack
+        if stack and event.anchor is None:  # the usual case, as _slot and _place below do it
+            top = stack[-1]
+            if top.kind == _SEQ:
+                if top.record:
+                    path = top.path + (len(top.data),)
+                    start = event.start_mark
+                    self.positions.append((path, start.line + 1, start.column + 1))
+                    if isinstance(value, str):
+                        end = event.end_mark
+                        self.strings.append((path, (event.style or "", start.line, start.column, end.line, end.column)))
+                top.data.append(value)  # a scalar leaves the height of its list as it is
+                return
+            if top.expect_key:
+                self._take_key(value, event.start_mark)
+                return
+            key = top.key
+            if key is not _SKIP:
+                if top.record:
+                    path = top.path + (key,)
+                    start = event.start_mark
+                    self.positions.append((path, start.line + 1, start.column + 1))
+                    if isinstance(value, str):
+                        end = event.end_mark
+                        self.strings.append((path, (event.style or "", start.line, start.column, end.line, end.column)))
+                top.data[key] = value
+            top.expect_key = True
+            top.key = _SKIP
+            return
         path, record, is_key = self._slot()
         if event.anchor is not None:
             recorded = record and not is_key
@@ -578,6 +623,15 @@ class _Builder:
             if anchor.path is not None:
                 self.aliases[path] = anchor.path
         self._place(_copy(anchor.data), anchor.height)
+
+    def _start_map(self, event) -> None:
+        self._start(_MAP, event)
+
+    def _start_seq(self, event) -> None:
+        self._start(_SEQ, event)
+
+    def _end_event(self, event) -> None:
+        self._end()
 
     def _start(self, kind: int, event) -> None:
         self.count += 1
