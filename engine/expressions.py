@@ -1647,10 +1647,11 @@ def _place_generated(module: ast.Module) -> None:
         for name in node._fields:
             value = getattr(node, name, None)
             if isinstance(value, AST):
-                push(value)
+                if value._fields:  # not a context or an operator (Load, Add): nothing to place
+                    push(value)
             elif type(value) is list:
                 for item in value:
-                    if isinstance(item, AST):
+                    if isinstance(item, AST) and item._fields:
                         push(item)
 
 
