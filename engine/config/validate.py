@@ -171,9 +171,9 @@ def _stale_schema_problems(root: Path, vocabularies: Mapping[str, Any] | None) -
 def _check_root(root: Path, cache: bool = False) -> list[Problem]:
     """Everything in one configuration folder: workflows and rules (check_config), scenarios, other kinds."""
     from ..scenarios import load_scenarios
-    from .loader import KINDS, check_config, read_documents
+    from .loader import KINDS, _check_config, read_documents
 
-    definitions, problems = check_config(root, cache=cache)
+    definitions, problems = _check_config(root, cache=cache, machines=False)  # nothing here runs a workflow
     problems = list(problems)
     for doc in read_documents(root, "workflow")[0]:
         problems += list(iter_tidiness_problems(doc))
