@@ -21,6 +21,16 @@ from .problems import Location, Problem
 if TYPE_CHECKING:  # the runtime is imported when a scenario runs: reading and checking scenarios need none of it
     from .runtime.engine import Engine
 
+
+def __getattr__(name: str) -> Any:
+    """``Engine``, imported when first asked for (a scenario run asks; engine/explain.py replaces it for a run)."""
+    if name == "Engine":
+        from .runtime.engine import Engine
+
+        globals()["Engine"] = Engine
+        return Engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "Scenario",
     "Failure",
@@ -300,9 +310,8 @@ def run_scenario(scenario: Scenario, definitions: Definitions) -> ScenarioResult
     Never raises: a refusal that was not expected, an expected refusal that did not come, an
     expectation that does not hold and any unexpected error all become ``Failure``s.
     """
-    from .runtime.engine import Engine
-
-    engine = Engine(definitions)
+    engine_class = globals().get("Engine") or __getattr__("Engine")  # the module's Engine, as explain.py may set it
+    engine = engine_class(definitions)
     result = ScenarioResult(scenario)
     run = _Run(scenario, engine, result)
     try:
