@@ -30,7 +30,9 @@ import inspect
 import re
 import warnings
 from calendar import monthrange as _monthrange
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date as _date
 from datetime import datetime as _datetime
@@ -1444,11 +1446,18 @@ class Expression:
     _names: frozenset[str] | None
     _functions: tuple[tuple[str, Callable[..., Any]], ...]
 
-    def __init__(self, source: str, references: tuple[Reference, ...], function: Callable[[Any], Any],
+    def __init__(self, source: str, references: tuple[Reference, ...], function: Callable[..., Any] | _Unbuilt,
                  names: frozenset[str] | None, functions: tuple[tuple[str, Callable[..., Any]], ...]) -> None:
         set_ = object.__setattr__
         set_(self, "source", source)
         set_(self, "references", references)
+        if isinstance(function, _Unbuilt):  # compiled in building_later(): made on the first call, then kept
+            def first(env: Any, _q_b: Any = None, unbuilt: _Unbuilt = function) -> Any:
+                built = unbuilt.build()  # two threads here build equal functions; either may be kept
+                set_(self, "_function", built)
+                return built(env, _q_b)
+
+            function = first
         set_(self, "_function", function)
         set_(self, "_names", names)
         set_(self, "_functions", functions)
@@ -1578,9 +1587,50 @@ def _compile(source: str, allowed: frozenset[str] | None,
     compiler = _Compiler(text, allowed, table, arity)
     body = compiler.expr(tree.body)
     _check_constants(tree, text, allowed, table, arity)
-    function = _build(body, sorted(compiler.roots), sorted(compiler.cached.values()), table, compiler.budgeted)
+    roots, slots = sorted(compiler.roots), sorted(compiler.cached.values())
+    function: Callable[..., Any] | _Unbuilt
+    if _LATER.get():
+        function = _Unbuilt(body, roots, slots, table, compiler.budgeted)
+    else:
+        function = _build(body, roots, slots, table, compiler.budgeted)
     references = tuple(sorted(compiler.references, key=lambda r: (r.line, r.column)))
     return Expression(source, references, function, allowed, extra)
+
+
+#: Inside ``building_later()``: an expression's Python code is made when it is first evaluated.
+_LATER: ContextVar[bool] = ContextVar("qaflow_expressions_later", default=False)
+
+
+@contextmanager
+def building_later() -> Iterator[None]:
+    """Within this block, compiling checks an expression as always but makes its code on first evaluation.
+
+    For checking a configuration, which evaluates none of its expressions (``qaflow validate``):
+    making the code was about two fifths of compiling. An expression compiled here keeps its checked
+    tree until it is first evaluated, then is the same as any other.
+    """
+    token = _LATER.set(True)
+    try:
+        yield
+    finally:
+        _LATER.reset(token)
+
+
+class _Unbuilt:
+    """What ``_build`` needs to make an expression's function, kept until it is first evaluated.
+
+    The tree is allow-listed and within the limits (MAX_NODES, MAX_DEPTH): building it later cannot
+    fail where building it at once would not.
+    """
+
+    __slots__ = ("body", "roots", "slots", "table", "budgeted")
+
+    def __init__(self, body: ast.expr, roots: list[str], slots: list[str],
+                 table: Mapping[str, Callable[..., Any]], budgeted: bool) -> None:
+        self.body, self.roots, self.slots, self.table, self.budgeted = body, roots, slots, table, budgeted
+
+    def build(self) -> Callable[..., Any]:
+        return _build(self.body, self.roots, self.slots, self.table, self.budgeted)
 
 
 def _build(body: ast.expr, roots: list[str], slots: list[str],

@@ -297,9 +297,11 @@ def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None 
 
 
 def _validate(targets: list[Path], context: Path, *, cache: bool = False) -> list[Problem]:
+    from ..expressions import building_later
     from .yamlsource import reading_once
 
-    with reading_once():  # several checks read the same files: each is parsed once
+    # several checks read the same files: each is parsed once; no check evaluates an expression
+    with reading_once(), building_later():
         return _validate_all(targets, context, cache=cache)
 
 
