@@ -382,9 +382,10 @@ class _Builder:
         self.text = text
         self.problems: list[Problem] = []
         self.stack: list[_Frame] = []
-        self.positions: list[tuple[tuple, int, int]] = []
-        self.keys: list[tuple[tuple, int, int]] = []
-        self.strings: list[tuple[tuple, tuple]] = []
+        # path -> (line, column) (a path written twice keeps its first place and its last value)
+        self.positions: dict[tuple, tuple[int, int]] = {}
+        self.keys: dict[tuple, tuple[int, int]] = {}
+        self.strings: dict[tuple, tuple] = {}
         self.anchors: dict[str, _Anchor] = {}
         self.aliases: dict[tuple, tuple] = {}
         self.count = 0
@@ -436,9 +437,7 @@ class _Builder:
                 dispose()
 
     def document(self) -> Document:
-        positions = {path: (line, column) for path, line, column in self.positions}
-        keys = {path: (line, column) for path, line, column in self.keys}
-        strings = dict(self.strings)
+        positions, keys, strings = self.positions, self.keys, self.strings
         return Document(
             self.file,
             self.root,
@@ -502,7 +501,7 @@ class _Builder:
         top.seen[key] = pos
         top.key = key
         if top.record:
-            self.keys.append((top.path + (key,), pos[0], pos[1]))
+            self.keys[top.path + (key,)] = pos
 
     def _bad_key(self, mark, what: str) -> None:
         top = self.stack[-1]
@@ -525,10 +524,10 @@ class _Builder:
                 if top.record:
                     path = top.path + (len(top.data),)
                     start = event.start_mark
-                    self.positions.append((path, start.line + 1, start.column + 1))
+                    self.positions[path] = (start.line + 1, start.column + 1)
                     if isinstance(value, str):
                         end = event.end_mark
-                        self.strings.append((path, (event.style or "", start.line, start.column, end.line, end.column)))
+                        self.strings[path] = (event.style or "", start.line, start.column, end.line, end.column)
                 top.data.append(value)  # a scalar leaves the height of its list as it is
                 return
             if top.expect_key:
@@ -539,10 +538,10 @@ class _Builder:
                 if top.record:
                     path = top.path + (key,)
                     start = event.start_mark
-                    self.positions.append((path, start.line + 1, start.column + 1))
+                    self.positions[path] = (start.line + 1, start.column + 1)
                     if isinstance(value, str):
                         end = event.end_mark
-                        self.strings.append((path, (event.style or "", start.line, start.column, end.line, end.column)))
+                        self.strings[path] = (event.style or "", start.line, start.column, end.line, end.column)
                 top.data[key] = value
             top.expect_key = True
             top.key = _SKIP
@@ -555,9 +554,9 @@ class _Builder:
             self._take_key(value, event.start_mark)
             return
         if record:
-            self.positions.append((path, event.start_mark.line + 1, event.start_mark.column + 1))
+            self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
             if isinstance(value, str):
-                self.strings.append((path, self._string_info(event)))
+                self.strings[path] = self._string_info(event)
         self._place(value, 0)
 
     @staticmethod
@@ -619,7 +618,7 @@ class _Builder:
                 self._bad_key(mark, "an alias of a list or mapping")
             return
         if record:
-            self.positions.append((path, mark.line + 1, mark.column + 1))
+            self.positions[path] = (mark.line + 1, mark.column + 1)
             if anchor.path is not None:
                 self.aliases[path] = anchor.path
         self._place(_copy(anchor.data), anchor.height)
@@ -644,7 +643,7 @@ class _Builder:
             self._error(mark, "yaml-tag", f"unsupported tag '{_show_tag(tag)}'; write plain YAML without tags")
         path, record, is_key = self._slot()
         if record:
-            self.positions.append((path, mark.line + 1, mark.column + 1))
+            self.positions[path] = (mark.line + 1, mark.column + 1)
         self.stack.append(_Frame(kind, path, record, is_key, mark, event.anchor, self.count))
 
     def _end(self) -> None:
