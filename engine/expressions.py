@@ -1586,7 +1586,8 @@ def _compile(source: str, allowed: frozenset[str] | None,
     _measure(tree, text)
     compiler = _Compiler(text, allowed, table, arity)
     body = compiler.expr(tree.body)
-    _check_constants(tree, text, allowed, table, arity)
+    if "*" in text.text:  # only '*' and '**' are worked out: most expressions have neither
+        _check_constants(tree, text, allowed, table, arity)
     roots, slots = sorted(compiler.roots), sorted(compiler.cached.values())
     function: Callable[..., Any] | _Unbuilt
     if _LATER.get():
