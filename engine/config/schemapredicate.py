@@ -69,6 +69,7 @@ def compile_predicate(schema: Any, *, formats: Mapping[str, Predicate] | None = 
     return predicate
 
 
+_DEFINITION = re.compile(r"#/definitions/[^/~%]+\Z")
 #: Draft-07 keywords whose value is a schema, a list of schemas, or a mapping of names to schemas.
 _SCHEMA_VALUED = ("additionalItems", "additionalProperties", "contains", "else", "if", "items", "not", "propertyNames", "then")
 _SCHEMA_LISTS = ("allOf", "anyOf", "items", "oneOf")
@@ -240,7 +241,8 @@ class _Compiler:
         if cell is None:
             cell = self.refs[ref] = []
             target = self._resolve(ref)
-            if target is not self.root and _nested_id(target, top=False):
+            # a definition was looked at with the root (compile_predicate); anything else is looked at here
+            if not _DEFINITION.match(ref) and target is not self.root and _nested_id(target, top=False):
                 raise _Unsupported(f"$ref {ref!r} into a schema with its own $id")
             cell.append(self.compile(target))
 
