@@ -7,8 +7,6 @@ configuration, in a temporary copy when it does not sit in one.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -191,6 +189,9 @@ def _check_root(root: Path, cache: bool = False) -> list[Problem]:
 
 def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[Problem]:
     """One workflow or rules file checked together with the rest of a configuration (a copy of it)."""
+    import shutil  # here: with tempfile (and the compression modules shutil imports) only this check needs them
+    import tempfile
+
     from .loader import KINDS
     from .yamlsource import load_yaml_file
 
