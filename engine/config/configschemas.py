@@ -11,6 +11,7 @@ when the copies in a configuration's ``schemas/`` folder no longer match them (e
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -67,6 +68,12 @@ def _named(schema: Any) -> Iterator[str]:
             yield from _named(value)
 
 
+@functools.cache
+def _names_in(kind: str) -> frozenset[str]:
+    """The vocabulary names the package's schema of ``kind`` marks (it never changes: read once)."""
+    return frozenset(_named(template(kind)))
+
+
 def with_vocabularies(schema: Mapping[str, Any], vocabularies: Mapping[str, Vocabulary]) -> dict[str, Any]:
     """A copy of ``schema`` in which each ``enum`` marked with a vocabulary that ``vocabularies`` has lists its keys."""
     out = copy.deepcopy(dict(schema))
@@ -91,7 +98,7 @@ def config_schema(kind: str, vocabularies: Mapping[str, Vocabulary] | None) -> M
     base = template(kind)
     if not vocabularies:
         return base
-    terms = tuple(sorted((name, vocabularies[name].keys) for name in set(_named(base)) if name in vocabularies))
+    terms = tuple(sorted((name, vocabularies[name].keys) for name in _names_in(kind) if name in vocabularies))
     if not terms:
         return base
     key = (kind, terms)
