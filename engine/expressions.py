@@ -1574,9 +1574,7 @@ def _compile(source: str, allowed: frozenset[str] | None,
     # has made sure the text cannot close the wrapper's bracket early.
     wrapped = "(\n" + text.text + "\n)"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(wrapped, mode="eval")
+        tree = parse_wrapped(wrapped)
     except SyntaxError as error:
         raise _syntax_error(error, text) from None
     except (RecursionError, MemoryError):
@@ -1600,6 +1598,8 @@ def _compile(source: str, allowed: frozenset[str] | None,
 
 #: Inside ``building_later()``: an expression's Python code is made when it is first evaluated.
 _LATER: ContextVar[bool] = ContextVar("qaflow_expressions_later", default=False)
+#: Inside ``building_later()``: wrapped text -> its parsed tree, for the checks that read it again.
+_PARSED: ContextVar[dict[str, ast.Expression] | None] = ContextVar("qaflow_expressions_parsed", default=None)
 
 
 @contextmanager
@@ -1608,13 +1608,33 @@ def building_later() -> Iterator[None]:
 
     For checking a configuration, which evaluates none of its expressions (``qaflow validate``):
     making the code was about two fifths of compiling. An expression compiled here keeps its checked
-    tree until it is first evaluated, then is the same as any other.
+    tree until it is first evaluated, then is the same as any other. The trees ``parse_wrapped``
+    makes in the block are kept for the block's other readers (the checks of quoted terms).
     """
-    token = _LATER.set(True)
+    later, parsed = _LATER.set(True), _PARSED.set({} if _PARSED.get() is None else _PARSED.get())
     try:
         yield
     finally:
-        _LATER.reset(token)
+        _PARSED.reset(parsed)
+        _LATER.reset(later)
+
+
+def parse_wrapped(wrapped: str) -> ast.Expression:
+    """``ast.parse(wrapped, mode="eval")`` with warnings silenced; raises as it does.
+
+    The tree is shared with others that parse the same text inside ``building_later()``: read it, never change it.
+    """
+    parsed = _PARSED.get()
+    if parsed is not None:
+        tree = parsed.get(wrapped)
+        if tree is not None:
+            return tree
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = ast.parse(wrapped, mode="eval")
+    if parsed is not None:
+        parsed[wrapped] = tree
+    return tree
 
 
 class _Unbuilt:

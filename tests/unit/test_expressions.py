@@ -665,3 +665,14 @@ def test_an_expression_compiled_to_be_built_later_evaluates_as_any_other() -> No
     assert later.evaluate(env) == now.evaluate(env) == 10
     assert later.evaluate({"data": {"items": []}, "limit": 0}) == 8  # the second call uses the built code
     assert template.render(env) == "1 of 3"
+
+
+def test_within_building_later_a_text_is_parsed_once_for_every_reader() -> None:
+    from engine.expressions import building_later, parse_wrapped
+
+    with building_later():
+        first = parse_wrapped("(\ndata.a == 'x'\n)")
+        assert parse_wrapped("(\ndata.a == 'x'\n)") is first
+    assert parse_wrapped("(\ndata.a == 'x'\n)") is not first  # outside, each reader parses
+    with pytest.raises(SyntaxError):
+        parse_wrapped("(\ndata.a ==\n)")
