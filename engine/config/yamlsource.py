@@ -407,9 +407,50 @@ class _Builder:
             yaml.AliasEvent: self._alias,
         }
         get_event = loader.get_event
+        scalar_event: Any = yaml.ScalarEvent
+        stack, positions, strings, keys = self.stack, self.positions, self.strings, self.keys
         try:
             while True:
-                event = get_event()
+                event: Any = get_event()
+                if type(event) is scalar_event and event.tag is None and event.anchor is None and stack:
+                    # the usual scalar, placed here as _scalar places it (one call less for most events)
+                    self.count += 1
+                    value = event.value if event.style else _resolve_plain(event.value)
+                    top = stack[-1]
+                    if top.kind == _SEQ:
+                        if top.record:
+                            path = top.path + (len(top.data),)
+                            start = event.start_mark
+                            positions[path] = (start.line + 1, start.column + 1)
+                            if isinstance(value, str):
+                                end = event.end_mark
+                                strings[path] = (event.style or "", start.line, start.column, end.line, end.column)
+                        top.data.append(value)
+                    elif top.expect_key:
+                        if type(value) is str and value not in top.seen:  # a new key, as _take_key takes it
+                            top.expect_key = False
+                            start = event.start_mark
+                            pos = (start.line + 1, start.column + 1)
+                            top.seen[value] = pos
+                            top.key = value
+                            if top.record:
+                                keys[top.path + (value,)] = pos
+                        else:
+                            self._take_key(value, event.start_mark)
+                    else:
+                        key = top.key
+                        if key is not _SKIP:
+                            if top.record:
+                                path = top.path + (key,)
+                                start = event.start_mark
+                                positions[path] = (start.line + 1, start.column + 1)
+                                if isinstance(value, str):
+                                    end = event.end_mark
+                                    strings[path] = (event.style or "", start.line, start.column, end.line, end.column)
+                            top.data[key] = value
+                        top.expect_key = True
+                        top.key = _SKIP
+                    continue
                 handler = handlers.get(type(event))
                 if handler is not None:
                     handler(event)
