@@ -32,6 +32,7 @@ _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 _SEQ, _MAP = 0, 1
+_SEQ_TAG, _MAP_TAG = _CORE + "seq", _CORE + "map"
 _SKIP = object()  # the value under a duplicate or unusable key is read, then dropped
 
 
@@ -313,8 +314,14 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, file: str, text: str) -> Problem:
 # --------------------------------------------------------------------------- building
 
 
+#: The first characters of a plain scalar that can be anything but text: null, true, false, a number.
+_NOT_ONLY_TEXT = frozenset("~nNtTfF+-.0123456789")
+
+
 def _resolve_plain(value: str) -> Any:
     """YAML 1.2 core resolution, except that yes/no/on/off stay words."""
+    if value and value[0] not in _NOT_ONLY_TEXT:  # most plain scalars are words
+        return value
     if value in ("", "~", "null", "Null", "NULL"):
         return None
     lowered = value.lower()
@@ -680,7 +687,7 @@ class _Builder:
             self._error(mark, "too-deep", f"lists and mappings are nested more than {MAX_DEPTH} levels deep")
             raise _Fatal
         tag = event.tag
-        if tag not in (None, "!", _CORE + ("seq" if kind == _SEQ else "map")):
+        if tag is not None and tag not in ("!", _SEQ_TAG if kind == _SEQ else _MAP_TAG):
             self._error(mark, "yaml-tag", f"unsupported tag '{_show_tag(tag)}'; write plain YAML without tags")
         path, record, is_key = self._slot()
         if record:
