@@ -1425,9 +1425,19 @@ def _measure(tree: ast.Expression, source: _Text) -> None:
             position = source.node_position(node.lineno, node.col_offset) if hasattr(node, "lineno") and hasattr(node, "col_offset") else (1, 1)
             raise ExpressionError(f"the condition is nested more than {MAX_DEPTH} deep; split it up",
                                   code="too-complex", **_at(position))
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)):
-                stack.append((child, depth + 1))
+        for name in node._fields:  # the children ast.iter_child_nodes gives, in its order, without its generators
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                if not isinstance(value, _NO_PARTS):
+                    stack.append((value, depth + 1))
+            elif isinstance(value, list):
+                for child in value:
+                    if isinstance(child, ast.AST) and not isinstance(child, _NO_PARTS):
+                        stack.append((child, depth + 1))
+
+
+#: Nodes that only qualify their parent (a context, an operator): not counted and not walked into.
+_NO_PARTS = (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
 
 
 # --------------------------------------------------------------------------------------
