@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -48,10 +47,13 @@ def schema_source(kind: str) -> bytes:
 
 @cache
 def schema_for(kind: str) -> Mapping[str, Any]:
-    """The JSON Schema (draft-07) of one kind of file, from the package's own copy."""
-    from .schemacheck import package_schema
+    """The JSON Schema (draft-07) of one kind of file, from the package's own copy.
 
-    return package_schema(json.loads(schema_source(kind).decode("utf-8")))
+    The same object as ``configschemas.template(kind)``, so that its compiled check is made once.
+    """
+    from .configschemas import template
+
+    return template(kind)
 
 
 def config_files(root: Path, kind: str) -> list[Path]:
