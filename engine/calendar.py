@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.errors import DurationError
@@ -157,12 +158,53 @@ def public_holidays(country: str, subdiv: str | None, first_year: int, last_year
     # observed=True keeps substitute days (e.g. "Boxing Day (observed)" on
     # Mon 28 Dec 2026); subdiv="ENG" is required for Easter Monday and the
     # Late Summer bank holiday, which are not UK-wide.
-    public = holidays.country_holidays(
-        country, subdiv=subdiv, years=years, observed=True, language="en_GB"
-    )
+    country_class = _country_class(country)
+    if country_class is not None:  # what country_holidays does, with the class it would find
+        public = country_class(years=years, subdiv=subdiv, expand=True, observed=True, prov=None, state=None,
+                               language="en_GB", categories=None)
+    else:
+        public = holidays.country_holidays(country, subdiv=subdiv, years=years, observed=True, language="en_GB")
     named = {d.toordinal(): str(name) for d, name in public.items()}
     _KNOWN_HOLIDAYS[(country, subdiv, first_year, last_year)] = named
     return dict(named)
+
+
+@lru_cache(maxsize=8)
+def _country_class(country: str) -> Any:
+    """The ``holidays`` class of ``country`` (``GB``), from its own module; None: let ``holidays`` find it.
+
+    ``holidays.country_holidays`` imports the package ``holidays.countries``, which imports the modules
+    of all ~250 countries (~70 ms) to use one. Each country's module imports nothing from that package,
+    so it is run here by itself, then taken out of ``sys.modules``: code that imports the package later
+    gets the package, with its own copy of the module.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    try:
+        import holidays
+        from holidays.registry import COUNTRIES
+
+        module = next((name for name, codes in COUNTRIES.items() if country in codes), None)
+        if module is None or not module.isidentifier():
+            return None
+        qualified = f"holidays.countries.{module}"
+        loaded = sys.modules.get(qualified)
+        if loaded is None:
+            path = Path(holidays.__file__).parent / "countries" / f"{module}.py"
+            spec = importlib.util.spec_from_file_location(qualified, path)
+            if spec is None or spec.loader is None or not path.is_file():
+                return None
+            loaded = importlib.util.module_from_spec(spec)
+            sys.modules[qualified] = loaded  # while it runs, as an import would have it
+            try:
+                spec.loader.exec_module(loaded)
+            finally:
+                sys.modules.pop(qualified, None)
+        return getattr(loaded, country, None)
+    except Exception:  # another layout of the package: its own way
+        return None
 
 
 def remember_public_holidays(country: str, subdiv: str | None, first_year: int, last_year: int,

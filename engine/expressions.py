@@ -30,7 +30,9 @@ import inspect
 import re
 import warnings
 from calendar import monthrange as _monthrange
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date as _date
 from datetime import datetime as _datetime
@@ -1423,9 +1425,19 @@ def _measure(tree: ast.Expression, source: _Text) -> None:
             position = source.node_position(node.lineno, node.col_offset) if hasattr(node, "lineno") and hasattr(node, "col_offset") else (1, 1)
             raise ExpressionError(f"the condition is nested more than {MAX_DEPTH} deep; split it up",
                                   code="too-complex", **_at(position))
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)):
-                stack.append((child, depth + 1))
+        for name in node._fields:  # the children ast.iter_child_nodes gives, in its order, without its generators
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                if not isinstance(value, _NO_PARTS):
+                    stack.append((value, depth + 1))
+            elif isinstance(value, list):
+                for child in value:
+                    if isinstance(child, ast.AST) and not isinstance(child, _NO_PARTS):
+                        stack.append((child, depth + 1))
+
+
+#: Nodes that only qualify their parent (a context, an operator): not counted and not walked into.
+_NO_PARTS = (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
 
 
 # --------------------------------------------------------------------------------------
@@ -1444,11 +1456,18 @@ class Expression:
     _names: frozenset[str] | None
     _functions: tuple[tuple[str, Callable[..., Any]], ...]
 
-    def __init__(self, source: str, references: tuple[Reference, ...], function: Callable[[Any], Any],
+    def __init__(self, source: str, references: tuple[Reference, ...], function: Callable[..., Any] | _Unbuilt,
                  names: frozenset[str] | None, functions: tuple[tuple[str, Callable[..., Any]], ...]) -> None:
         set_ = object.__setattr__
         set_(self, "source", source)
         set_(self, "references", references)
+        if isinstance(function, _Unbuilt):  # compiled in building_later(): made on the first call, then kept
+            def first(env: Any, _q_b: Any = None, unbuilt: _Unbuilt = function) -> Any:
+                built = unbuilt.build()  # two threads here build equal functions; either may be kept
+                set_(self, "_function", built)
+                return built(env, _q_b)
+
+            function = first
         set_(self, "_function", function)
         set_(self, "_names", names)
         set_(self, "_functions", functions)
@@ -1541,12 +1560,19 @@ def compile_expression(source: str, *, names: Collection[str] | None = None,
 def _compile_cached(source: str, allowed: frozenset[str] | None,
                     extra: tuple[tuple[str, Callable[..., Any]], ...]) -> Expression:
     # Expressions are immutable, so the same condition in several workflow versions is compiled once.
-    return _compile(source, allowed, extra)
+    return _compile(source, allowed, extra, tables=_function_table_cached(extra))
+
+
+@functools.lru_cache(maxsize=16)
+def _function_table_cached(extra: tuple[tuple[str, Callable[..., Any]], ...]) -> tuple[
+        dict[str, Callable[..., Any]], dict[str, tuple[int, int | None]], tuple[tuple[str, Callable[..., Any]], ...]]:
+    # One configuration's functions for all of its expressions: their arity (inspect.signature) is read once.
+    return _function_table(dict(extra))
 
 
 def _compile(source: str, allowed: frozenset[str] | None,
-             extra: tuple[tuple[str, Callable[..., Any]], ...]) -> Expression:
-    table, arity, extra = _function_table(dict(extra))
+             extra: tuple[tuple[str, Callable[..., Any]], ...], *, tables: Any = None) -> Expression:
+    table, arity, extra = tables if tables is not None else _function_table(dict(extra))
     text = _Text(source.replace("\r\n", "\n").replace("\r", "\n"))
     if not text.text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.lines):
         raise ExpressionError("the expression is empty", code="syntax", line=1, column=1)
@@ -1558,9 +1584,7 @@ def _compile(source: str, allowed: frozenset[str] | None,
     # has made sure the text cannot close the wrapper's bracket early.
     wrapped = "(\n" + text.text + "\n)"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(wrapped, mode="eval")
+        tree = parse_wrapped(wrapped)
     except SyntaxError as error:
         raise _syntax_error(error, text) from None
     except (RecursionError, MemoryError):
@@ -1570,10 +1594,74 @@ def _compile(source: str, allowed: frozenset[str] | None,
     _measure(tree, text)
     compiler = _Compiler(text, allowed, table, arity)
     body = compiler.expr(tree.body)
-    _check_constants(tree, text, allowed, table, arity)
-    function = _build(body, sorted(compiler.roots), sorted(compiler.cached.values()), table, compiler.budgeted)
+    if "*" in text.text:  # only '*' and '**' are worked out: most expressions have neither
+        _check_constants(tree, text, allowed, table, arity)
+    roots, slots = sorted(compiler.roots), sorted(compiler.cached.values())
+    function: Callable[..., Any] | _Unbuilt
+    if _LATER.get():
+        function = _Unbuilt(body, roots, slots, table, compiler.budgeted)
+    else:
+        function = _build(body, roots, slots, table, compiler.budgeted)
     references = tuple(sorted(compiler.references, key=lambda r: (r.line, r.column)))
     return Expression(source, references, function, allowed, extra)
+
+
+#: Inside ``building_later()``: an expression's Python code is made when it is first evaluated.
+_LATER: ContextVar[bool] = ContextVar("qaflow_expressions_later", default=False)
+#: Inside ``building_later()``: wrapped text -> its parsed tree, for the checks that read it again.
+_PARSED: ContextVar[dict[str, ast.Expression] | None] = ContextVar("qaflow_expressions_parsed", default=None)
+
+
+@contextmanager
+def building_later() -> Iterator[None]:
+    """Within this block, compiling checks an expression as always but makes its code on first evaluation.
+
+    For checking a configuration, which evaluates none of its expressions (``qaflow validate``):
+    making the code was about two fifths of compiling. An expression compiled here keeps its checked
+    tree until it is first evaluated, then is the same as any other. The trees ``parse_wrapped``
+    makes in the block are kept for the block's other readers (the checks of quoted terms).
+    """
+    later, parsed = _LATER.set(True), _PARSED.set({} if _PARSED.get() is None else _PARSED.get())
+    try:
+        yield
+    finally:
+        _PARSED.reset(parsed)
+        _LATER.reset(later)
+
+
+def parse_wrapped(wrapped: str) -> ast.Expression:
+    """``ast.parse(wrapped, mode="eval")`` with warnings silenced; raises as it does.
+
+    The tree is shared with others that parse the same text inside ``building_later()``: read it, never change it.
+    """
+    parsed = _PARSED.get()
+    if parsed is not None:
+        tree = parsed.get(wrapped)
+        if tree is not None:
+            return tree
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = ast.parse(wrapped, mode="eval")
+    if parsed is not None:
+        parsed[wrapped] = tree
+    return tree
+
+
+class _Unbuilt:
+    """What ``_build`` needs to make an expression's function, kept until it is first evaluated.
+
+    The tree is allow-listed and within the limits (MAX_NODES, MAX_DEPTH): building it later cannot
+    fail where building it at once would not.
+    """
+
+    __slots__ = ("body", "roots", "slots", "table", "budgeted")
+
+    def __init__(self, body: ast.expr, roots: list[str], slots: list[str],
+                 table: Mapping[str, Callable[..., Any]], budgeted: bool) -> None:
+        self.body, self.roots, self.slots, self.table, self.budgeted = body, roots, slots, table, budgeted
+
+    def build(self) -> Callable[..., Any]:
+        return _build(self.body, self.roots, self.slots, self.table, self.budgeted)
 
 
 def _build(body: ast.expr, roots: list[str], slots: list[str],
@@ -1615,10 +1703,7 @@ def _build(body: ast.expr, roots: list[str], slots: list[str],
         type_comment=None,
     )
     module = ast.Module(body=[function], type_ignores=[])
-    for node in ast.walk(module):  # generated nodes sit at the first line
-        if "lineno" in node._attributes and not hasattr(node, "lineno"):
-            node.lineno = node.end_lineno = 1  # type: ignore[attr-defined]
-            node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
+    _place_generated(module)
     namespace: dict[str, Any] = dict(_HELPERS)
     namespace.update({"_qf_" + name: f for name, f in table.items()})
     with warnings.catch_warnings():
@@ -1626,6 +1711,29 @@ def _build(body: ast.expr, roots: list[str], slots: list[str],
         code = compile(module, "<expression>", "exec")
     exec(code, namespace)  # the code was built from an allow-listed tree
     return namespace["_q_fn"]
+
+
+def _place_generated(module: ast.Module) -> None:
+    """Put every generated node (it has no position) at the first line, as compile() needs.
+
+    ast.walk's generators were most of the cost of building an expression; this walks the same nodes.
+    """
+    stack: list[Any] = [module]
+    pop, push, AST = stack.pop, stack.append, ast.AST
+    while stack:
+        node = pop()
+        if "lineno" in node._attributes and not hasattr(node, "lineno"):
+            node.lineno = node.end_lineno = 1
+            node.col_offset = node.end_col_offset = 0
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, AST):
+                if value._fields:  # not a context or an operator (Load, Add): nothing to place
+                    push(value)
+            elif type(value) is list:
+                for item in value:
+                    if isinstance(item, AST) and item._fields:
+                        push(item)
 
 
 class Template:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .problems import Severity
 
-__all__ = ["PatternError", "PayloadValidator", "compile_pattern", "iter_pattern_problems", "payload_validator"]
+__all__ = ["PatternError", "PayloadValidator", "compile_pattern", "iter_pattern_problems", "payload_fits", "payload_validator"]
 
 
 class PatternError(ValueError):
@@ -168,6 +170,46 @@ class PayloadValidator:
 def payload_validator(schema: Mapping[str, Any] | bool) -> PayloadValidator:
     """A draft-07 validator (all formats checked) whose patterns are matched by RE2."""
     return PayloadValidator(schema)
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
+def _is_date(value: Any) -> bool:
+    """jsonschema's ``date`` format (a ValueError is its "no")."""
+    import datetime
+
+    return not isinstance(value, str) or bool(_DATE.fullmatch(value) and datetime.date.fromisoformat(value))
+
+
+def _is_regex(value: Any) -> bool:
+    """jsonschema's ``regex`` format: text that Python's ``re`` compiles."""
+    return not isinstance(value, str) or bool(re.compile(value))
+
+
+_PREDICATES: OrderedDict[int, tuple[Any, Callable[[Any], bool] | None]] = OrderedDict()  # id(schema) -> (schema, its predicate)
+_PREDICATES_LOCK = threading.Lock()
+
+
+def payload_fits(schema: Mapping[str, Any] | bool, instance: Any) -> bool:
+    """True only if ``payload_validator(schema)`` finds no error in ``instance``, answered without jsonschema.
+
+    False means "ask the validator". ``schema`` must be valid draft-07 (it is checked when a workflow loads).
+    The predicate is compiled once per schema object (engine/config/schemapredicate.py).
+    """
+    with _PREDICATES_LOCK:
+        found = _PREDICATES.get(id(schema))
+    if found is None or found[0] is not schema:
+        from .config.schemapredicate import compile_predicate
+
+        # the formats every checker of jsonschema's knows; a payload with another (email...) is left to the validator
+        found = (schema, compile_predicate(schema, formats={"date": _is_date, "regex": _is_regex}, search=compile_pattern))
+        with _PREDICATES_LOCK:
+            _PREDICATES[id(schema)] = found  # holding the schema keeps its id from being reused
+            while len(_PREDICATES) > 256:
+                _PREDICATES.popitem(last=False)
+    predicate = found[1]
+    return predicate is not None and predicate(instance)
 
 
 # -- validate-time checks --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .clock import as_time
@@ -17,8 +17,19 @@ from .config.yamlsource import Document
 from .definitions import Definitions, TransitionDef, WorkflowDef
 from .errors import QaflowError, Refused
 from .problems import Location, Problem
-from .runtime.engine import Engine, fire_as_engine, start_as_engine
-from .runtime.inputs import SYSTEM_ACTOR
+
+if TYPE_CHECKING:  # the runtime is imported when a scenario runs: reading and checking scenarios need none of it
+    from .runtime.engine import Engine
+
+
+def __getattr__(name: str) -> Any:
+    """``Engine``, imported when first asked for (a scenario run asks; engine/explain.py replaces it for a run)."""
+    if name == "Engine":
+        from .runtime.engine import Engine
+
+        globals()["Engine"] = Engine
+        return Engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Scenario",
@@ -299,7 +310,8 @@ def run_scenario(scenario: Scenario, definitions: Definitions) -> ScenarioResult
     Never raises: a refusal that was not expected, an expected refusal that did not come, an
     expectation that does not hold and any unexpected error all become ``Failure``s.
     """
-    engine = Engine(definitions)
+    engine_class = globals().get("Engine") or __getattr__("Engine")  # the module's Engine, as explain.py may set it
+    engine = engine_class(definitions)
     result = ScenarioResult(scenario)
     run = _Run(scenario, engine, result)
     try:
@@ -368,6 +380,9 @@ class _Run:
         except QaflowError as exc:
             self.fail(0, self.sc.location("given", "at"), "a start time", _describe_error(exc), exc.message)
             raise _Stop from None
+        from .runtime.engine import start_as_engine
+        from .runtime.inputs import SYSTEM_ACTOR
+
         try:
             if self.actor == SYSTEM_ACTOR:  # started as the engine starts a child: no start roles
                 view = start_as_engine(self.engine, self.sc.workflow, dict(self.given.get("data") or {}), at=self.now)
@@ -417,6 +432,9 @@ class _Run:
         if step.get("at") is not None:
             self.now = as_time(step["at"])
         expected_name = step.get("refused")
+        from .runtime.engine import fire_as_engine
+        from .runtime.inputs import SYSTEM_ACTOR
+
         try:
             if step.get("actor") == SYSTEM_ACTOR:  # fired as the engine fires it (a trigger whose roles include system)
                 after = fire_as_engine(self.engine, target, trigger, step.get("payload"), at=self.now)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError, UsageError
-from .app import EXIT_FINDINGS, EXIT_OK, Settings, _config_only, common_options, main, pass_settings
+from .app import EXIT_FINDINGS, EXIT_OK, Settings, _config_only, common_options, main, pass_settings, without_collection
 
 # --------------------------------------------------------------------------- qaflow test
 
@@ -119,7 +119,8 @@ def validate_command(settings: Settings, paths: tuple[Path, ...], db: str | None
     """
     from ..config.validate import validate_paths
 
-    problems = validate_paths(list(paths), settings.config_dir, cache=True)
+    with without_collection():
+        problems = validate_paths(list(paths), settings.config_dir, cache=True)
     if db is not None and not any(p.severity == "error" for p in problems):
         problems = sorted(problems + _against_store(settings, db), key=lambda p: p.sort_key())
     errors = sum(1 for p in problems if p.severity == "error")

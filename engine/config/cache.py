@@ -24,7 +24,6 @@ import json
 import os
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -194,6 +193,8 @@ def store(kind: str, key: str, payload: Mapping[str, Any]) -> bool:
             return False
         text = json.dumps({"format": FORMAT, "kind": kind, "key": key, "payload": payload},
                           ensure_ascii=False, separators=(",", ":"))
+        import tempfile  # here: reading entries (every run) needs none of it
+
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".json", dir=folder)  # mode 0600
         try:
             with os.fdopen(fd, "wb") as handle:

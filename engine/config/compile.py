@@ -338,15 +338,14 @@ class WorkflowCompiler:
             if schema is not None and self.checked:
                 validator = payload_validator(schema)  # checked before: skip the meta-schema and RE2 (and their imports)
             elif schema is not None:
-                import jsonschema
+                from .schemacheck import draft7_error
 
-                try:
-                    jsonschema.Draft7Validator.check_schema(schema)
-                    validator = payload_validator(schema)
-                except jsonschema.SchemaError as exc:
+                exc: Any = draft7_error(schema)  # a jsonschema.SchemaError
+                if exc is not None:
                     path = base + ("payload",) + tuple(exc.path)
                     self.error(path, "bad-payload-schema", f"the payload schema is not valid JSON Schema: {exc.message}")
                 else:
+                    validator = payload_validator(schema)
                     for where, is_key, severity, code, message in iter_pattern_problems(schema):
                         location = self.doc.location(base + ("payload",) + where, key=is_key)
                         self.problems.append(Problem(location, severity, code, message))

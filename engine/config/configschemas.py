@@ -11,6 +11,7 @@ when the copies in a configuration's ``schemas/`` folder no longer match them (e
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..definitions import Vocabulary
 from .paths import bundled_config_dir
+from .schemacheck import package_schema
 
 __all__ = [
     "VOCABULARY_KEY", "schema_kinds", "template", "with_vocabularies", "config_schema", "schema_text", "write_schemas",
@@ -47,7 +49,7 @@ def template(kind: str) -> Mapping[str, Any]:
     with _lock:
         found = _made.get(key)
     if found is None:
-        made = json.loads(schema_kinds()[kind].read_text(encoding="utf-8"))
+        made = package_schema(json.loads(schema_kinds()[kind].read_text(encoding="utf-8")))
         with _lock:
             found = _made.setdefault(key, made)
     return found
@@ -64,6 +66,12 @@ def _named(schema: Any) -> Iterator[str]:
     elif isinstance(schema, list):
         for value in schema:
             yield from _named(value)
+
+
+@functools.cache
+def _names_in(kind: str) -> frozenset[str]:
+    """The vocabulary names the package's schema of ``kind`` marks (it never changes: read once)."""
+    return frozenset(_named(template(kind)))
 
 
 def with_vocabularies(schema: Mapping[str, Any], vocabularies: Mapping[str, Vocabulary]) -> dict[str, Any]:
@@ -90,14 +98,14 @@ def config_schema(kind: str, vocabularies: Mapping[str, Vocabulary] | None) -> M
     base = template(kind)
     if not vocabularies:
         return base
-    terms = tuple(sorted((name, vocabularies[name].keys) for name in set(_named(base)) if name in vocabularies))
+    terms = tuple(sorted((name, vocabularies[name].keys) for name in _names_in(kind) if name in vocabularies))
     if not terms:
         return base
     key = (kind, terms)
     with _lock:
         found = _made.get(key)
     if found is None:
-        made = with_vocabularies(base, vocabularies)
+        made = package_schema(with_vocabularies(base, vocabularies))  # only lists of terms changed
         with _lock:
             found = _made.setdefault(key, made)
     return found

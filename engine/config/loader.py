@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -48,8 +47,13 @@ def schema_source(kind: str) -> bytes:
 
 @cache
 def schema_for(kind: str) -> Mapping[str, Any]:
-    """The JSON Schema (draft-07) of one kind of file, from the package's own copy."""
-    return json.loads(schema_source(kind).decode("utf-8"))
+    """The JSON Schema (draft-07) of one kind of file, from the package's own copy.
+
+    The same object as ``configschemas.template(kind)``, so that its compiled check is made once.
+    """
+    from .configschemas import template
+
+    return template(kind)
 
 
 def config_files(root: Path, kind: str) -> list[Path]:
@@ -186,6 +190,12 @@ def check_config(root: str | Path | None = None, *, cache: bool = False) -> tupl
     are compiled again and each workflow is compiled when it is first asked for. The result is the
     same either way; ``QAFLOW_CACHE=0`` turns the cache off.
     """
+    return _check_config(root, cache=cache)
+
+
+def _check_config(root: str | Path | None, *, cache: bool, machines: bool = True) -> tuple[Definitions | None, list[Problem]]:
+    """check_config; ``machines=False``: a fresh check leaves each workflow's state machine None (for
+    ``qaflow validate``, whose checks never run a workflow: it need not import ``transitions``)."""
     root = Path(root) if root is not None else default_config_dir()
     if not root.is_dir():
         return None, [Problem(Location(str(root)), "error", "no-config", f"configuration folder '{root}' does not exist")]
@@ -194,13 +204,13 @@ def check_config(root: str | Path | None = None, *, cache: bool = False) -> tupl
         hit = _from_cache(root, snap)
         if hit is not None:
             return hit
-    definitions, problems = _check(root, sources=snap.files if snap is not None else None)
+    definitions, problems = _check(root, sources=snap.files if snap is not None else None, machines=machines)
     if snap is not None and definitions is not None:
         _to_cache(snap, definitions, problems)
     return definitions, problems
 
 
-def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definitions | None, list[Problem]]:
+def _check(root: Path, *, sources: Mapping[Path, bytes] | None, machines: bool = True) -> tuple[Definitions | None, list[Problem]]:
     problems: list[Problem] = []
 
     rule_docs, found = read_documents(root, "rules", sources=sources)
@@ -258,9 +268,10 @@ def _check(root: Path, *, sources: Mapping[Path, bytes] | None) -> tuple[Definit
     if any(p.severity == "error" for p in problems):
         return None, problems
 
-    from ..machine import build_machine
+    if machines:
+        from ..machine import build_machine
 
-    workflows = {wid: dataclasses.replace(wf, machine=build_machine(wf)) for wid, wf in workflows.items()}
+        workflows = {wid: dataclasses.replace(wf, machine=build_machine(wf)) for wid, wf in workflows.items()}
     definitions = Definitions(
         root=str(root),
         workflows=MappingProxyType(workflows),

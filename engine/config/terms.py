@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import ast
 import difflib
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..definitions import DecisionTable, Scale, WorkflowDef
-from ..expressions import _placeholder_end, _shift, _Text
+from ..expressions import _placeholder_end, _shift, _Text, parse_wrapped
 
 __all__ = ["Quoted", "quoted_values", "WorkflowTerms", "DEADLINE_STATUSES"]
 
@@ -44,10 +43,8 @@ class Quoted:
 
 
 def _parse(source: str) -> ast.expr | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ast.parse("(\n" + source.replace("\r\n", "\n").replace("\r", "\n") + "\n)", mode="eval").body
+    try:  # wrapped as the expression compiler wraps it: within validate, its tree is read, not parsed again
+        return parse_wrapped("(\n" + source.replace("\r\n", "\n").replace("\r", "\n") + "\n)").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None  # the expression compiler says what is wrong with it
 

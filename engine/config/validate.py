@@ -7,8 +7,6 @@ configuration, in a temporary copy when it does not sit in one.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -171,9 +169,9 @@ def _stale_schema_problems(root: Path, vocabularies: Mapping[str, Any] | None) -
 def _check_root(root: Path, cache: bool = False) -> list[Problem]:
     """Everything in one configuration folder: workflows and rules (check_config), scenarios, other kinds."""
     from ..scenarios import load_scenarios
-    from .loader import KINDS, check_config, read_documents
+    from .loader import KINDS, _check_config, read_documents
 
-    definitions, problems = check_config(root, cache=cache)
+    definitions, problems = _check_config(root, cache=cache, machines=False)  # nothing here runs a workflow
     problems = list(problems)
     for doc in read_documents(root, "workflow")[0]:
         problems += list(iter_tidiness_problems(doc))
@@ -191,6 +189,9 @@ def _check_root(root: Path, cache: bool = False) -> list[Problem]:
 
 def _check_in_context(path: Path, kind: str, context_root: Path | None) -> list[Problem]:
     """One workflow or rules file checked together with the rest of a configuration (a copy of it)."""
+    import shutil  # here: with tempfile (and the compression modules shutil imports) only this check needs them
+    import tempfile
+
     from .loader import KINDS
     from .yamlsource import load_yaml_file
 
@@ -297,6 +298,15 @@ def validate_paths(paths: Sequence[str | Path], default_root: str | Path | None 
 
 
 def _validate(targets: list[Path], context: Path, *, cache: bool = False) -> list[Problem]:
+    from ..expressions import building_later
+    from .yamlsource import reading_once
+
+    # several checks read the same files: each is parsed once; no check evaluates an expression
+    with reading_once(), building_later():
+        return _validate_all(targets, context, cache=cache)
+
+
+def _validate_all(targets: list[Path], context: Path, *, cache: bool = False) -> list[Problem]:
     problems: list[Problem] = []
     for target in targets:
         where = display_path(target)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -14,7 +16,7 @@ import yaml
 
 from engine.problems import Location, Problem
 
-__all__ = ["Document", "load_yaml", "load_yaml_file", "MAX_ALIAS_NODES", "MAX_DEPTH"]
+__all__ = ["Document", "load_yaml", "load_yaml_file", "reading_once", "MAX_ALIAS_NODES", "MAX_DEPTH"]
 
 #: Nodes that alias expansion may add to a document before it is refused as a bomb.
 MAX_ALIAS_NODES = 100_000
@@ -30,6 +32,7 @@ _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 _SEQ, _MAP = 0, 1
+_SEQ_TAG, _MAP_TAG = _CORE + "seq", _CORE + "map"
 _SKIP = object()  # the value under a duplicate or unusable key is read, then dropped
 
 
@@ -119,14 +122,42 @@ class Document:
 # --------------------------------------------------------------------------- loading
 
 
+#: Inside ``reading_once()``: (file name, text, limit) -> what load_yaml answered for it.
+_READ: ContextVar[dict[tuple[str, str | bytes, int], tuple[Document | None, list[Problem]]] | None] = \
+    ContextVar("qaflow_yaml_read", default=None)
+
+
+@contextmanager
+def reading_once() -> Iterator[None]:
+    """Within this block the same text under the same name is parsed once, and its Document shared.
+
+    ``qaflow validate`` runs checks that each read what they need (the programmes are read by four);
+    the Documents they share must be read, never changed, as every check here does.
+    """
+    token = _READ.set({}) if _READ.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _READ.reset(token)
+
+
 def load_yaml(
     text: str | bytes, file: str, *, max_bytes: int = 1_000_000
 ) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML document; never raises, every failure is a Problem."""
+    read = _READ.get()
+    key = (file, bytes(text) if isinstance(text, (bytearray, memoryview)) else text, max_bytes)
+    if read is not None and key in read:
+        doc, problems = read[key]
+        return doc, list(problems)
     try:
-        return _load(text, file, max_bytes)
+        doc, problems = _load(text, file, max_bytes)
     except Exception as exc:  # pragma: no cover - the last line of defence
-        return None, [_problem(file, 1, 1, "yaml-syntax", f"cannot read YAML: {exc!r}")]
+        doc, problems = None, [_problem(file, 1, 1, "yaml-syntax", f"cannot read YAML: {exc!r}")]
+    if read is not None:
+        read[key] = (doc, list(problems))
+    return doc, problems
 
 
 def load_yaml_file(
@@ -283,8 +314,14 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, file: str, text: str) -> Problem:
 # --------------------------------------------------------------------------- building
 
 
+#: The first characters of a plain scalar that can be anything but text: null, true, false, a number.
+_NOT_ONLY_TEXT = frozenset("~nNtTfF+-.0123456789")
+
+
 def _resolve_plain(value: str) -> Any:
     """YAML 1.2 core resolution, except that yes/no/on/off stay words."""
+    if value and value[0] not in _NOT_ONLY_TEXT:  # most plain scalars are words
+        return value
     if value in ("", "~", "null", "Null", "NULL"):
         return None
     lowered = value.lower()
@@ -352,9 +389,10 @@ class _Builder:
         self.text = text
         self.problems: list[Problem] = []
         self.stack: list[_Frame] = []
-        self.positions: list[tuple[tuple, int, int]] = []
-        self.keys: list[tuple[tuple, int, int]] = []
-        self.strings: list[tuple[tuple, tuple]] = []
+        # path -> (line, column) (a path written twice keeps its first place and its last value)
+        self.positions: dict[tuple, tuple[int, int]] = {}
+        self.keys: dict[tuple, tuple[int, int]] = {}
+        self.strings: dict[tuple, tuple] = {}
         self.anchors: dict[str, _Anchor] = {}
         self.aliases: dict[tuple, tuple] = {}
         self.count = 0
@@ -366,12 +404,66 @@ class _Builder:
 
     def run(self) -> None:
         loader = _Loader(self.text)
+        # by the event's class (each event is of exactly one of these); a loop of isinstance was a fifth of reading
+        handlers: dict[type, Any] = {
+            yaml.ScalarEvent: self._scalar,
+            yaml.MappingStartEvent: self._start_map,
+            yaml.MappingEndEvent: self._end_event,
+            yaml.SequenceStartEvent: self._start_seq,
+            yaml.SequenceEndEvent: self._end_event,
+            yaml.AliasEvent: self._alias,
+        }
+        get_event = loader.get_event
+        scalar_event: Any = yaml.ScalarEvent
+        stack, positions, strings, keys = self.stack, self.positions, self.strings, self.keys
         try:
             while True:
-                event = loader.get_event()
-                if event is None or isinstance(event, yaml.StreamEndEvent):
+                event: Any = get_event()
+                if type(event) is scalar_event and event.tag is None and event.anchor is None and stack:
+                    # the usual scalar, placed here as _scalar places it (one call less for most events)
+                    self.count += 1
+                    value = event.value if event.style else _resolve_plain(event.value)
+                    top = stack[-1]
+                    if top.kind == _SEQ:
+                        if top.record:
+                            path = top.path + (len(top.data),)
+                            start = event.start_mark
+                            positions[path] = (start.line + 1, start.column + 1)
+                            if isinstance(value, str):
+                                end = event.end_mark
+                                strings[path] = (event.style or "", start.line, start.column, end.line, end.column)
+                        top.data.append(value)
+                    elif top.expect_key:
+                        if type(value) is str and value not in top.seen:  # a new key, as _take_key takes it
+                            top.expect_key = False
+                            start = event.start_mark
+                            pos = (start.line + 1, start.column + 1)
+                            top.seen[value] = pos
+                            top.key = value
+                            if top.record:
+                                keys[top.path + (value,)] = pos
+                        else:
+                            self._take_key(value, event.start_mark)
+                    else:
+                        key = top.key
+                        if key is not _SKIP:
+                            if top.record:
+                                path = top.path + (key,)
+                                start = event.start_mark
+                                positions[path] = (start.line + 1, start.column + 1)
+                                if isinstance(value, str):
+                                    end = event.end_mark
+                                    strings[path] = (event.style or "", start.line, start.column, end.line, end.column)
+                            top.data[key] = value
+                        top.expect_key = True
+                        top.key = _SKIP
+                    continue
+                handler = handlers.get(type(event))
+                if handler is not None:
+                    handler(event)
+                elif event is None or isinstance(event, yaml.StreamEndEvent):
                     return
-                if isinstance(event, yaml.DocumentStartEvent):
+                elif isinstance(event, yaml.DocumentStartEvent):
                     self.documents += 1
                     if self.documents > 1:
                         self._error(event.start_mark, "multiple-documents",
@@ -393,9 +485,7 @@ class _Builder:
                 dispose()
 
     def document(self) -> Document:
-        positions = {path: (line, column) for path, line, column in self.positions}
-        keys = {path: (line, column) for path, line, column in self.keys}
-        strings = dict(self.strings)
+        positions, keys, strings = self.positions, self.keys, self.strings
         return Document(
             self.file,
             self.root,
@@ -459,7 +549,7 @@ class _Builder:
         top.seen[key] = pos
         top.key = key
         if top.record:
-            self.keys.append((top.path + (key,), pos[0], pos[1]))
+            self.keys[top.path + (key,)] = pos
 
     def _bad_key(self, mark, what: str) -> None:
         top = self.stack[-1]
@@ -471,7 +561,39 @@ class _Builder:
 
     def _scalar(self, event) -> None:
         self.count += 1
-        value = self._scalar_value(event)
+        if event.tag is None:  # the usual case, as _scalar_value answers it
+            value = event.value if event.style else _resolve_plain(event.value)
+        else:
+            value = self._scalar_value(event)
+        stack = self.stack
+        if stack and event.anchor is None:  # the usual case, as _slot and _place below do it
+            top = stack[-1]
+            if top.kind == _SEQ:
+                if top.record:
+                    path = top.path + (len(top.data),)
+                    start = event.start_mark
+                    self.positions[path] = (start.line + 1, start.column + 1)
+                    if isinstance(value, str):
+                        end = event.end_mark
+                        self.strings[path] = (event.style or "", start.line, start.column, end.line, end.column)
+                top.data.append(value)  # a scalar leaves the height of its list as it is
+                return
+            if top.expect_key:
+                self._take_key(value, event.start_mark)
+                return
+            key = top.key
+            if key is not _SKIP:
+                if top.record:
+                    path = top.path + (key,)
+                    start = event.start_mark
+                    self.positions[path] = (start.line + 1, start.column + 1)
+                    if isinstance(value, str):
+                        end = event.end_mark
+                        self.strings[path] = (event.style or "", start.line, start.column, end.line, end.column)
+                top.data[key] = value
+            top.expect_key = True
+            top.key = _SKIP
+            return
         path, record, is_key = self._slot()
         if event.anchor is not None:
             recorded = record and not is_key
@@ -480,9 +602,9 @@ class _Builder:
             self._take_key(value, event.start_mark)
             return
         if record:
-            self.positions.append((path, event.start_mark.line + 1, event.start_mark.column + 1))
+            self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
             if isinstance(value, str):
-                self.strings.append((path, self._string_info(event)))
+                self.strings[path] = self._string_info(event)
         self._place(value, 0)
 
     @staticmethod
@@ -544,10 +666,19 @@ class _Builder:
                 self._bad_key(mark, "an alias of a list or mapping")
             return
         if record:
-            self.positions.append((path, mark.line + 1, mark.column + 1))
+            self.positions[path] = (mark.line + 1, mark.column + 1)
             if anchor.path is not None:
                 self.aliases[path] = anchor.path
         self._place(_copy(anchor.data), anchor.height)
+
+    def _start_map(self, event) -> None:
+        self._start(_MAP, event)
+
+    def _start_seq(self, event) -> None:
+        self._start(_SEQ, event)
+
+    def _end_event(self, event) -> None:
+        self._end()
 
     def _start(self, kind: int, event) -> None:
         self.count += 1
@@ -556,11 +687,11 @@ class _Builder:
             self._error(mark, "too-deep", f"lists and mappings are nested more than {MAX_DEPTH} levels deep")
             raise _Fatal
         tag = event.tag
-        if tag not in (None, "!", _CORE + ("seq" if kind == _SEQ else "map")):
+        if tag is not None and tag not in ("!", _SEQ_TAG if kind == _SEQ else _MAP_TAG):
             self._error(mark, "yaml-tag", f"unsupported tag '{_show_tag(tag)}'; write plain YAML without tags")
         path, record, is_key = self._slot()
         if record:
-            self.positions.append((path, mark.line + 1, mark.column + 1))
+            self.positions[path] = (mark.line + 1, mark.column + 1)
         self.stack.append(_Frame(kind, path, record, is_key, mark, event.anchor, self.count))
 
     def _end(self) -> None:

@@ -509,3 +509,21 @@ def test_property_the_runtime_due_date_is_the_explained_one(anchor: date, n: int
             duration.due_date(anchor, ENGLAND)
         return
     assert duration.due_date(anchor, ENGLAND) == explained
+
+
+def test_public_holidays_are_those_of_the_holidays_package_read_without_its_other_countries() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from engine.calendar import public_holidays\n"
+        "ours = public_holidays('GB', 'ENG', 1990, 2080)\n"
+        "alone = 'holidays.countries' not in sys.modules\n"
+        "import holidays\n"
+        "import holidays.countries.united_kingdom\n"
+        "theirs = holidays.country_holidays('GB', subdiv='ENG', years=range(1990, 2081), observed=True, language='en_GB')\n"
+        "print(alone, ours == {d.toordinal(): str(n) for d, n in theirs.items()}, len(ours) > 700)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True", "True"]

@@ -649,3 +649,30 @@ def test_date_arithmetic(source: str, expected: object) -> None:
 def test_date_arithmetic_refuses_bad_counts(source: str) -> None:
     with pytest.raises(EvaluationError):
         compile_expression(source).evaluate({})
+
+
+def test_an_expression_compiled_to_be_built_later_evaluates_as_any_other() -> None:
+    from engine.expressions import building_later, compile_template
+
+    source = "count(x for x in data.items if x > limit) + (2 ** 3)"
+    env = {"data": {"items": [1, 5, 9]}, "limit": 2}
+    with building_later():
+        later = compile_expression(source + " + 0", names=["data", "limit"])
+        template = compile_template("{data.items[0]} of {len(data.items)}", names=["data"])
+        with pytest.raises(ExpressionError):  # checked as always
+            compile_expression("data.__class__", names=["data"])
+    now = compile_expression(source + " + 0", names=["data", "limit"])
+    assert later.evaluate(env) == now.evaluate(env) == 10
+    assert later.evaluate({"data": {"items": []}, "limit": 0}) == 8  # the second call uses the built code
+    assert template.render(env) == "1 of 3"
+
+
+def test_within_building_later_a_text_is_parsed_once_for_every_reader() -> None:
+    from engine.expressions import building_later, parse_wrapped
+
+    with building_later():
+        first = parse_wrapped("(\ndata.a == 'x'\n)")
+        assert parse_wrapped("(\ndata.a == 'x'\n)") is first
+    assert parse_wrapped("(\ndata.a == 'x'\n)") is not first  # outside, each reader parses
+    with pytest.raises(SyntaxError):
+        parse_wrapped("(\ndata.a ==\n)")

@@ -552,3 +552,21 @@ def test_the_valid_document_used_for_mutations_loads() -> None:
 @pytest.mark.parametrize("text", ["[" * 100_000, "{" * 100_000, "- " * 50_000, "&a " * 1000 + "x"])
 def test_pathological_inputs_return_problems(text: str) -> None:
     _check_result(load_yaml(text, "p.yaml"))
+
+
+def test_reading_once_parses_the_same_text_once_and_hands_out_copies_of_the_problems() -> None:
+    from engine.config.yamlsource import reading_once
+
+    text = b"a: 1\na: 2\n"  # a duplicate key: one problem
+    with reading_once():
+        first, first_problems = load_yaml(text, "x.yaml")
+        first_problems.clear()  # a caller adding to or emptying its list changes nobody else's
+        again, again_problems = load_yaml(text, "x.yaml")
+        other, _ = load_yaml(text, "y.yaml")  # another file with the same bytes is its own document
+        with reading_once():  # nested: the same memory
+            inner, _ = load_yaml(text, "x.yaml")
+    after, _ = load_yaml(text, "x.yaml")
+    assert first is not None and again is first and inner is first
+    assert [p.code for p in again_problems] == ["duplicate-key"]
+    assert other is not first and other is not None and other.file == "y.yaml"
+    assert after is not first and after == first
