@@ -694,50 +694,44 @@ class Duration:
             return nxt.replace(day=_days_in_month(nxt.year, nxt.month))
         raise AssertionError(k)  # working days are handled by the caller
 
+    def _unrolled(self, anchor: date, calendar: Calendar) -> date:
+        """The due date before any rolling."""
+        if self.kind == "working_days":
+            return calendar.add_working_days(anchor, self.n)
+        try:
+            return self._raw(anchor)
+        except OverflowError:
+            raise DurationError(f"{self.text} after {anchor.isoformat()} is outside the dates Python can represent") from None
+
+    def _rolled(self, raw: date, calendar: Calendar) -> date:
+        """Where ``raw`` moves when the duration rolls and it is not a working day (else ``raw`` itself)."""
+        if not self.roll or calendar.is_working_day(raw):
+            return raw
+        if self.roll_to == "previous":
+            return calendar.previous_working_day_on_or_before(raw)
+        return calendar.next_working_day_on_or_after(raw)
+
     def due_date(self, anchor: date, calendar: Calendar) -> date:
         """``apply(anchor, calendar).date`` without working out what it skipped (the runtime's path: it keeps
         the date, and ``apply`` explains it when asked)."""
-        if self.kind == "working_days":
-            raw = calendar.add_working_days(anchor, self.n)
-        else:
-            try:
-                raw = self._raw(anchor)
-            except OverflowError:
-                raise DurationError(
-                    f"{self.text} after {anchor.isoformat()} is outside the dates Python can represent"
-                ) from None
-        if self.roll and not calendar.is_working_day(raw):
-            if self.roll_to == "previous":
-                return calendar.previous_working_day_on_or_before(raw)
-            return calendar.next_working_day_on_or_after(raw)
-        return raw
+        return self._rolled(self._unrolled(anchor, calendar), calendar)
 
     def apply(self, anchor: date, calendar: Calendar) -> Due:
         """The due date for a deadline anchored on ``anchor``, with what it skipped."""
-        if self.kind == "working_days":
-            raw = calendar.add_working_days(anchor, self.n)
-            skipped = calendar._off_between(anchor + timedelta(days=1), raw) if raw > anchor else ()
+        raw = self._unrolled(anchor, calendar)
+        skipped = calendar._off_between(anchor + timedelta(days=1), raw) if self.kind == "working_days" and raw > anchor else ()
+        due = self._rolled(raw, calendar)
+        if due == raw:
+            return Due(raw, anchor, self, calendar.name, skipped)
+        if due < raw:
+            rolled = calendar._off_between(due + timedelta(days=1), raw)
         else:
-            try:
-                raw = self._raw(anchor)
-            except OverflowError:
-                raise DurationError(
-                    f"{self.text} after {anchor.isoformat()} is outside the dates Python can represent"
-                ) from None
-            skipped = ()
-        if self.roll and not calendar.is_working_day(raw):
-            if self.roll_to == "previous":
-                due = calendar.previous_working_day_on_or_before(raw)
-                rolled = calendar._off_between(due + timedelta(days=1), raw)
-            else:
-                due = calendar.next_working_day_on_or_after(raw)
-                rolled = calendar._off_between(raw, due - timedelta(days=1))
-            # For working days the anchor is excluded from ``skipped`` but a
-            # rolled-from anchor (0 working days on a holiday) is listed.
-            seen = {d for d, _ in skipped}
-            skipped = skipped + tuple(x for x in rolled if x[0] not in seen)
-            return Due(due, anchor, self, calendar.name, skipped, rolled_from=raw)
-        return Due(raw, anchor, self, calendar.name, skipped)
+            rolled = calendar._off_between(raw, due - timedelta(days=1))
+        # For working days the anchor is excluded from ``skipped`` but a
+        # rolled-from anchor (0 working days on a holiday) is listed.
+        seen = {d for d, _ in skipped}
+        skipped = skipped + tuple(x for x in rolled if x[0] not in seen)
+        return Due(due, anchor, self, calendar.name, skipped, rolled_from=raw)
 
     # -- explaining ----------------------------------------------------------
 
