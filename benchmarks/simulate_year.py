@@ -36,15 +36,15 @@ at most 45 s wall time, under 1.5 GB peak memory.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime as dt
-import gc
 import os
 import resource
 import sys
 import time
 from pathlib import Path
+
+from engine.simulation.runner import _collector_paused  # as simulate runs each authority: the replays compare like with like
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,18 +63,6 @@ def _slim(result):
     """Keep the counts (and the compact trace, if any) of each authority; drop the store."""
     result.store = None
     return result
-
-
-@contextlib.contextmanager
-def _collector_paused():
-    """As ``simulate`` runs each authority (engine.simulation.runner): the replays compare like with like."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def replay_floor(definitions, results) -> tuple[int, float]:
