@@ -191,11 +191,9 @@ _PREDICATES: OrderedDict[int, tuple[Any, Callable[[Any], bool] | None]] = Ordere
 _PREDICATES_LOCK = threading.Lock()
 
 
-def payload_fits(schema: Mapping[str, Any] | bool, instance: Any) -> bool:
-    """True only if ``payload_validator(schema)`` finds no error in ``instance``, answered without jsonschema.
-
-    False means "ask the validator". ``schema`` must be valid draft-07 (it is checked when a workflow loads).
-    The predicate is compiled once per schema object (engine/config/schemapredicate.py).
+def payload_predicate(schema: Mapping[str, Any] | bool) -> Callable[[Any], bool] | None:
+    """``instance -> bool``, True only if ``payload_validator(schema)`` finds no error; None if the schema uses
+    a keyword (or format) that is not compiled (engine/config/schemapredicate.py). Compiled once per schema object.
     """
     with _PREDICATES_LOCK:
         found = _PREDICATES.get(id(schema))
@@ -208,7 +206,15 @@ def payload_fits(schema: Mapping[str, Any] | bool, instance: Any) -> bool:
             _PREDICATES[id(schema)] = found  # holding the schema keeps its id from being reused
             while len(_PREDICATES) > 256:
                 _PREDICATES.popitem(last=False)
-    predicate = found[1]
+    return found[1]
+
+
+def payload_fits(schema: Mapping[str, Any] | bool, instance: Any) -> bool:
+    """True only if ``payload_validator(schema)`` finds no error in ``instance``, answered without jsonschema.
+
+    False means "ask the validator". ``schema`` must be valid draft-07 (it is checked when a workflow loads).
+    """
+    predicate = payload_predicate(schema)
     return predicate is not None and predicate(instance)
 
 

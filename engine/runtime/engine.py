@@ -90,7 +90,7 @@ _TYPE_CHECKS = {
 }
 
 
-# Payload checks: a compiled fast path per trigger schema (engine/runtime/fastcheck.py), else
+# Payload checks: the trigger schema compiled into a predicate (engine.patterns.payload_predicate), else
 # jsonschema's is_valid; only when that says no are the errors collected. Keyed by the validator's id,
 # holding the validator so that the id is not reused while the entry lives.
 _FAST_CHECKS: dict[int, tuple[Any, Any]] = {}
@@ -100,9 +100,9 @@ def _payload_ok(trig: Any, body: Any) -> bool:
     validator = trig.validator
     entry = _FAST_CHECKS.get(id(validator))
     if entry is None or entry[0] is not validator:
-        from .fastcheck import compile_check
+        from ..patterns import payload_predicate
 
-        check = compile_check(trig.payload_schema) if trig.payload_schema is not None else None
+        check = payload_predicate(trig.payload_schema) if trig.payload_schema is not None else None
         entry = _FAST_CHECKS[id(validator)] = (validator, check or validator.is_valid)
     return bool(entry[1](body))
 

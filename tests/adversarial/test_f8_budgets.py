@@ -24,7 +24,7 @@ from engine.expressions import (
     compile_expression,
     compile_template,
 )
-from engine.runtime.fastcheck import compile_check
+from engine.patterns import payload_predicate
 
 WORKFLOW = """\
 workflow: amp
@@ -201,7 +201,7 @@ def test_the_29_byte_payload_is_refused_on_both_payload_paths(tmp_path: Path) ->
     assert definitions is not None
     trigger = definitions.workflows["amp"].triggers["close"]
     attack = {"ref": "a" * 28 + "!"}
-    check = compile_check(trigger.payload_schema)
+    check = payload_predicate(trigger.payload_schema)
     assert check is not None and check(attack) is False  # the compiled fast path
     assert trigger.validator.is_valid(attack) is False  # jsonschema's path
     with pytest.raises(PayloadInvalid, match="does not match"):
