@@ -189,6 +189,18 @@ def _all(checks: list[Predicate]) -> Predicate:
 # --------------------------------------------------------------------------- compiling
 
 
+def _every(kind: type[list] | type[dict], check: Predicate) -> Predicate:
+    """True unless the value is a ``kind`` with a member ``check`` refuses (a plain loop: all() over a generator cost more)."""
+    def every(v: Any) -> bool:
+        if isinstance(v, kind):
+            for x in v:
+                if not check(x):
+                    return False
+        return True
+
+    return every
+
+
 class _Compiler:
     def __init__(self, root: Any, formats: Mapping[str, Predicate] | None = None,
                  search: Callable[[str], Callable[[str], bool]] | None = None) -> None:
@@ -354,14 +366,7 @@ class _Compiler:
             else:
                 item = self.compile(items)
                 if item is not _always:
-                    def every_item(v: Any) -> bool:
-                        if isinstance(v, list):
-                            for x in v:
-                                if not item(x):
-                                    return False
-                        return True
-
-                    checks.append(every_item)
+                    checks.append(_every(list, item))
         return checks
 
     def _object(self, schema: Mapping[str, Any]) -> list[Predicate]:
@@ -388,14 +393,7 @@ class _Compiler:
         if "propertyNames" in schema:
             name = self.compile(schema["propertyNames"])
             if name is not _always:
-                def names(v: Any) -> bool:
-                    if isinstance(v, dict):
-                        for key in v:
-                            if not name(key):
-                                return False
-                    return True
-
-                checks.append(names)
+                checks.append(_every(dict, name))  # a mapping's members are its keys
         if "dependencies" in schema:
             checks.append(self._dependencies(schema["dependencies"]))
         return checks
