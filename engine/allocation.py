@@ -526,7 +526,7 @@ def _ineligible(row: Mapping[str, Any], on: dt.date, rules: SelectionRules, cale
         key = (duration.text, anchor)
         found = memo.get(key)
         if found is None:
-            found = memo[key] = duration.apply(anchor, calendar).date
+            found = memo[key] = duration.due_date(anchor, calendar)
         return found
 
     closed = day(row.get("closed_on"))

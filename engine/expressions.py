@@ -1500,7 +1500,10 @@ class Expression:
 
     def test(self, env: Mapping[str, Any]) -> bool:
         """Evaluate and take the truth of the result (null, 0, empty text and empty lists are false)."""
-        value = self.evaluate(env)
+        try:  # ``evaluate`` inlined: a condition is tested several times an event
+            value = self._function(env)
+        except Exception as exc:
+            raise self._failed(exc) from (None if isinstance(exc, EvaluationError) else exc)
         try:
             return bool(value)
         except Exception as exc:  # a host object with a broken __bool__

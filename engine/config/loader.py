@@ -175,7 +175,7 @@ def expression_functions(scales: Mapping[str, Scale],
         if anchor is None:
             raise EvaluationError(f"due_after() could not read {str(day)[:40]!r} as a date (write YYYY-MM-DD)")
         try:
-            return parse_duration(duration).apply(anchor, _calendar(calendar)).date
+            return parse_duration(duration).due_date(anchor, _calendar(calendar))
         except DurationError as exc:
             raise EvaluationError(f"due_after(): {exc.message}") from None
 

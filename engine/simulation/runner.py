@@ -247,7 +247,8 @@ class AuthorityRun:
         self.seq = 0
         self.track: dict[str, _Track] = {}
         self.booked: dict[tuple[str, int, int], int] = {}
-        self._roles: dict[tuple[tuple[str, ...], str], tuple[str, ...]] = {}  # (the rule's roles, person) -> the roles they act with
+        # (the rule's roles, person) -> the roles they act with, as the frozenset the engine would make of them
+        self._roles: dict[tuple[tuple[str, ...], str], frozenset[str]] = {}
         self.problems: dict[tuple, dict[str, Any]] = {}
         self.unallocated: list[dict[str, Any]] = []
         self.fired: dict[str, int] = {}
@@ -503,11 +504,8 @@ class AuthorityRun:
             return
         roles = self._roles.get((actor.roles, person))
         if roles is None:
-            roles = actor.roles
             p = self.pop.people.get(person)
-            if p is not None and p.roles:
-                roles = tuple(dict.fromkeys(roles + p.roles))
-            self._roles[(actor.roles, person)] = roles
+            roles = self._roles[(actor.roles, person)] = frozenset(actor.roles + (p.roles if p is not None else ()))
         try:
             self.engine.fire(iid, trigger, payload, actor=person, roles=roles, at=at)
         except (Refused, EvaluationFailed) as exc:
