@@ -49,10 +49,11 @@ from engine.simulation.runner import _collector_paused  # as simulate runs each 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _model(definitions, authorities: int, copies: int):
+def _model(definitions, authorities: int, copies: int, root: Path = ROOT):
+    """The bundled behaviour model (of the tree at ``root``) for ``authorities`` authorities, each team ``copies`` times."""
     from engine.simulation.model import load_model
 
-    model = load_model(definitions, ROOT / "config")
+    model = load_model(definitions, root / "config")
     auths = tuple((f"la{n:03d}", f"Authority {n}") for n in range(1, authorities + 1))
     population = dataclasses.replace(model.population, authorities=auths, team_copies=copies)
     settings = dataclasses.replace(model.settings, warmup=None)  # exactly the year asked for
