@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Any
 from urllib.parse import unquote
 
@@ -133,6 +133,24 @@ def _unique(items: list[Any]) -> bool:
 
 
 # --------------------------------------------------------------------------- types
+
+def _sizes(schema: Mapping[str, Any], fewest: str, most: str, kind: type[Sized]) -> list[Predicate]:
+    """The checks of a size bound (``minLength``/``maxLength``, ``minItems``/``maxItems``,
+    ``minProperties``/``maxProperties``): each holds for a value that is not a ``kind``."""
+    checks: list[Predicate] = []
+    if fewest in schema:
+        low = schema[fewest]
+        checks.append(lambda v: not isinstance(v, kind) or not len(v) < low)
+    if most in schema:
+        high = schema[most]
+        checks.append(lambda v: not isinstance(v, kind) or not len(v) > high)
+    return checks
+
+
+def is_regex(value: Any) -> bool:
+    """jsonschema's ``regex`` format, for ``formats``: text that Python's ``re`` compiles (anything else is not its business)."""
+    return not isinstance(value, str) or bool(re.compile(value))
+
 
 def _is_number(v: Any) -> bool:
     return type(v) is int or type(v) is float or (not isinstance(v, bool) and isinstance(v, numbers.Number))
@@ -311,13 +329,7 @@ class _Compiler:
         return lambda v: _equal(v, value)
 
     def _string(self, schema: Mapping[str, Any]) -> list[Predicate]:
-        checks: list[Predicate] = []
-        if "minLength" in schema:
-            low = schema["minLength"]
-            checks.append(lambda v: not isinstance(v, str) or not len(v) < low)
-        if "maxLength" in schema:
-            high = schema["maxLength"]
-            checks.append(lambda v: not isinstance(v, str) or not len(v) > high)
+        checks: list[Predicate] = _sizes(schema, "minLength", "maxLength", str)
         if "pattern" in schema:
             matches = self._matcher(schema["pattern"])
             checks.append(lambda v: not isinstance(v, str) or matches(v))
@@ -342,12 +354,7 @@ class _Compiler:
 
     def _array(self, schema: Mapping[str, Any]) -> list[Predicate]:
         checks: list[Predicate] = []
-        if "minItems" in schema:
-            fewest = schema["minItems"]
-            checks.append(lambda v: not isinstance(v, list) or not len(v) < fewest)
-        if "maxItems" in schema:
-            most = schema["maxItems"]
-            checks.append(lambda v: not isinstance(v, list) or not len(v) > most)
+        checks.extend(_sizes(schema, "minItems", "maxItems", list))
         if schema.get("uniqueItems"):
             checks.append(lambda v: not isinstance(v, list) or _unique(v))
         if "items" in schema:
@@ -382,12 +389,7 @@ class _Compiler:
                     return True
 
                 checks.append(required)
-        if "minProperties" in schema:
-            fewest = schema["minProperties"]
-            checks.append(lambda v: not isinstance(v, dict) or not len(v) < fewest)
-        if "maxProperties" in schema:
-            most = schema["maxProperties"]
-            checks.append(lambda v: not isinstance(v, dict) or not len(v) > most)
+        checks.extend(_sizes(schema, "minProperties", "maxProperties", dict))
         if "properties" in schema or "patternProperties" in schema or "additionalProperties" in schema:
             checks.append(self._members(schema))
         if "propertyNames" in schema:
