@@ -182,11 +182,6 @@ def _is_date(value: Any) -> bool:
     return not isinstance(value, str) or bool(_DATE.fullmatch(value) and datetime.date.fromisoformat(value))
 
 
-def _is_regex(value: Any) -> bool:
-    """jsonschema's ``regex`` format: text that Python's ``re`` compiles."""
-    return not isinstance(value, str) or bool(re.compile(value))
-
-
 _PREDICATES: OrderedDict[int, tuple[Any, Callable[[Any], bool] | None]] = OrderedDict()  # id(schema) -> (schema, its predicate)
 _PREDICATES_LOCK = threading.Lock()
 
@@ -198,10 +193,10 @@ def payload_predicate(schema: Mapping[str, Any] | bool) -> Callable[[Any], bool]
     with _PREDICATES_LOCK:
         found = _PREDICATES.get(id(schema))
     if found is None or found[0] is not schema:
-        from .config.schemapredicate import compile_predicate
+        from .config.schemapredicate import compile_predicate, is_regex
 
         # the formats every checker of jsonschema's knows; a payload with another (email...) is left to the validator
-        found = (schema, compile_predicate(schema, formats={"date": _is_date, "regex": _is_regex}, search=compile_pattern))
+        found = (schema, compile_predicate(schema, formats={"date": _is_date, "regex": is_regex}, search=compile_pattern))
         with _PREDICATES_LOCK:
             _PREDICATES[id(schema)] = found  # holding the schema keeps its id from being reused
             while len(_PREDICATES) > 256:

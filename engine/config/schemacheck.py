@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.problems import Location, Problem
 
-from .schemapredicate import Predicate, compile_predicate
+from .schemapredicate import Predicate, compile_predicate, is_regex
 from .yamlsource import Document
 
 if TYPE_CHECKING:
@@ -91,11 +91,6 @@ def draft7_error(schema: Any) -> Exception | None:
     return None
 
 
-def _is_regex(value: Any) -> bool:
-    """jsonschema's ``regex`` format: text that Python's ``re`` compiles (anything else is not its business)."""
-    return not isinstance(value, str) or bool(re.compile(value))
-
-
 @functools.cache
 def _meta_predicate() -> Predicate | None:
     """The draft-07 meta-schema (the copy jsonschema checks with, read without importing it) as a predicate."""
@@ -109,7 +104,7 @@ def _meta_predicate() -> Predicate | None:
     except (ImportError, IndexError, OSError, ValueError):
         return None
     # the only format the meta-schema's checker always knows; the others (uri...) send a schema to jsonschema
-    return compile_predicate(meta, formats={"regex": _is_regex})
+    return compile_predicate(meta, formats={"regex": is_regex})
 
 
 def _cached(table: OrderedDict[int, tuple[Any, Any]], schema: Any, make: Any) -> Any:
